@@ -1,0 +1,86 @@
+/**
+ * Where things are printed: data to stdout (exactly one JSON document with --json), messages,
+ * warnings and progress to stderr. Registry text is escaped before it reaches a terminal.
+ */
+import type { Writable } from 'node:stream';
+import Table from 'cli-table3';
+import cliProgress from 'cli-progress';
+import { escapeControl } from '../core/sanitize.js';
+
+export interface OutputOptions {
+  stdout: Writable;
+  stderr: Writable;
+  json: boolean;
+  verbose: boolean;
+  stderrIsTTY: boolean;
+}
+
+export class Output {
+  constructor(readonly options: OutputOptions) {}
+
+  get json(): boolean {
+    return this.options.json;
+  }
+
+  /** The command's result: JSON with --json, else the text rendering. */
+  result(data: unknown, text: () => string): void {
+    if (this.options.json) this.options.stdout.write(JSON.stringify(data) + '\n');
+    else {
+      const t = text();
+      if (t) this.options.stdout.write(t.endsWith('\n') ? t : t + '\n');
+    }
+  }
+
+  /** One NDJSON line (streaming commands). */
+  event(data: unknown): void {
+    this.options.stdout.write(JSON.stringify(data) + '\n');
+  }
+
+  info(message: string): void {
+    this.options.stderr.write(message + '\n');
+  }
+
+  warn(message: string): void {
+    this.options.stderr.write(`warning: ${message}\n`);
+  }
+
+  debug(message: string): void {
+    if (this.options.verbose) this.options.stderr.write(`debug: ${message}\n`);
+  }
+
+  /** A borderless table; every cell escaped (registry text may carry terminal escapes). */
+  table(head: string[], rows: (string | number)[][]): string {
+    const t = new Table({
+      head,
+      chars: {
+        top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '',
+        'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ',
+      },
+      style: { head: this.options.stderrIsTTY ? ['bold'] : [], border: [], 'padding-left': 0, 'padding-right': 0 },
+    });
+    for (const row of rows) t.push(row.map((c) => (typeof c === 'string' ? escapeControl(c) : c)));
+    return t.toString();
+  }
+
+  /** A progress reporter for git: a bar on a TTY (not with --json), nothing otherwise. */
+  progress(label: string): { update: (stage: string, percent: number) => void; stop: () => void } | undefined {
+    if (!this.options.stderrIsTTY || this.options.json) return undefined;
+    const bar = new cliProgress.SingleBar(
+      { format: `${label} {stage} [{bar}] {percentage}%`, stream: this.options.stderr as NodeJS.WriteStream, hideCursor: false, clearOnComplete: true },
+      cliProgress.Presets.shades_classic,
+    );
+    let started = false;
+    return {
+      update: (stage, percent) => {
+        if (!started) {
+          bar.start(100, 0, { stage });
+          started = true;
+        }
+        bar.update(Math.min(100, Math.max(0, percent)), { stage });
+      },
+      stop: () => {
+        if (started) bar.stop();
+      },
+    };
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * The syncer registry on top of the etcd adapter: advertisements, operator records and the index
+ * markers that keep listings cheap. Everything read back is validated; listings skip (and warn
+ * about) entries that do not parse, single reads refuse them with exit 5.
+ */
+import { SyncerError, verifyError } from '../errors.js';
+import { keys, parseDatasetKey, parseDateIndexKey, type DatasetId, type Keys } from '../core/keys.js';
+import {
+  isNewer,
+  operatorRecordSchema,
+  parseAdvertisement,
+  serializeAdvertisement,
+  type Advertisement,
+  type OperatorRecord,
+} from '../core/advertisement.js';
+import { escapeControl } from '../core/sanitize.js';
+import { EtcdAdapter, type EtcdConnectOptions } from './etcd.js';
+
+export interface HubSummary {
+  hub: string;
+  latestDate: string;
+  dates: number;
+}
+
+export interface DateSummary {
+  date: string;
+  operators: string[];
+}
+
+export type AdvertiseOutcome = 'created' | 'replaced' | 'unchanged';
+
+export interface RegistryOptions extends EtcdConnectOptions {
+  namespace: string;
+  transports: readonly string[];
+  warn: (message: string) => void;
+}
+
+export class Registry {
+  readonly etcd: EtcdAdapter;
+  readonly keys: Keys;
+  private readonly transports: readonly string[];
+  private readonly warn: (message: string) => void;
+
+  constructor(options: RegistryOptions) {
+    this.etcd = new EtcdAdapter(options);
+    this.keys = keys(options.namespace);
+    this.transports = options.transports;
+    this.warn = options.warn;
+  }
+
+  /** Hubs with their newest date and date count, from the date index (never the advertisements). */
+  async listHubs(): Promise<HubSummary[]> {
+    const hubs = new Map<string, HubSummary>();
+    for await (const kv of this.etcd.range(this.keys.dateIndexPrefix, { keysOnly: true })) {
+      const parsed = parseDateIndexKey(this.keys, kv.key);
+      if (!parsed) {
+        this.warn(`skipping malformed index key ${escapeControl(kv.key)}`);
+        continue;
+      }
+      const h = hubs.get(parsed.hub);
+      if (!h) hubs.set(parsed.hub, { hub: parsed.hub, latestDate: parsed.date, dates: 1 });
+      else {
+        h.dates += 1;
+        if (parsed.date > h.latestDate) h.latestDate = parsed.date;
+      }
+    }
+    return [...hubs.values()].sort((a, b) => a.hub.localeCompare(b.hub));
+  }
+
+  /** A hub's dates, newest first, with the operators advertising on each (keys only). */
+  async listDates(hub: string): Promise<DateSummary[]> {
+    const dates = new Map<string, string[]>();
+    for await (const kv of this.etcd.range(this.keys.hubDatasetsPrefix(hub), { keysOnly: true })) {
+      const id = parseDatasetKey(this.keys, kv.key);
+      if (!id) {
+        this.warn(`skipping malformed registry key ${escapeControl(kv.key)}`);
+        continue;
+      }
+      const list = dates.get(id.date) ?? [];
+      list.push(id.operator);
+      dates.set(id.date, list);
+    }
+    return [...dates.entries()].sort(([a], [b]) => (a < b ? 1 : a > b ? -1 : 0)).map(([date, operators]) => ({ date, operators }));
+  }
+
+  /** The valid advertisements of one hub and date; invalid ones are skipped with a warning. */
+  async listEntries(hub: string, date: string): Promise<Advertisement[]> {
+    const out: Advertisement[] = [];
+    for await (const kv of this.etcd.range(this.keys.dateDatasetsPrefix(hub, date))) {
+      const id = parseDatasetKey(this.keys, kv.key);
+      if (!id) {
+        this.warn(`skipping malformed registry key ${escapeControl(kv.key)}`);
+        continue;
+      }
+      const parsed = parseAdvertisement(kv.value, { expect: id, transports: this.transports });
+      if (!parsed.ok) {
+        this.warn(`skipping ${id.hub}/${id.date}/${id.operator}: ${escapeControl(parsed.problem)}`);
+        continue;
+      }
+      out.push(parsed.ad);
+    }
+    return out;
+  }
+
+  /** One advertisement, or undefined when there is none; exit 5 when it is present but unsafe. */
+  async getAdvertisement(id: DatasetId): Promise<Advertisement | undefined> {
+    const kv = await this.etcd.get(this.keys.dataset(id));
+    if (!kv) return undefined;
+    const parsed = parseAdvertisement(kv.value, { expect: id, transports: this.transports });
+    if (!parsed.ok) {
+      throw verifyError(`refusing the registry entry ${id.hub}/${id.date}/${id.operator}: ${escapeControl(parsed.problem)}`);
+    }
+    return parsed.ad;
+  }
+
+  /**
+   * Write an advertisement, its index marker and the removal of its in-progress key in one
+   * transaction, compare-and-swap on the entry read just before: a newer entry is never replaced.
+   */
+  async advertise(ad: Advertisement): Promise<AdvertiseOutcome> {
+    const id = { hub: ad.hub, date: ad.date, operator: ad.operator };
+    const key = this.keys.dataset(id);
+    const value = serializeAdvertisement(ad);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const existing = await this.etcd.get(key);
+      let outcome: AdvertiseOutcome = 'created';
+      if (existing) {
+        const current = parseAdvertisement(existing.value, { expect: id, transports: this.transports });
+        if (current.ok) {
+          if (serializeAdvertisement(current.ad) === value) return 'unchanged';
+          if (isNewer(current.ad, ad)) {
+            throw new SyncerError('USAGE', `the registry already holds a newer advertisement for ${ad.hub}/${ad.date}/${ad.operator} (synced at ${current.ad.syncedAt}, this one ${ad.syncedAt})`, {
+              hint: 'check this machine\'s clock; the newer entry was kept',
+            });
+          }
+        }
+        outcome = 'replaced';
+      }
+      const committed = await this.etcd.call(`advertisement ${key}`, async () => {
+        const txn = existing
+          ? this.etcd.client.if(key, 'Mod', '==', existing.modRevision)
+          : this.etcd.client.if(key, 'Version', '==', 0);
+        const res = await txn
+          .then(
+            this.etcd.client.put(key).value(value),
+            this.etcd.client.put(this.keys.dateIndex(ad.hub, ad.date)).value(''),
+            this.etcd.client.delete().key(this.keys.inProgress(id)),
+          )
+          .commit();
+        return res.succeeded;
+      });
+      if (committed) return outcome;
+    }
+    throw new SyncerError('REGISTRY', `the advertisement ${key} kept changing under us; try again`);
+  }
+
+  async getOperator(operator: string): Promise<OperatorRecord | undefined> {
+    const kv = await this.etcd.get(this.keys.operator(operator));
+    if (!kv) return undefined;
+    try {
+      return operatorRecordSchema.parse(JSON.parse(kv.value.toString()));
+    } catch {
+      throw verifyError(`the operator record of ${operator} in the registry is not valid`);
+    }
+  }
+
+  /** Create the operator record if missing (create-only), or move its remote (compare-and-swap). */
+  async registerOperator(record: OperatorRecord): Promise<'created' | 'updated' | 'unchanged'> {
+    const key = this.keys.operator(record.operator);
+    const existing = await this.etcd.get(key);
+    if (existing) {
+      let current: OperatorRecord | undefined;
+      try {
+        current = operatorRecordSchema.parse(JSON.parse(existing.value.toString()));
+      } catch {
+        current = undefined;
+      }
+      if (current && current.remote === record.remote) return 'unchanged';
+      const next = { ...record, registeredAt: current?.registeredAt ?? record.registeredAt };
+      const ok = await this.etcd.call(`operator record ${key}`, async () =>
+        (await this.etcd.client.if(key, 'Mod', '==', existing.modRevision).then(this.etcd.client.put(key).value(JSON.stringify(next))).commit()).succeeded,
+      );
+      return ok ? 'updated' : 'unchanged';
+    }
+    const ok = await this.etcd.call(`operator record ${key}`, async () =>
+      (await this.etcd.client.if(key, 'Version', '==', 0).then(this.etcd.client.put(key).value(JSON.stringify(record))).commit()).succeeded,
+    );
+    return ok ? 'created' : 'unchanged';
+  }
+
+  async close(): Promise<void> {
+    await this.etcd.close();
+  }
+}

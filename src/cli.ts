@@ -1,0 +1,112 @@
+/**
+ * Flag declarations only. Each command is imported lazily when chosen, so `syncer --help` never
+ * loads the etcd client or git. Parsing errors are usage errors (exit 2).
+ */
+import yargs, { type Argv } from 'yargs';
+import { usageError } from './errors.js';
+import type { GlobalFlags } from './runtime.js';
+
+export interface Selected {
+  flags: GlobalFlags;
+  /** Runs the chosen command against a runtime (built by main). */
+  run: (rt: import('./runtime.js').Runtime) => Promise<void>;
+}
+
+const str = (v: unknown) => (v === undefined || v === null ? undefined : String(v));
+
+export async function parseArgs(argv: string[], io: { stdout: (s: string) => void; width?: number }): Promise<Selected | undefined> {
+  let selected: Selected['run'] | undefined;
+  const parser: Argv = yargs(argv)
+    .scriptName('syncer')
+    .usage('$0 <command> [options]\n\nDecentralised data sharing: git remotes hold the data, an etcd registry says who has what.')
+    .option('config', { type: 'string', describe: 'config file (default: $SYNCER_CONFIG, else the per-user store)', global: true })
+    .option('json', { type: 'boolean', describe: 'print one JSON document on stdout', global: true })
+    .option('input', { type: 'boolean', default: true, describe: 'prompt on a TTY (--no-input: never prompt)', global: true })
+    .option('yes', { alias: 'y', type: 'boolean', describe: 'answer yes to confirmations', global: true })
+    .option('etcd-hosts', { type: 'string', describe: 'comma list of http(s)://host:port (overrides etcd.hosts)', global: true })
+    .option('namespace', { type: 'string', describe: 'registry key prefix (default syncer/)', global: true })
+    .option('verbose', { type: 'boolean', describe: 'debug output and stack traces', global: true })
+    .command('init', 'set up the config (checks repo, remote and etcd before writing)', (y) =>
+      y
+        .option('operator', { type: 'string', describe: 'your operator name' })
+        .option('repo', { type: 'string', describe: 'local git repository holding your data' })
+        .option('remote', { type: 'string', describe: 'git remote to push to (default origin)' })
+        .option('remote-url', { type: 'string', describe: 'URL peers clone from, if not the push URL' })
+        .option('import-dir', { type: 'string', describe: 'where retrieved data goes' })
+        .option('embedded', { type: 'boolean', describe: 'use the embedded local etcd (local only)' })
+        .example('$0 init --operator lab-a --repo ~/data --import-dir ~/imports --embedded', ''),
+      (a) => {
+        selected = async (rt) => (await import('./commands/init/index.js')).run(rt, { operator: str(a.operator), repo: str(a.repo), remote: str(a.remote), remoteUrl: str(a['remote-url']), importDir: str(a['import-dir']), embedded: a.embedded as boolean | undefined });
+      },
+    )
+    .command('sync', 'commit, tag, push and advertise a hub\'s dataset', (y) =>
+      y
+        .option('hub', { type: 'string', describe: 'what the dataset is about' })
+        .option('path', { type: 'string', describe: 'dataset directory in the repo (default <hub>/)' })
+        .option('message', { alias: 'm', type: 'string', describe: 'commit message (default "sync <hub> <date>")' })
+        .example('$0 sync --hub weather', ''),
+      (a) => {
+        selected = async (rt) => (await import('./commands/sync/index.js')).run(rt, { hub: str(a.hub), path: str(a.path), message: str(a.message) });
+      },
+    )
+    .command('retrieve', 'check out an advertised dataset', (y) =>
+      y
+        .option('hub', { type: 'string' })
+        .option('date', { type: 'string', describe: 'YYYY-MM-DD or latest' })
+        .option('operator', { type: 'string', describe: 'whose dataset (never defaults to you)' })
+        .option('into', { type: 'string', describe: 'target directory (default <importDir>/<hub>/<date>/<operator>)' })
+        .option('force', { type: 'boolean', describe: 'overwrite local modifications or a foreign target' })
+        .example('$0 retrieve --hub weather --date latest --operator lab-a', ''),
+      (a) => {
+        selected = async (rt) => (await import('./commands/retrieve/index.js')).run(rt, { hub: str(a.hub), date: str(a.date), operator: str(a.operator), into: str(a.into), force: a.force as boolean | undefined });
+      },
+    )
+    .command('ls [hub] [date]', 'list hubs, a hub\'s dates, or one date\'s datasets', (y) =>
+      y.positional('hub', { type: 'string' }).positional('date', { type: 'string' }).example('$0 ls weather 2026-11-22 --json', ''),
+      (a) => {
+        selected = async (rt) => (await import('./commands/ls/index.js')).run(rt, { hub: str(a.hub), date: str(a.date) });
+      },
+    )
+    .command('config <action> [key] [value]', 'config path | get KEY | set KEY VALUE | unset KEY | list', (y) =>
+      y.positional('action', { choices: ['path', 'get', 'set', 'unset', 'list'] as const }).positional('key', { type: 'string' }).positional('value', { type: 'string' }),
+      (a) => {
+        selected = async (rt) => (await import('./commands/config/index.js')).run(rt, { action: a.action as never, key: str(a.key), value: str(a.value) });
+      },
+    )
+    .command('doctor', 'check git, config, remote and etcd; say what to fix', {}, () => {
+      selected = async (rt) => (await import('./commands/doctor/index.js')).run(rt);
+    })
+    .command('etcd <action>', 'start | stop | status of the embedded local etcd', (y) => y.positional('action', { choices: ['start', 'stop', 'status'] as const }), (a) => {
+      selected = async (rt) => (await import('./commands/etcd/index.js')).run(rt, { action: a.action as never });
+    })
+    .demandCommand(1, 'name a command (syncer --help lists them)')
+    .strict()
+    .recommendCommands()
+    .help()
+    .version()
+    .wrap(Math.min(io.width ?? 100, 110))
+    .exitProcess(false)
+    .fail((msg, err) => {
+      throw err ?? usageError(msg);
+    });
+
+  let helpShown = false;
+  const parsed = await parser.parseAsync(argv, {}, (_err, _argv, output) => {
+    if (output) {
+      helpShown = true;
+      io.stdout(output + '\n');
+    }
+  });
+  if (helpShown && !selected) return undefined;
+  const a = parsed as Record<string, unknown>;
+  const flags: GlobalFlags = {
+    config: str(a.config),
+    json: a.json as boolean | undefined,
+    input: a.input as boolean | undefined,
+    yes: a.yes as boolean | undefined,
+    etcdHosts: str(a['etcd-hosts']),
+    namespace: str(a.namespace),
+    verbose: a.verbose as boolean | undefined,
+  };
+  return selected ? { flags, run: selected } : undefined;
+}

@@ -1,0 +1,104 @@
+/**
+ * syncer init: write the config after checking what can be checked (the repository, its remote,
+ * etcd). Every value has a flag; prompts only on a TTY; existing values are kept as defaults.
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { SyncerError, usageError } from '../../errors.js';
+import { checkName } from '../../core/names.js';
+import { parseList } from '../../config/resolve.js';
+import { writeConfigFile } from '../../config/store.js';
+import type { FileConfig } from '../../config/schema.js';
+import type { Runtime } from '../../runtime.js';
+
+export interface InitOptions {
+  operator?: string;
+  repo?: string;
+  remote?: string;
+  remoteUrl?: string;
+  importDir?: string;
+  embedded?: boolean;
+}
+
+const validName = (v: string) => {
+  try {
+    checkName('operator', v);
+    return true as const;
+  } catch (e) {
+    return (e as Error).message;
+  }
+};
+
+export async function init(rt: Runtime, options: InitOptions): Promise<FileConfig> {
+  const current = rt.fileConfig;
+  const home = rt.env.HOME || homedir();
+  if (options.embedded && rt.flags.etcdHosts) throw usageError('--embedded and --etcd-hosts exclude each other');
+
+  const operator = checkName(
+    'operator',
+    await rt.need(options.operator ?? current.operator, '--operator', () => rt.prompter.input('Your operator name (lower case, e.g. your lab)', { validate: validName })),
+  );
+  const repoPath = resolve(
+    rt.deps.cwd,
+    await rt.need(options.repo ?? current.repoPath, '--repo', () => rt.prompter.input('Local git repository holding your data', { default: rt.deps.cwd })),
+  );
+  const remote = options.remote ?? current.remote ?? 'origin';
+  const importDir = resolve(
+    rt.deps.cwd,
+    options.importDir ??
+      current.importDir ??
+      (rt.canPrompt ? await rt.prompter.input('Where retrieved data goes', { default: join(home, 'syncer-data') }) : join(home, 'syncer-data')),
+  );
+
+  let hosts: string[] | undefined = options.embedded ? undefined : rt.flags.etcdHosts ? parseList(rt.flags.etcdHosts) : current.etcd?.hosts;
+  if (!options.embedded && !rt.flags.etcdHosts && !current.etcd?.hosts && rt.canPrompt) {
+    const shared = await rt.prompter.select<boolean>('Registry', [
+      { name: 'embedded local etcd (try it out; peers will not see your data)', value: false },
+      { name: 'a shared etcd cluster', value: true },
+    ]);
+    if (shared) hosts = parseList(await rt.prompter.input('etcd endpoints (comma separated http(s)://host:port)'));
+  }
+
+  // Check before writing.
+  if (!existsSync(repoPath)) throw usageError(`repository ${repoPath} does not exist`, 'create it and run `git init` there, or pass --repo');
+  const { git } = rt.git(repoPath);
+  if (!(await git.topLevel())) throw usageError(`${repoPath} is not a git repository`, `run: git -C ${repoPath} init`);
+  const url = options.remoteUrl ?? current.remoteUrl ?? (await git.remoteUrl(remote));
+  if (!url) throw usageError(`the repository has no remote "${remote}"`, `add it: git -C ${repoPath} remote add ${remote} URL (or pass --remote NAME)`);
+
+  const next: FileConfig = {
+    ...current,
+    operator,
+    repoPath,
+    remote,
+    importDir,
+    ...(options.remoteUrl ? { remoteUrl: options.remoteUrl } : {}),
+    etcd: { ...current.etcd, hosts },
+  };
+  if (!hosts) delete next.etcd!.hosts;
+  if (Object.keys(next.etcd!).length === 0) delete next.etcd;
+
+  // etcd is checked with the config about to be written (flags and env still apply on top).
+  const probe = rt.withFileConfig(next, { etcdHosts: hosts?.join(',') });
+  try {
+    const registry = await probe.registry();
+    await registry.listHubs();
+  } catch (e) {
+    if (e instanceof SyncerError) throw new SyncerError(e.kind, `${e.message} (config not written)`, { hint: e.hint, cause: e });
+    throw e;
+  } finally {
+    await probe.close();
+  }
+  writeConfigFile(rt.configFile, next);
+  return next;
+}
+
+export async function run(rt: Runtime, options: InitOptions): Promise<void> {
+  const cfg = await init(rt, options);
+  const envHosts = rt.env.SYNCER_ETCD_HOSTS && !rt.flags.etcdHosts && !options.embedded ? ` (SYNCER_ETCD_HOSTS=${rt.env.SYNCER_ETCD_HOSTS} overrides it while set)` : '';
+  const registry = (cfg.etcd?.hosts?.join(', ') ?? 'embedded local etcd') + envHosts;
+  rt.out.result({ configFile: rt.configFile, operator: cfg.operator, repoPath: cfg.repoPath, remote: cfg.remote, importDir: cfg.importDir, etcdHosts: cfg.etcd?.hosts ?? null }, () =>
+    `wrote ${rt.configFile}\n  operator  ${cfg.operator}\n  repo      ${cfg.repoPath} (remote ${cfg.remote})\n  imports   ${cfg.importDir}\n  registry  ${registry}`,
+  );
+}

@@ -1,0 +1,30 @@
+/** The pure part of retrieve: which date is "latest", and what to do with an existing target. */
+import type { DateSummary } from '../../adapters/registry.js';
+
+/** Newest date with an entry (by `operator` when given). `dates` is newest first. */
+export function latestDate(dates: DateSummary[], operator?: string): string | undefined {
+  return dates.find((d) => d.operators.length > 0 && (!operator || d.operators.includes(operator)))?.date;
+}
+
+export type TargetState =
+  | { kind: 'absent' }
+  | { kind: 'empty-dir' }
+  | { kind: 'same-dataset'; clean: boolean }
+  | { kind: 'foreign' };
+
+export type TargetAction = 'clone' | 'update' | 'replace';
+
+/** What retrieve does with the target, or the refusal (with its hint) when it must not touch it. */
+export function targetAction(state: TargetState, force: boolean): { action: TargetAction } | { refuse: string; hint: string } {
+  switch (state.kind) {
+    case 'absent':
+    case 'empty-dir':
+      return { action: 'clone' };
+    case 'same-dataset':
+      if (state.clean || force) return { action: 'update' };
+      return { refuse: 'has local modifications', hint: 'commit or discard them, or pass --force to overwrite them' };
+    case 'foreign':
+      if (force) return { action: 'replace' };
+      return { refuse: 'exists and is not a checkout of this dataset', hint: 'choose another --into, or pass --force to replace it' };
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * syncer sync: commit the dataset path (only it, only if it changed), tag it with the
+ * advertisement, push branch and tag, then advertise. Nothing is advertised that was not pushed;
+ * a failed push keeps the local commit, and a rerun pushes and advertises it without a new commit.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SyncerError, usageError } from '../../errors.js';
+import { checkDatasetPath, checkName, utcDate } from '../../core/names.js';
+import { checkRemoteUrl, publicRemoteUrl, redactUrl } from '../../core/remote-url.js';
+import { serializeAdvertisement, operatorRecordSchema, type OperatorRecord } from '../../core/advertisement.js';
+import { tagName } from '../../core/keys.js';
+import type { Runtime } from '../../runtime.js';
+import type { Git } from '../../adapters/git.js';
+import { buildAdvertisement, defaultMessage, hubChoices, LARGE_FILE_BYTES, OPERATOR_FILE, operatorFileContent } from './plan.js';
+
+export interface SyncOptions {
+  hub?: string;
+  path?: string;
+  message?: string;
+}
+
+export interface SyncResult {
+  hub: string;
+  date: string;
+  operator: string;
+  commit: string;
+  tag: string;
+  remote: string;
+  path: string;
+  files: number;
+  bytes: number;
+  committed: boolean;
+  advertised: 'created' | 'replaced' | 'unchanged';
+}
+
+function requireConfig(rt: Runtime): { operator: string; repoPath: string } {
+  const { operator, repoPath } = rt.config;
+  if (!operator) throw usageError('no operator configured', 'run `syncer init`, or set SYNCER_OPERATOR');
+  if (!repoPath) throw usageError('no repository configured', 'run `syncer init`, or set SYNCER_REPO');
+  return { operator, repoPath };
+}
+
+async function chooseHub(rt: Runtime, repoPath: string): Promise<string> {
+  const dirs = readdirSync(repoPath, { withFileTypes: true }).filter((d) => d.isDirectory() && !d.name.startsWith('.')).map((d) => d.name);
+  const registryHubs = (await (await rt.registry()).listHubs()).map((h) => h.hub);
+  const choices = hubChoices(dirs, registryHubs);
+  const NEW = '\u0000new';
+  const picked = await rt.prompter.select<string>('Which hub is this data about?', [
+    ...choices.map((h) => ({ name: h, value: h, description: dirs.includes(h) ? 'directory in your repository' : 'known in the registry' })),
+    { name: 'another hub…', value: NEW },
+  ]);
+  if (picked !== NEW) return picked;
+  return rt.prompter.input('Hub name', {
+    validate: (v) => {
+      try {
+        checkName('hub', v);
+        return true;
+      } catch (e) {
+        return (e as Error).message;
+      }
+    },
+  });
+}
+
+function readOperatorFile(repoPath: string): OperatorRecord | undefined {
+  try {
+    return operatorRecordSchema.parse(JSON.parse(readFileSync(join(repoPath, OPERATOR_FILE), 'utf8')));
+  } catch {
+    return undefined;
+  }
+}
+
+function warnLargeFiles(rt: Runtime, repoPath: string, changed: string[]): void {
+  for (const file of changed) {
+    try {
+      const st = statSync(join(repoPath, file));
+      if (st.isFile() && st.size > LARGE_FILE_BYTES) {
+        rt.out.warn(`${file} is ${(st.size / 1024 / 1024).toFixed(0)} MB: most git forges reject files over 100 MB (consider git-lfs)`);
+      }
+    } catch {
+      /* deleted file */
+    }
+  }
+}
+
+async function advertisedRemote(rt: Runtime, git: Git): Promise<string> {
+  const { remote, remoteUrl, allowedTransports } = rt.config;
+  const url = remoteUrl ?? (await git.remoteUrl(remote));
+  if (!url) throw usageError(`the repository has no remote "${remote}"`, `add one (git remote add ${remote} URL) or set remote in the config`);
+  const pub = publicRemoteUrl(url);
+  const check = checkRemoteUrl(pub, allowedTransports);
+  if (!check.ok) throw usageError(`the remote peers would clone from (${redactUrl(pub)}) is not usable: ${check.problem}`, 'set remoteUrl to the URL peers should clone from');
+  return pub;
+}
+
+export async function sync(rt: Runtime, options: SyncOptions): Promise<SyncResult> {
+  const { operator, repoPath } = requireConfig(rt);
+  if (!existsSync(repoPath)) throw usageError(`repository ${repoPath} does not exist`, 'fix repoPath (syncer config set repoPath DIR)');
+  const { git, done } = rt.git(repoPath, { progressLabel: 'push' });
+  try {
+    const top = await git.topLevel();
+    if (!top) throw usageError(`${repoPath} is not a git repository`, 'run `git init` there or fix repoPath');
+    const branch = await git.currentBranch();
+    if (!branch) throw usageError(`${repoPath} is not on a branch (detached HEAD)`, 'check out the branch to sync');
+
+    const hub = checkName('hub', await rt.need(options.hub, '--hub', () => chooseHub(rt, top)));
+    const path = checkDatasetPath(options.path ?? hub);
+    const date = utcDate(rt.now());
+    const message = options.message ?? defaultMessage(hub, date);
+    if (!existsSync(join(top, path)) && !(await git.revParse(`HEAD:${path}`).catch(() => undefined))) {
+      throw usageError(`nothing at ${join(top, path)}`, 'put the dataset in that directory, or pass --path');
+    }
+    const remote = await advertisedRemote(rt, git);
+
+    // Read the registry before touching git: an unreachable etcd stops us with nothing written.
+    const registry = await rt.registry({ writes: true });
+    const id = { hub, date, operator };
+    const existing = await registry.getAdvertisement(id).catch((e) => {
+      if (e instanceof SyncerError && e.kind === 'VERIFY') return undefined; // a broken entry of ours gets replaced
+      throw e;
+    });
+    if (existing && Date.parse(existing.syncedAt) > rt.now().getTime()) {
+      throw usageError(`the registry holds a newer advertisement for ${hub}/${date}/${operator} (synced at ${existing.syncedAt})`, "check this machine's clock; the newer entry is kept");
+    }
+
+    const opFile = operatorFileContent(readOperatorFile(top), operator, remote, rt.now());
+    const opFileText = JSON.stringify(opFile, null, 2) + '\n';
+    if (!existsSync(join(top, OPERATOR_FILE)) || readFileSync(join(top, OPERATOR_FILE), 'utf8') !== opFileText) {
+      mkdirSync(join(top, '.syncer'), { recursive: true });
+      writeFileSync(join(top, OPERATOR_FILE), opFileText);
+    }
+    const pathspec = [path, OPERATOR_FILE];
+    const changed = await git.changedPaths(pathspec);
+    warnLargeFiles(rt, top, changed);
+
+    if (rt.canPrompt && !rt.flags.yes) {
+      rt.out.info(`\n  hub       ${hub}\n  date      ${date} (UTC)\n  path      ${path}/\n  changes   ${changed.length} file(s)${changed.length ? '' : ' (nothing to commit)'}\n  remote    ${redactUrl(remote)} (branch ${branch})\n`);
+      if (!(await rt.confirm('Commit, push and advertise?'))) throw new SyncerError('INTERRUPTED', 'cancelled; nothing was changed');
+    }
+
+    let committed = false;
+    if (changed.length > 0) {
+      await git.run(['add', '-A', '--', ...pathspec]);
+      // A pathspec commit: whatever else is staged stays staged and out of this commit.
+      await git.run(['commit', '--quiet', '--no-verify', '-m', message, '--', ...pathspec], { what: 'git commit' });
+      committed = true;
+    }
+    const commit = (await git.revParse('HEAD'))!;
+    const size = await git.treeSize(commit, path);
+    if (size.files === 0) throw usageError(`${path}/ has no committed files`, 'add data to the dataset directory first');
+
+    const ad = buildAdvertisement({ hub, date, operator, remote, branch, commit, path, ...size, message, now: rt.now() });
+    const tag = tagName(hub, date);
+    await git.run(['tag', '-a', '-f', '-m', serializeAdvertisement(ad), tag, commit], { what: 'git tag' });
+    try {
+      await git.run(['push', '--porcelain', '--atomic', '--', rt.config.remote, `refs/heads/${branch}:refs/heads/${branch}`, `+refs/tags/${tag}:refs/tags/${tag}`], {
+        network: true,
+        what: `git push to ${rt.config.remote}`,
+      });
+    } catch (e) {
+      if (e instanceof SyncerError && e.kind === 'GIT') {
+        const nonFF = /non-fast-forward|fetch first|rejected/.test(String((e.cause as Error)?.message ?? e.message));
+        throw new SyncerError('GIT', `${e.message}${committed ? ' (your commit is kept locally)' : ''}; nothing was advertised`, {
+          hint: nonFF ? `the remote has commits you do not: git -C ${top} pull --rebase, then run syncer sync again` : 'fix the remote, then run syncer sync again: it pushes and advertises without a new commit',
+          cause: e,
+        });
+      }
+      throw e;
+    }
+
+    let advertised: SyncResult['advertised'];
+    try {
+      advertised = await registry.advertise(ad);
+      await registry.registerOperator({ operator, remote, registeredAt: opFile.registeredAt });
+    } catch (e) {
+      if (e instanceof SyncerError && e.kind === 'REGISTRY') {
+        throw new SyncerError('REGISTRY', `pushed ${commit.slice(0, 12)} but could not advertise it: ${e.message}`, {
+          hint: `run syncer sync --hub ${hub} again once etcd is reachable: it advertises without committing again`,
+          cause: e,
+        });
+      }
+      throw e;
+    }
+    return { hub, date, operator, commit, tag, remote, path, files: size.files, bytes: size.bytes, committed, advertised };
+  } finally {
+    done();
+  }
+}
+
+export async function run(rt: Runtime, options: SyncOptions): Promise<void> {
+  const r = await sync(rt, options);
+  rt.out.result(r, () =>
+    `${r.committed ? 'committed and pushed' : 'pushed (no changes to commit)'} ${r.hub}/${r.date} as ${r.operator}: ${r.commit.slice(0, 12)}, ${r.files} files, ${r.bytes} bytes\nadvertisement ${r.advertised}`,
+  );
+}

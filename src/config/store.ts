@@ -1,0 +1,72 @@
+/**
+ * The config file: `--config FILE`, else $SYNCER_CONFIG, else the per-user store. Read and written
+ * through `conf` (atomic writes, mode 0600: the file may hold an etcd password).
+ */
+import { existsSync, readFileSync, chmodSync } from 'node:fs';
+import { basename, dirname, extname } from 'node:path';
+import Conf from 'conf';
+import { usageError } from '../errors.js';
+import { validateFileConfig } from './resolve.js';
+import type { FileConfig } from './schema.js';
+
+export function configFilePath(flag: string | undefined, env: NodeJS.ProcessEnv, defaultFile: string): string {
+  return flag || env.SYNCER_CONFIG || defaultFile;
+}
+
+/** Read and validate; a missing file is an empty config. */
+export function readConfigFile(file: string): FileConfig {
+  if (!existsSync(file)) return {};
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw usageError(`cannot read config ${file}: ${(e as Error).message}`, 'fix the JSON or remove the file and run `syncer init`');
+  }
+  return validateFileConfig(raw, file);
+}
+
+function open(file: string): Conf<Record<string, unknown>> {
+  const ext = extname(file);
+  return new Conf<Record<string, unknown>>({
+    cwd: dirname(file),
+    configName: basename(file, ext),
+    fileExtension: ext.replace(/^\./, ''),
+    configFileMode: 0o600,
+    projectName: 'syncer',
+    projectSuffix: '',
+    clearInvalidConfig: false,
+    accessPropertiesByDotNotation: true,
+  });
+}
+
+/** Write a whole validated config. */
+export function writeConfigFile(file: string, config: FileConfig): void {
+  const valid = validateFileConfig(config, file);
+  const store = open(file);
+  store.store = valid as Record<string, unknown>;
+  chmodSync(file, 0o600);
+}
+
+/** Set or delete one dotted key, validating the result before it is written. */
+export function updateConfigKey(file: string, key: string, value: unknown): void {
+  const current = readConfigFile(file) as Record<string, unknown>;
+  const next = structuredClone(current);
+  const parts = key.split('.');
+  let node: Record<string, unknown> = next;
+  for (const part of parts.slice(0, -1)) {
+    if (typeof node[part] !== 'object' || node[part] === null) node[part] = {};
+    node = node[part] as Record<string, unknown>;
+  }
+  if (value === undefined) delete node[parts.at(-1)!];
+  else node[parts.at(-1)!] = value;
+  writeConfigFile(file, validateFileConfig(next, file));
+}
+
+export function getConfigKey(config: FileConfig, key: string): unknown {
+  let node: unknown = config;
+  for (const part of key.split('.')) {
+    if (typeof node !== 'object' || node === null) return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  return node;
+}

@@ -1,0 +1,41 @@
+/** The entry point: parse, run, and turn errors into exit codes. Nothing else exits. */
+import { ExitCode, SyncerError } from './errors.js';
+import { parseArgs } from './cli.js';
+import type { Deps } from './runtime.js';
+
+function report(deps: Deps, e: unknown, verbose: boolean): number {
+  if (e instanceof SyncerError) {
+    if (e.kind === 'INTERRUPTED') deps.stderr.write(`${e.message === 'interrupted' ? 'interrupted' : e.message}\n`);
+    else deps.stderr.write(`error: ${e.message}\n`);
+    if (e.hint) deps.stderr.write(`hint: ${e.hint}\n`);
+    if (verbose && e.cause instanceof Error) deps.stderr.write(`cause: ${e.cause.stack ?? e.cause.message}\n`);
+    return e.exitCode;
+  }
+  deps.stderr.write(`unexpected error (a bug in syncer): ${(e as Error)?.message ?? e}\n`);
+  if (verbose && e instanceof Error) deps.stderr.write(`${e.stack}\n`);
+  else deps.stderr.write('hint: run again with --verbose for the stack trace, and report it\n');
+  return ExitCode.UNEXPECTED;
+}
+
+export async function main(argv: string[], deps: Deps): Promise<number> {
+  const verbose = argv.includes('--verbose');
+  let selected;
+  try {
+    selected = await parseArgs(argv, { stdout: (s) => deps.stdout.write(s), width: (deps.stdout as NodeJS.WriteStream).columns });
+  } catch (e) {
+    if (e instanceof SyncerError) return report(deps, e, verbose);
+    return report(deps, new SyncerError('USAGE', (e as Error)?.message ?? String(e), { hint: 'syncer --help' }), verbose);
+  }
+  if (!selected) return ExitCode.OK;
+  const { Runtime } = await import('./runtime.js');
+  const rt = new Runtime(deps, selected.flags);
+  try {
+    await selected.run(rt);
+    return ExitCode.OK;
+  } catch (e) {
+    if (deps.signal.aborted && !(e instanceof SyncerError && e.kind !== 'UNEXPECTED')) return report(deps, new SyncerError('INTERRUPTED', 'interrupted'), verbose);
+    return report(deps, e, verbose);
+  } finally {
+    await rt.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * What every command gets: injected dependencies (env, streams, clock, prompter, signal), the
+ * resolved config, the decision "can we prompt?" made once, and lazy access to the registry.
+ */
+import { dirname } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { SyncerError, usageError } from './errors.js';
+import { Output } from './adapters/output.js';
+import { inquirerPrompter, type Prompter } from './adapters/prompter.js';
+import type { Registry } from './adapters/registry.js';
+import type { EmbeddedEtcd } from './adapters/embedded-etcd.js';
+import { Git, type GitContext } from './adapters/git.js';
+import { userPaths, type UserPaths } from './config/paths.js';
+import { configFilePath, readConfigFile } from './config/store.js';
+import { resolveConfig } from './config/resolve.js';
+import type { Config, FileConfig } from './config/schema.js';
+
+export interface Deps {
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  stdin: Readable;
+  stdout: Writable;
+  stderr: Writable;
+  stdinIsTTY: boolean;
+  stdoutIsTTY: boolean;
+  stderrIsTTY: boolean;
+  now: () => Date;
+  signal: AbortSignal;
+  prompter?: Prompter;
+}
+
+export interface GlobalFlags {
+  config?: string;
+  json?: boolean;
+  input?: boolean; // --no-input sets false
+  yes?: boolean;
+  etcdHosts?: string;
+  namespace?: string;
+  verbose?: boolean;
+}
+
+export class Runtime {
+  readonly out: Output;
+  readonly paths: UserPaths;
+  readonly configFile: string;
+  readonly canPrompt: boolean;
+  private fileConfigCache?: FileConfig;
+  private configCache?: Config;
+  private registryPromise?: Promise<Registry>;
+  private prompterInstance?: Prompter;
+
+  constructor(readonly deps: Deps, readonly flags: GlobalFlags) {
+    this.out = new Output({
+      stdout: deps.stdout,
+      stderr: deps.stderr,
+      json: !!flags.json,
+      verbose: !!flags.verbose,
+      stderrIsTTY: deps.stderrIsTTY,
+    });
+    this.paths = userPaths(deps.env);
+    this.configFile = configFilePath(flags.config, deps.env, this.paths.defaultConfigFile);
+    const noInput = flags.input === false || deps.env.SYNCER_NO_INPUT === '1' || deps.env.SYNCER_NO_INPUT === 'true';
+    this.canPrompt = deps.stdinIsTTY && deps.stdoutIsTTY && !deps.env.CI && !noInput;
+  }
+
+  /** The same runtime over another file config (init checks etcd with the config it is about to write). */
+  withFileConfig(file: FileConfig, flags: Partial<GlobalFlags> = {}): Runtime {
+    const other = new Runtime(this.deps, { ...this.flags, ...flags });
+    other.fileConfigCache = file;
+    return other;
+  }
+
+  get env(): NodeJS.ProcessEnv {
+    return this.deps.env;
+  }
+
+  now(): Date {
+    return this.deps.now();
+  }
+
+  get fileConfig(): FileConfig {
+    this.fileConfigCache ??= readConfigFile(this.configFile);
+    return this.fileConfigCache;
+  }
+
+  get config(): Config {
+    this.configCache ??= resolveConfig({
+      file: this.fileConfig,
+      fileDir: dirname(this.configFile),
+      env: this.deps.env,
+      flags: { etcdHosts: this.flags.etcdHosts, namespace: this.flags.namespace },
+      cwd: this.deps.cwd,
+    });
+    return this.configCache;
+  }
+
+  get prompter(): Prompter {
+    if (!this.canPrompt) throw new SyncerError('UNEXPECTED', 'internal: prompt without a TTY');
+    this.prompterInstance ??= this.deps.prompter ?? inquirerPrompter({ input: this.deps.stdin, output: this.deps.stderr, signal: this.deps.signal });
+    return this.prompterInstance;
+  }
+
+  /**
+   * A value from a flag, else a prompt on a TTY, else exit 2 naming the flag: nothing ever waits
+   * for input that cannot come.
+   */
+  async need<T>(value: T | undefined, flag: string, ask: () => Promise<T>): Promise<T> {
+    if (value !== undefined) return value;
+    if (!this.canPrompt) throw usageError(`missing ${flag}`, `pass ${flag} (no prompt without a TTY, with --no-input, or with CI set)`);
+    return ask();
+  }
+
+  /** Ask for confirmation on a TTY unless --yes; never needed without a TTY. */
+  async confirm(message: string): Promise<boolean> {
+    if (this.flags.yes || !this.canPrompt) return true;
+    return this.prompter.confirm(message, true);
+  }
+
+  /** The embedded local etcd (loaded lazily: `--help` and `config` never pay for it). */
+  async embedded(): Promise<EmbeddedEtcd> {
+    const { EmbeddedEtcd } = await import('./adapters/embedded-etcd.js');
+    return new EmbeddedEtcd(this.paths.dataDir, this.deps.env);
+  }
+
+  /** The registry client. `writes` says the command will write: then a local-only registry is announced. */
+  registry(options: { writes?: boolean } = {}): Promise<Registry> {
+    this.registryPromise ??= (async () => {
+      const cfg = this.config;
+      let hosts = cfg.etcd.hosts;
+      if (hosts.length === 0) {
+        const { endpoint, started } = await (await this.embedded()).ensure();
+        if (started) this.out.info(`started the embedded local etcd at ${endpoint}`);
+        hosts = [endpoint];
+      }
+      const { Registry } = await import('./adapters/registry.js');
+      return new Registry({
+        hosts,
+        username: cfg.etcd.username,
+        password: cfg.etcd.password,
+        tls: cfg.etcd.tls,
+        timeoutMs: cfg.etcd.timeoutMs,
+        namespace: cfg.etcd.namespace,
+        transports: cfg.allowedTransports,
+        warn: (m) => this.out.warn(m),
+      });
+    })();
+    if (options.writes && this.config.etcd.hosts.length === 0) {
+      this.out.info('note: the registry is the embedded local etcd (etcd.hosts unset): peers will not see this. Run `syncer init --etcd-hosts ...` to join a shared cluster.');
+    }
+    return this.registryPromise;
+  }
+
+  git(dir: string, options: { progressLabel?: string } = {}): { git: Git; done: () => void } {
+    const bar = options.progressLabel ? this.out.progress(options.progressLabel) : undefined;
+    const ctx: GitContext = {
+      env: this.deps.env,
+      stallTimeoutMs: this.config.gitStallTimeoutSeconds * 1000,
+      signal: this.deps.signal,
+      progress: bar ? (e) => bar.update(e.stage, e.progress) : undefined,
+    };
+    return { git: new Git(dir, ctx), done: () => bar?.stop() };
+  }
+
+  async close(): Promise<void> {
+    if (this.registryPromise) {
+      const reg = await this.registryPromise.catch(() => undefined);
+      await reg?.close();
+    }
+  }
+}
