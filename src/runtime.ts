@@ -145,7 +145,7 @@ export class Runtime {
       });
     })();
     if (options.writes && this.config.etcd.hosts.length === 0) {
-      this.out.info('note: the registry is the embedded local etcd (etcd.hosts unset): peers will not see this. Run `syncer init --etcd-hosts ...` to join a shared cluster.');
+      this.out.info('note: the registry is local-only (embedded etcd, etcd.hosts unset): peers will not see this advertisement. Join a shared cluster with `syncer init --etcd-hosts URL`.');
     }
     return this.registryPromise;
   }

@@ -50,7 +50,10 @@ export function datasetPathProblem(path: string): string | undefined {
   if (path.startsWith('-')) return 'must not begin with "-"';
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f\\]/.test(path)) return 'must not contain control characters or backslashes';
+  // The path becomes a sparse-checkout pattern: no glob or pattern syntax.
+  if (/[*?[\]]/.test(path)) return 'must not contain glob characters (* ? [ ])';
   const parts = path.split('/').filter((p) => p !== '');
+  if (parts.some((p) => p.startsWith('!') || p.startsWith('#'))) return 'must not have segments starting with "!" or "#"';
   if (parts.length === 0) return 'must name a directory inside the repository';
   if (parts.some((p) => p === '..' || p === '.')) return 'must not contain "." or ".." segments';
   if (parts[0] === '.git') return 'must not point into .git';

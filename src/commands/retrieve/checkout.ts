@@ -52,7 +52,8 @@ async function fetchCommit(git: Git, ad: Advertisement, proto: string[]): Promis
 }
 
 async function checkoutAndVerify(git: Git, ad: Advertisement, proto: string[], force: boolean): Promise<void> {
-  await git.run(['sparse-checkout', 'set', '--cone', ad.path]);
+  // Non-cone pattern: cone mode would also check out every file at the repository root.
+  await git.run(['sparse-checkout', 'set', '--no-cone', `/${ad.path}/`]);
   await git.run([...proto, '-c', 'advice.detachedHead=false', 'checkout', '--quiet', ...(force ? ['--force'] : []), '--detach', ad.commit], {
     network: true, // blobs of the dataset path are fetched lazily from the promisor remote here
     what: 'git checkout',

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { latestDate, targetAction } from '../../src/commands/retrieve/plan.js';
+import { buildAdvertisement, hubChoices, operatorFileContent } from '../../src/commands/sync/plan.js';
+import { parseAdvertisement } from '../../src/core/advertisement.js';
+
+describe('retrieve planning', () => {
+  const dates = [
+    { date: '2026-11-22', operators: ['lab-b'] },
+    { date: '2026-11-20', operators: ['lab-a', 'lab-b'] },
+    { date: '2026-11-01', operators: ['lab-a'] },
+  ];
+  it('latest is the newest date, by operator when given', () => {
+    expect(latestDate(dates)).toBe('2026-11-22');
+    expect(latestDate(dates, 'lab-a')).toBe('2026-11-20');
+    expect(latestDate(dates, 'lab-c')).toBeUndefined();
+  });
+  it('decides what to do with the target', () => {
+    expect(targetAction({ kind: 'absent' }, false)).toEqual({ action: 'clone' });
+    expect(targetAction({ kind: 'same-dataset', clean: true }, false)).toEqual({ action: 'update' });
+    expect(targetAction({ kind: 'same-dataset', clean: false }, false)).toHaveProperty('refuse');
+    expect(targetAction({ kind: 'same-dataset', clean: false }, true)).toEqual({ action: 'update' });
+    expect(targetAction({ kind: 'foreign' }, false)).toHaveProperty('refuse');
+    expect(targetAction({ kind: 'foreign' }, true)).toEqual({ action: 'replace' });
+  });
+});
+
+describe('sync planning', () => {
+  it('builds an advertisement that the reader accepts', () => {
+    const ad = buildAdvertisement({
+      hub: 'weather', date: '2026-11-22', operator: 'lab-a', remote: 'file:///srv/a.git', branch: 'main',
+      commit: 'b'.repeat(40), path: 'weather', files: 2, bytes: 10, message: 'sync weather 2026-11-22', now: new Date('2026-11-22T08:00:00Z'),
+    });
+    expect(ad.tag).toBe('syncer/weather/2026-11-22');
+    expect(parseAdvertisement(JSON.stringify(ad), { expect: { hub: 'weather', date: '2026-11-22', operator: 'lab-a' } }).ok).toBe(true);
+  });
+  it('keeps registeredAt of the operator record', () => {
+    const now = new Date('2026-11-22T00:00:00Z');
+    const first = operatorFileContent(undefined, 'lab-a', 'file:///a', now);
+    expect(first.registeredAt).toBe(now.toISOString());
+    const moved = operatorFileContent(first, 'lab-a', 'file:///b', new Date('2027-01-01T00:00:00Z'));
+    expect(moved).toEqual({ operator: 'lab-a', remote: 'file:///b', registeredAt: now.toISOString() });
+  });
+  it('offers repo directories that are valid hub names and registry hubs', () => {
+    expect(hubChoices(['weather', 'Bad Dir', 'soil'], ['air', 'soil'])).toEqual(['air', 'soil', 'weather']);
+  });
+});
