@@ -132,6 +132,10 @@ describe('push rejected by the remote', () => {
     exitFailed(r, 4);
     expect(r.stderr).toMatch(/^error: .*push/m);
     expect(r.stderr).toMatch(/nothing was advertised/);
+    // Why it was refused: the remote's own reason (hook message or git's "hook declined").
+    expect(r.stderr).toMatch(/declined|pushes are closed/);
+    // The remote refused; it is not ahead of us: telling the user to pull would send them astray.
+    expect(r.stderr).not.toMatch(/pull/);
     const kept = snapshot(op);
     expect(kept.commits, 'one new local commit').toBe(initial.commits + 1);
     expect(git(op.repo, 'log', '-1', '--format=%s')).toBe(`sync h ${today()}`);
@@ -151,6 +155,7 @@ describe('push rejected by the remote', () => {
     const ad = advertisement(world, op, 'h');
     expect(ad.commit).toBe(kept.head);
     expect(ad.tag).toBe(`syncer/h/${today()}`);
+    expect(world.etcdGet(`inprogress/h/${today()}/${op.name}`), 'no in-progress marker left').toEqual({});
   });
 });
 
@@ -216,6 +221,7 @@ describe('etcd dies right after the push', () => {
     expect(after.head, 'no second commit').toBe(pushed.head);
     expect(after.commits).toBe(pushed.commits);
     expect(advertisement(w2, op, 'h').commit).toBe(pushed.head);
+    expect(w2.etcdGet(`inprogress/h/${today()}/${op.name}`), 'no in-progress marker left').toEqual({});
   });
 });
 
