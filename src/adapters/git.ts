@@ -52,7 +52,11 @@ export function gitEnv(env: NodeJS.ProcessEnv): Record<string, string> {
 export function gitFailure(message: string): string {
   const lines = message.split('\n').map((l) => l.trim()).filter(Boolean);
   const line = lines.find((l) => /^(fatal|error):/.test(l)) ?? lines.find((l) => /rejected/.test(l)) ?? lines[0] ?? 'git failed';
-  return line.slice(0, 400);
+  // Why the remote refused: "[remote rejected] (pre-receive hook declined)" and what the hook said.
+  const reasons = lines.filter((l) => /\[(remote )?rejected\]/.test(l)).map((l) => l.replace(/^.*?(\[(remote )?rejected\].*)$/, '$1'));
+  const remote = lines.filter((l) => /^remote:\s*\S/.test(l)).map((l) => l.replace(/^remote:\s*/, '')).slice(0, 3);
+  const extra = [...new Set(reasons)].concat(remote.length ? [`remote said: ${remote.join(' / ')}`] : []);
+  return [line, ...extra.filter((x) => x !== line)].join('; ').slice(0, 600);
 }
 
 export class Git {
@@ -81,7 +85,12 @@ export class Git {
   /** Run `git <args>` and return stdout. `network` operations get the stall deadline and progress. */
   async run(args: string[], options: { network?: boolean; what?: string } = {}): Promise<string> {
     const network = options.network ?? false;
-    const git = this.client({ network, progress: network && !!this.ctx.progress });
+    const progress = network && !!this.ctx.progress;
+    const git = this.client({ network, progress });
+    // simple-git appends --progress to the end, where a `--` would make it a refspec or path:
+    // put it before the `--` ourselves (simple-git then leaves it alone).
+    const sep = args.indexOf('--');
+    if (progress && sep > 0 && !args.includes('--progress')) args = [...args.slice(0, sep), '--progress', ...args.slice(sep)];
     try {
       return await git.raw(args);
     } catch (e) {

@@ -154,6 +154,30 @@ export class Registry {
     throw new SyncerError('REGISTRY', `the advertisement ${key} kept changing under us; try again`);
   }
 
+  /**
+   * Announce a running sync: `<ns>inprogress/<hub>/<date>/<operator>` bound to a lease kept alive
+   * while we run, so it vanishes by itself if we die. Best effort: a failure is a warning, never a
+   * reason not to push. `advertise` deletes the key; `release` revokes the lease.
+   */
+  async announce(id: DatasetId, runId: string, startedAt: Date, ttlSeconds = 30): Promise<{ release: () => Promise<void> }> {
+    const lease = this.etcd.client.lease(ttlSeconds, { autoKeepAlive: true });
+    lease.on('lost', () => undefined); // expiry is the point; nothing to do
+    // Revoking is a courtesy (the lease expires anyway): never wait long for it.
+    const release = async () => {
+      await lease.revoke({ deadline: Date.now() + 1000 }).catch(() => lease.release());
+    };
+    try {
+      await this.etcd.call(`in-progress marker`, async () => {
+        await lease.put(this.keys.inProgress(id)).value(JSON.stringify({ runId, startedAt: startedAt.toISOString() }));
+      });
+    } catch (e) {
+      this.warn(`could not announce the running sync (${(e as Error).message}); going on`);
+      lease.release();
+      return { release: async () => undefined };
+    }
+    return { release };
+  }
+
   async getOperator(operator: string): Promise<OperatorRecord | undefined> {
     const kv = await this.etcd.get(this.keys.operator(operator));
     if (!kv) return undefined;

@@ -4,7 +4,6 @@
  */
 import { existsSync, readFileSync, chmodSync } from 'node:fs';
 import { basename, dirname, extname } from 'node:path';
-import Conf from 'conf';
 import { usageError } from '../errors.js';
 import { validateFileConfig } from './resolve.js';
 import type { FileConfig } from './schema.js';
@@ -25,7 +24,12 @@ export function readConfigFile(file: string): FileConfig {
   return validateFileConfig(raw, file);
 }
 
-function open(file: string): Conf<Record<string, unknown>> {
+/**
+ * conf is loaded only when writing: its atomic-write dependency hooks SIGINT/SIGTERM and re-raises
+ * them at once, which would cut short the clean-up every other command does on interrupt.
+ */
+async function open(file: string) {
+  const { default: Conf } = await import('conf');
   const ext = extname(file);
   return new Conf<Record<string, unknown>>({
     cwd: dirname(file),
@@ -40,15 +44,15 @@ function open(file: string): Conf<Record<string, unknown>> {
 }
 
 /** Write a whole validated config. */
-export function writeConfigFile(file: string, config: FileConfig): void {
+export async function writeConfigFile(file: string, config: FileConfig): Promise<void> {
   const valid = validateFileConfig(config, file);
-  const store = open(file);
+  const store = await open(file);
   store.store = valid as Record<string, unknown>;
   chmodSync(file, 0o600);
 }
 
 /** Set or delete one dotted key, validating the result before it is written. */
-export function updateConfigKey(file: string, key: string, value: unknown): void {
+export async function updateConfigKey(file: string, key: string, value: unknown): Promise<void> {
   const current = readConfigFile(file) as Record<string, unknown>;
   const next = structuredClone(current);
   const parts = key.split('.');
@@ -59,7 +63,7 @@ export function updateConfigKey(file: string, key: string, value: unknown): void
   }
   if (value === undefined) delete node[parts.at(-1)!];
   else node[parts.at(-1)!] = value;
-  writeConfigFile(file, validateFileConfig(next, file));
+  await writeConfigFile(file, validateFileConfig(next, file));
 }
 
 export function getConfigKey(config: FileConfig, key: string): unknown {

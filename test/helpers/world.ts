@@ -24,7 +24,11 @@ export interface RunOptions {
   at?: string;
   cwd?: string;
   input?: string;
+  /** Leave stdin open and silent (a launcher that never closes it): nothing may wait on it. */
+  stdinOpen?: boolean;
   timeoutMs?: number;
+  /** Called with the child once spawned (to send it signals). */
+  onSpawn?: (child: import('node:child_process').ChildProcess) => void;
 }
 
 /** Environment for child processes: no CI marker leaks in unless a test sets it. */
@@ -53,7 +57,8 @@ export function run(args: string[], options: RunOptions = {}): Promise<RunResult
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    child.stdin.end(options.input ?? '');
+    if (!options.stdinOpen) child.stdin.end(options.input ?? '');
+    options.onSpawn?.(child);
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
     child.on('error', reject);
     child.on('close', (code, signal) => {

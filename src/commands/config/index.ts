@@ -47,13 +47,13 @@ export async function run(rt: Runtime, options: ConfigOptions): Promise<void> {
       if (options.value === undefined) throw usageError('missing VALUE');
       const kind = CONFIG_KEYS[key]!.kind;
       const value = kind === 'list' ? parseList(options.value) : kind === 'number' ? Number(options.value) : options.value;
-      updateConfigKey(rt.configFile, key, value);
+      await updateConfigKey(rt.configFile, key, value);
       rt.out.result({ key, value: show(key, value), path: rt.configFile }, () => `set ${key} in ${rt.configFile}`);
       return;
     }
     case 'unset': {
       const key = checkKey(options.key);
-      updateConfigKey(rt.configFile, key, undefined);
+      await updateConfigKey(rt.configFile, key, undefined);
       rt.out.result({ key, path: rt.configFile }, () => `unset ${key} in ${rt.configFile}`);
       return;
     }

@@ -3,6 +3,7 @@ import { existsSync, accessSync, constants } from 'node:fs';
 import { SyncerError, ExitCode } from '../../errors.js';
 import { redactUrl } from '../../core/remote-url.js';
 import type { Runtime } from '../../runtime.js';
+import type { Config } from '../../config/schema.js';
 
 interface Check {
   check: string;
@@ -23,59 +24,51 @@ async function attempt(name: string, code: number, fn: () => Promise<string>): P
 
 export async function doctor(rt: Runtime): Promise<Check[]> {
   const checks: Check[] = [];
-  const cfgCheck = await attempt('config', ExitCode.USAGE, async () => {
-    const c = rt.config;
-    if (!c.operator) throw new SyncerError('USAGE', 'no operator set', { hint: 'syncer init, or syncer config set operator NAME' });
-    return `${rt.configFile} (operator ${c.operator})`;
-  });
-  checks.push(cfgCheck);
-  const { git } = rt.git(rt.deps.cwd);
-  checks.push(await attempt('git', ExitCode.GIT, async () => (await git.run(['--version'])).trim()));
-  if (cfgCheck.ok || rt.config) {
-    let cfg;
-    try {
-      cfg = rt.config;
-    } catch {
-      cfg = undefined;
-    }
-    if (cfg) {
-      checks.push(
-        await attempt('repository', ExitCode.USAGE, async () => {
-          if (!cfg.repoPath) throw new SyncerError('USAGE', 'no repoPath set', { hint: 'syncer init --repo DIR' });
-          if (!existsSync(cfg.repoPath)) throw new SyncerError('USAGE', `${cfg.repoPath} does not exist`, { hint: 'fix repoPath' });
-          const top = await rt.git(cfg.repoPath).git.topLevel();
-          if (!top) throw new SyncerError('USAGE', `${cfg.repoPath} is not a git repository`, { hint: `git -C ${cfg.repoPath} init` });
-          const branch = await rt.git(cfg.repoPath).git.currentBranch();
-          return `${top} (branch ${branch ?? 'detached HEAD!'})`;
-        }),
-      );
-      checks.push(
-        await attempt('remote', ExitCode.GIT, async () => {
-          if (!cfg.repoPath || !existsSync(cfg.repoPath)) throw new SyncerError('USAGE', 'no repository to read the remote from');
-          const repoGit = rt.git(cfg.repoPath).git;
-          const url = await repoGit.remoteUrl(cfg.remote);
-          if (!url) throw new SyncerError('USAGE', `no remote "${cfg.remote}" in ${cfg.repoPath}`, { hint: `git -C ${cfg.repoPath} remote add ${cfg.remote} URL` });
-          await repoGit.run(['ls-remote', '--heads', '--', cfg.remote], { network: true, what: `git ls-remote ${cfg.remote}` });
-          return `${cfg.remote} = ${redactUrl(url)} is reachable`;
-        }),
-      );
-      checks.push(
-        await attempt('import dir', ExitCode.USAGE, async () => {
-          if (!cfg.importDir) throw new SyncerError('USAGE', 'no importDir set', { hint: 'syncer config set importDir DIR' });
-          if (existsSync(cfg.importDir)) accessSync(cfg.importDir, constants.W_OK);
-          return `${cfg.importDir}${existsSync(cfg.importDir) ? '' : ' (created on first retrieve)'}`;
-        }),
-      );
-      checks.push(
-        await attempt('etcd', ExitCode.REGISTRY, async () => {
-          const registry = await rt.registry();
-          const hubs = await registry.listHubs();
-          const where = cfg.etcd.hosts.length ? cfg.etcd.hosts.join(', ') : 'embedded local etcd (peers cannot see it)';
-          return `${where}: ${hubs.length} hub(s) under ${cfg.etcd.namespace}${cfg.etcd.username ? ` as ${cfg.etcd.username}` : ''}${cfg.etcd.tls ? ' over TLS' : ''}`;
-        }),
-      );
-    }
-  }
+  let cfg: Config | undefined;
+  checks.push(
+    await attempt('config', ExitCode.USAGE, async () => {
+      cfg = rt.config; // throws on an unreadable or invalid file
+      if (!cfg.operator) throw new SyncerError('USAGE', 'no operator set', { hint: 'syncer init, or syncer config set operator NAME' });
+      return `${rt.configFile} (operator ${cfg.operator})`;
+    }),
+  );
+  checks.push(await attempt('git', ExitCode.GIT, async () => (await rt.git(rt.deps.cwd).git.run(['--version'])).trim()));
+  if (!cfg) return checks;
+  const c: Config = cfg;
+  const repoGit = c.repoPath && existsSync(c.repoPath) ? rt.git(c.repoPath).git : undefined;
+  checks.push(
+    await attempt('repository', ExitCode.USAGE, async () => {
+      if (!c.repoPath) throw new SyncerError('USAGE', 'no repoPath set', { hint: 'syncer init --repo DIR' });
+      if (!repoGit) throw new SyncerError('USAGE', `${c.repoPath} does not exist`, { hint: 'fix repoPath' });
+      const top = await repoGit.topLevel();
+      if (!top) throw new SyncerError('USAGE', `${c.repoPath} is not a git repository`, { hint: `git -C ${c.repoPath} init` });
+      return `${top} (branch ${(await repoGit.currentBranch()) ?? 'none: detached HEAD, sync needs a branch'})`;
+    }),
+  );
+  checks.push(
+    await attempt('remote', ExitCode.GIT, async () => {
+      if (!repoGit) throw new SyncerError('USAGE', 'no repository to read the remote from');
+      const url = await repoGit.remoteUrl(c.remote);
+      if (!url) throw new SyncerError('USAGE', `no remote "${c.remote}" in ${c.repoPath}`, { hint: `git -C ${c.repoPath} remote add ${c.remote} URL` });
+      await repoGit.run(['ls-remote', '--heads', '--', c.remote], { network: true, what: `git ls-remote ${c.remote}` });
+      return `${c.remote} = ${redactUrl(url)} is reachable`;
+    }),
+  );
+  checks.push(
+    await attempt('import dir', ExitCode.USAGE, async () => {
+      if (!c.importDir) throw new SyncerError('USAGE', 'no importDir set', { hint: 'syncer config set importDir DIR' });
+      if (!existsSync(c.importDir)) return `${c.importDir} (created on first retrieve)`;
+      accessSync(c.importDir, constants.W_OK);
+      return c.importDir;
+    }),
+  );
+  checks.push(
+    await attempt('etcd', ExitCode.REGISTRY, async () => {
+      const hubs = await (await rt.registry()).listHubs();
+      const where = c.etcd.hosts.length ? c.etcd.hosts.join(', ') : 'embedded local etcd (local-only: peers cannot see it)';
+      return `${where}: ${hubs.length} hub(s) under ${c.etcd.namespace}${c.etcd.username ? ` as ${c.etcd.username}` : ''}${c.etcd.tls ? ' over TLS' : ''}`;
+    }),
+  );
   return checks;
 }
 

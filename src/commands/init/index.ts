@@ -90,7 +90,7 @@ export async function init(rt: Runtime, options: InitOptions): Promise<FileConfi
   } finally {
     await probe.close();
   }
-  writeConfigFile(rt.configFile, next);
+  await writeConfigFile(rt.configFile, next);
   return next;
 }
 

@@ -3,16 +3,18 @@
  * advertisement, push branch and tag, then advertise. Nothing is advertised that was not pushed;
  * a failed push keeps the local commit, and a rerun pushes and advertises it without a new commit.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { SyncerError, usageError } from '../../errors.js';
 import { checkDatasetPath, checkName, utcDate } from '../../core/names.js';
 import { checkRemoteUrl, publicRemoteUrl, redactUrl } from '../../core/remote-url.js';
-import { serializeAdvertisement, operatorRecordSchema, type OperatorRecord } from '../../core/advertisement.js';
-import { tagName } from '../../core/keys.js';
+import { operatorRecordSchema, type OperatorRecord } from '../../core/advertisement.js';
 import type { Runtime } from '../../runtime.js';
 import type { Git } from '../../adapters/git.js';
-import { buildAdvertisement, defaultMessage, hubChoices, LARGE_FILE_BYTES, OPERATOR_FILE, operatorFileContent } from './plan.js';
+import type { Registry } from '../../adapters/registry.js';
+import { publish } from './publish.js';
+import { defaultMessage, hubChoices, LARGE_FILE_BYTES, OPERATOR_FILE, operatorFileContent } from './plan.js';
 
 export interface SyncOptions {
   hub?: string;
@@ -94,95 +96,71 @@ async function advertisedRemote(rt: Runtime, git: Git): Promise<string> {
   return pub;
 }
 
+/** Everything decided before git or etcd is written to. */
+export interface SyncPlan {
+  top: string;
+  branch: string;
+  hub: string;
+  date: string;
+  operator: string;
+  path: string;
+  message: string;
+  remote: string;
+  changed: string[];
+  operatorFile: { path: string; text: string; stale: boolean; record: OperatorRecord };
+}
+
+async function prepare(rt: Runtime, git: Git, registry: () => Promise<Registry>, operator: string, options: SyncOptions): Promise<SyncPlan> {
+  const top = await git.topLevel();
+  if (!top) throw usageError(`${git.dir} is not a git repository`, 'run `git init` there or fix repoPath');
+  const branch = await git.currentBranch();
+  if (!branch) throw usageError(`${top} is not on a branch (detached HEAD)`, 'check out the branch to sync');
+
+  const hub = checkName('hub', await rt.need(options.hub, '--hub', () => chooseHub(rt, top)));
+  const path = checkDatasetPath(options.path ?? hub);
+  const date = utcDate(rt.now());
+  if (!existsSync(join(top, path)) && !(await git.revParse(`HEAD:${path}`))) {
+    throw usageError(`nothing at ${join(top, path)}`, 'put the dataset in that directory, or pass --path');
+  }
+  const remote = await advertisedRemote(rt, git);
+
+  // Read the registry before touching git: an unreachable etcd stops us with nothing written.
+  const existing = await (await registry()).getAdvertisement({ hub, date, operator }).catch((e) => {
+    if (e instanceof SyncerError && e.kind === 'VERIFY') return undefined; // a broken entry of ours gets replaced
+    throw e;
+  });
+  if (existing && Date.parse(existing.syncedAt) > rt.now().getTime()) {
+    throw usageError(`the registry holds a newer advertisement for ${hub}/${date}/${operator} (synced at ${existing.syncedAt})`, "check this machine's clock; the newer entry is kept");
+  }
+
+  const record = operatorFileContent(readOperatorFile(top), operator, remote, rt.now());
+  const text = JSON.stringify(record, null, 2) + '\n';
+  const opPath = join(top, OPERATOR_FILE);
+  const stale = !existsSync(opPath) || readFileSync(opPath, 'utf8') !== text;
+  const changed = await git.changedPaths([path]);
+  warnLargeFiles(rt, top, changed);
+  return { top, branch, hub, date, operator, path, message: options.message ?? defaultMessage(hub, date), remote, changed, operatorFile: { path: opPath, text, stale, record } };
+}
+
 export async function sync(rt: Runtime, options: SyncOptions): Promise<SyncResult> {
   const { operator, repoPath } = requireConfig(rt);
   if (!existsSync(repoPath)) throw usageError(`repository ${repoPath} does not exist`, 'fix repoPath (syncer config set repoPath DIR)');
   const { git, done } = rt.git(repoPath, { progressLabel: 'push' });
   try {
-    const top = await git.topLevel();
-    if (!top) throw usageError(`${repoPath} is not a git repository`, 'run `git init` there or fix repoPath');
-    const branch = await git.currentBranch();
-    if (!branch) throw usageError(`${repoPath} is not on a branch (detached HEAD)`, 'check out the branch to sync');
-
-    const hub = checkName('hub', await rt.need(options.hub, '--hub', () => chooseHub(rt, top)));
-    const path = checkDatasetPath(options.path ?? hub);
-    const date = utcDate(rt.now());
-    const message = options.message ?? defaultMessage(hub, date);
-    if (!existsSync(join(top, path)) && !(await git.revParse(`HEAD:${path}`).catch(() => undefined))) {
-      throw usageError(`nothing at ${join(top, path)}`, 'put the dataset in that directory, or pass --path');
-    }
-    const remote = await advertisedRemote(rt, git);
-
-    // Read the registry before touching git: an unreachable etcd stops us with nothing written.
-    const registry = await rt.registry({ writes: true });
-    const id = { hub, date, operator };
-    const existing = await registry.getAdvertisement(id).catch((e) => {
-      if (e instanceof SyncerError && e.kind === 'VERIFY') return undefined; // a broken entry of ours gets replaced
-      throw e;
-    });
-    if (existing && Date.parse(existing.syncedAt) > rt.now().getTime()) {
-      throw usageError(`the registry holds a newer advertisement for ${hub}/${date}/${operator} (synced at ${existing.syncedAt})`, "check this machine's clock; the newer entry is kept");
-    }
-
-    const opFile = operatorFileContent(readOperatorFile(top), operator, remote, rt.now());
-    const opFileText = JSON.stringify(opFile, null, 2) + '\n';
-    if (!existsSync(join(top, OPERATOR_FILE)) || readFileSync(join(top, OPERATOR_FILE), 'utf8') !== opFileText) {
-      mkdirSync(join(top, '.syncer'), { recursive: true });
-      writeFileSync(join(top, OPERATOR_FILE), opFileText);
-    }
-    const pathspec = [path, OPERATOR_FILE];
-    const changed = await git.changedPaths(pathspec);
-    warnLargeFiles(rt, top, changed);
-
+    const plan = await prepare(rt, git, () => rt.registry({ writes: true }), operator, options);
     if (rt.canPrompt && !rt.flags.yes) {
+      const { hub, date, path, changed, remote, branch } = plan;
       rt.out.info(`\n  hub       ${hub}\n  date      ${date} (UTC)\n  path      ${path}/\n  changes   ${changed.length} file(s)${changed.length ? '' : ' (nothing to commit)'}\n  remote    ${redactUrl(remote)} (branch ${branch})\n`);
       if (!(await rt.confirm('Commit, push and advertise?'))) throw new SyncerError('INTERRUPTED', 'cancelled; nothing was changed');
     }
-
-    let committed = false;
-    if (changed.length > 0) {
-      await git.run(['add', '-A', '--', ...pathspec]);
-      // A pathspec commit: whatever else is staged stays staged and out of this commit.
-      await git.run(['commit', '--quiet', '--no-verify', '-m', message, '--', ...pathspec], { what: 'git commit' });
-      committed = true;
-    }
-    const commit = (await git.revParse('HEAD'))!;
-    const size = await git.treeSize(commit, path);
-    if (size.files === 0) throw usageError(`${path}/ has no committed files`, 'add data to the dataset directory first');
-
-    const ad = buildAdvertisement({ hub, date, operator, remote, branch, commit, path, ...size, message, now: rt.now() });
-    const tag = tagName(hub, date);
-    await git.run(['tag', '-a', '-f', '-m', serializeAdvertisement(ad), tag, commit], { what: 'git tag' });
+    const registry = await rt.registry({ writes: false });
+    const runId = randomUUID();
+    const announcement = await registry.announce({ hub: plan.hub, date: plan.date, operator }, runId, rt.now());
     try {
-      await git.run(['push', '--porcelain', '--atomic', '--', rt.config.remote, `refs/heads/${branch}:refs/heads/${branch}`, `+refs/tags/${tag}:refs/tags/${tag}`], {
-        network: true,
-        what: `git push to ${rt.config.remote}`,
-      });
-    } catch (e) {
-      if (e instanceof SyncerError && e.kind === 'GIT') {
-        const nonFF = /non-fast-forward|fetch first|rejected/.test(String((e.cause as Error)?.message ?? e.message));
-        throw new SyncerError('GIT', `${e.message}${committed ? ' (your commit is kept locally)' : ''}; nothing was advertised`, {
-          hint: nonFF ? `the remote has commits you do not: git -C ${top} pull --rebase, then run syncer sync again` : 'fix the remote, then run syncer sync again: it pushes and advertises without a new commit',
-          cause: e,
-        });
-      }
-      throw e;
+      return await publish(rt, git, registry, plan, runId);
+    } finally {
+      await announcement.release();
     }
-
-    let advertised: SyncResult['advertised'];
-    try {
-      advertised = await registry.advertise(ad);
-      await registry.registerOperator({ operator, remote, registeredAt: opFile.registeredAt });
-    } catch (e) {
-      if (e instanceof SyncerError && e.kind === 'REGISTRY') {
-        throw new SyncerError('REGISTRY', `pushed ${commit.slice(0, 12)} but could not advertise it: ${e.message}`, {
-          hint: `run syncer sync --hub ${hub} again once etcd is reachable: it advertises without committing again`,
-          cause: e,
-        });
-      }
-      throw e;
-    }
-    return { hub, date, operator, commit, tag, remote, path, files: size.files, bytes: size.bytes, committed, advertised };
   } finally {
     done();
   }

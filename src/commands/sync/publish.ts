@@ -1,0 +1,74 @@
+/**
+ * The writing half of sync, in the order that keeps every promise: commit (only the dataset path),
+ * tag, push branch and tag atomically, and only then advertise. A failed push advertises nothing
+ * and keeps the commit; a failed advertisement says the data is pushed and a rerun completes it.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { SyncerError, usageError } from '../../errors.js';
+import { serializeAdvertisement } from '../../core/advertisement.js';
+import { tagName } from '../../core/keys.js';
+import type { Git } from '../../adapters/git.js';
+import type { Registry } from '../../adapters/registry.js';
+import type { Runtime } from '../../runtime.js';
+import { buildAdvertisement, OPERATOR_FILE } from './plan.js';
+import type { SyncPlan, SyncResult } from './index.js';
+
+async function commitDataset(git: Git, plan: SyncPlan): Promise<boolean> {
+  const { operatorFile } = plan;
+  if (operatorFile.stale) {
+    mkdirSync(dirname(operatorFile.path), { recursive: true });
+    writeFileSync(operatorFile.path, operatorFile.text);
+  }
+  const pathspec = [plan.path, OPERATOR_FILE];
+  if (plan.changed.length === 0 && (await git.changedPaths([OPERATOR_FILE])).length === 0) return false;
+  await git.run(['add', '-A', '--', ...pathspec]);
+  // A pathspec commit: whatever else is staged stays staged and out of this commit.
+  await git.run(['commit', '--quiet', '--no-verify', '-m', plan.message, '--', ...pathspec], { what: 'git commit' });
+  return true;
+}
+
+async function push(rt: Runtime, git: Git, plan: SyncPlan, tag: string, committed: boolean): Promise<void> {
+  const remote = rt.config.remote;
+  try {
+    await git.run(['push', '--porcelain', '--atomic', '--', remote, `refs/heads/${plan.branch}:refs/heads/${plan.branch}`, `+refs/tags/${tag}:refs/tags/${tag}`], {
+      network: true,
+      what: `git push to ${remote}`,
+    });
+  } catch (e) {
+    if (!(e instanceof SyncerError && e.kind === 'GIT')) throw e;
+    // "[rejected] (fetch first | non-fast-forward)" is fixed by pulling; "[remote rejected]" (a hook) is not.
+    const nonFF = /non-fast-forward|fetch first|(?<!remote )\[rejected\]/.test(String((e.cause as Error)?.message ?? e.message));
+    throw new SyncerError('GIT', `${e.message}${committed ? ' (your commit is kept locally)' : ''}; nothing was advertised`, {
+      hint: nonFF
+        ? `the remote has commits you do not: git -C ${plan.top} pull --rebase, then run syncer sync again`
+        : 'fix the remote, then run syncer sync again: it pushes and advertises without a new commit',
+      cause: e,
+    });
+  }
+}
+
+export async function publish(rt: Runtime, git: Git, registry: Registry, plan: SyncPlan, runId: string): Promise<SyncResult> {
+  const { hub, date, operator, path, remote } = plan;
+  const committed = await commitDataset(git, plan);
+  const commit = (await git.revParse('HEAD'))!;
+  const size = await git.treeSize(commit, path);
+  if (size.files === 0) throw usageError(`${path}/ has no committed files`, 'add data to the dataset directory first');
+
+  const ad = buildAdvertisement({ hub, date, operator, remote, branch: plan.branch, commit, path, ...size, message: plan.message, now: rt.now(), runId });
+  const tag = tagName(hub, date);
+  await git.run(['tag', '-a', '-f', '-m', serializeAdvertisement(ad), tag, commit], { what: 'git tag' });
+  await push(rt, git, plan, tag, committed);
+
+  try {
+    const advertised = await registry.advertise(ad);
+    await registry.registerOperator({ operator, remote, registeredAt: plan.operatorFile.record.registeredAt });
+    return { hub, date, operator, commit, tag, remote, path, files: size.files, bytes: size.bytes, committed, advertised };
+  } catch (e) {
+    if (!(e instanceof SyncerError && e.kind === 'REGISTRY')) throw e;
+    throw new SyncerError('REGISTRY', `pushed ${commit.slice(0, 12)} but could not advertise it: ${e.message}`, {
+      hint: `run syncer sync --hub ${hub} again once etcd is reachable: it advertises without committing again`,
+      cause: e,
+    });
+  }
+}
