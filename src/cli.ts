@@ -14,6 +14,12 @@ export interface Selected {
 
 const str = (v: unknown) => (v === undefined || v === null ? undefined : String(v));
 
+const trustOptions = {
+  'allow-unsigned': { type: 'boolean', describe: 'accept advertisements without a signature (signed ones are still verified)' },
+  'accept-key': { type: 'boolean', describe: 'trust an operator key that changed without a signed rotation, and pin it' },
+} as const;
+const trust = (a: Record<string, unknown>) => ({ allowUnsigned: a['allow-unsigned'] as boolean | undefined, acceptKey: a['accept-key'] as boolean | undefined });
+
 export async function parseArgs(argv: string[], io: { stdout: (s: string) => void; width?: number }): Promise<Selected | undefined> {
   let selected: Selected['run'] | undefined;
   const parser: Argv = yargs(argv)
@@ -56,15 +62,19 @@ export async function parseArgs(argv: string[], io: { stdout: (s: string) => voi
         .option('operator', { type: 'string', describe: 'whose dataset (never defaults to you)' })
         .option('into', { type: 'string', describe: 'target directory (default <importDir>/<hub>/<date>/<operator>)' })
         .option('force', { type: 'boolean', describe: 'overwrite local modifications or a foreign target' })
+        .options(trustOptions)
         .example('$0 retrieve --hub weather --date latest --operator lab-a', ''),
       (a) => {
-        selected = async (rt) => (await import('./commands/retrieve/index.js')).run(rt, { hub: str(a.hub), date: str(a.date), operator: str(a.operator), into: str(a.into), force: a.force as boolean | undefined });
+        selected = async (rt) =>
+          (await import('./commands/retrieve/index.js')).run(rt, {
+            hub: str(a.hub), date: str(a.date), operator: str(a.operator), into: str(a.into), force: a.force as boolean | undefined, ...trust(a),
+          });
       },
     )
     .command('ls [hub] [date]', 'list hubs, a hub\'s dates, or one date\'s datasets', (y) =>
-      y.positional('hub', { type: 'string' }).positional('date', { type: 'string' }).example('$0 ls weather 2026-11-22 --json', ''),
+      y.positional('hub', { type: 'string' }).positional('date', { type: 'string' }).options(trustOptions).example('$0 ls weather 2026-11-22 --json', ''),
       (a) => {
-        selected = async (rt) => (await import('./commands/ls/index.js')).run(rt, { hub: str(a.hub), date: str(a.date) });
+        selected = async (rt) => (await import('./commands/ls/index.js')).run(rt, { hub: str(a.hub), date: str(a.date), ...trust(a) });
       },
     )
     .command('config <action> [key] [value]', 'config path | get KEY | set KEY VALUE | unset KEY | list', (y) =>
@@ -73,6 +83,12 @@ export async function parseArgs(argv: string[], io: { stdout: (s: string) => voi
         selected = async (rt) => (await import('./commands/config/index.js')).run(rt, { action: a.action as never, key: str(a.key), value: str(a.value) });
       },
     )
+    .command('operators', 'registered operators, their key fingerprints and whether you pinned them', {}, () => {
+      selected = async (rt) => (await import('./commands/operators/index.js')).run(rt);
+    })
+    .command('keys <action>', 'show | path | rotate your signing key', (y) => y.positional('action', { choices: ['show', 'path', 'rotate'] as const }), (a) => {
+      selected = async (rt) => (await import('./commands/keys/index.js')).run(rt, { action: a.action as never });
+    })
     .command('doctor', 'check git, config, remote and etcd; say what to fix', {}, () => {
       selected = async (rt) => (await import('./commands/doctor/index.js')).run(rt);
     })

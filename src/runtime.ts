@@ -13,6 +13,7 @@ import { Git, type GitContext } from './adapters/git.js';
 import { userPaths, type UserPaths } from './config/paths.js';
 import { configFilePath, readConfigFile } from './config/store.js';
 import { resolveConfig } from './config/resolve.js';
+import { Keystore } from './adapters/keystore.js';
 import type { Config, FileConfig } from './config/schema.js';
 
 export interface Deps {
@@ -48,6 +49,7 @@ export class Runtime {
   private configCache?: Config;
   private registryPromise?: Promise<Registry>;
   private prompterInstance?: Prompter;
+  private keystoreInstance?: Keystore;
 
   constructor(readonly deps: Deps, readonly flags: GlobalFlags) {
     this.out = new Output({
@@ -92,6 +94,18 @@ export class Runtime {
       cwd: this.deps.cwd,
     });
     return this.configCache;
+  }
+
+  /** This user's signing keys and pinned operator keys. */
+  get keystore(): Keystore {
+    this.keystoreInstance ??= new Keystore(this.paths.configDir);
+    return this.keystoreInstance;
+  }
+
+  /** Which registry pins belong to: the cluster (or the embedded etcd) and the namespace. */
+  get registryId(): string {
+    const { hosts, namespace } = this.config.etcd;
+    return `${hosts.length ? [...hosts].sort().join(',') : 'embedded'}|${namespace}`;
   }
 
   get prompter(): Prompter {

@@ -4,6 +4,7 @@
  * becomes a SyncerError with exit 3 and a message naming the cause. Range reads are paged.
  */
 import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import {
   Etcd3,
   EtcdAuthenticationFailedError,
@@ -33,28 +34,82 @@ export interface KeyValue {
 
 const PAGE = 1000;
 
+/** What the client was configured with, so that a failure can say which setting is wrong. */
+export interface ErrorContext {
+  username?: string;
+  ca?: boolean;
+  cert?: boolean;
+}
+
+/** The short reason inside a gRPC/OpenSSL TLS error ("unable to verify the first certificate", "sslv3 alert bad certificate"). */
+function tlsDetail(msg: string): string {
+  const line = firstLine(msg);
+  const ssl = /SSL routines:[^:]*:([^:]+)/.exec(line);
+  if (ssl) return ssl[1]!.trim();
+  const last = /Last error: (?:Error: )?(.*)$/.exec(line);
+  return (last ? last[1]! : line).trim();
+}
+
+/** What a failed TLS handshake means, in words, from the OpenSSL / Node text of the error. */
+function tlsCause(msg: string, ctx: ErrorContext): { cause: string; hint: string } | undefined {
+  const caHint = 'set etcd.tls.ca (SYNCER_ETCD_TLS_CA) to the CA certificate that signed the etcd server certificate';
+  const clientHint = 'set etcd.tls.cert and etcd.tls.key (SYNCER_ETCD_TLS_CERT / SYNCER_ETCD_TLS_KEY) to a client certificate signed by a CA the cluster trusts';
+  const detail = ` (${tlsDetail(msg)})`;
+  if (/unable to verify|self[- ]signed|unable to get (local )?issuer|certificate verify failed|CERT_UNTRUSTED|UNABLE_TO_VERIFY|DEPTH_ZERO_SELF_SIGNED|SELF_SIGNED_CERT/i.test(msg)) {
+    const why = ctx.ca ? 'it is not signed by the CA in etcd.tls.ca' : 'etcd.tls.ca is unset, so only the system CAs are trusted';
+    return { cause: `the server certificate is not trusted: ${why}${detail}`, hint: caHint };
+  }
+  if (/certificate has expired|CERT_HAS_EXPIRED|certificate is not yet valid|CERT_NOT_YET_VALID/i.test(msg)) {
+    return { cause: `the server certificate has expired or is not yet valid${detail}`, hint: "renew the etcd server certificate, or check this machine's clock" };
+  }
+  if (/does not match certificate|altnames|ERR_TLS_CERT_ALTNAME|hostname mismatch/i.test(msg)) {
+    return { cause: `the server certificate is not for this host name${detail}`, hint: 'use the host name the etcd server certificate was issued for in etcd.hosts' };
+  }
+  if (/alert (bad certificate|certificate required|unknown ca|certificate unknown|handshake failure)|SSL alert number (40|42|46|48|116)/i.test(msg)) {
+    const why = ctx.cert ? 'etcd.tls.cert is not signed by a CA the cluster trusts' : 'the cluster requires one and etcd.tls.cert / etcd.tls.key are unset';
+    return { cause: `the server refused the client certificate: ${why}${detail}`, hint: clientHint };
+  }
+  if (/wrong version number|packet length too long|http request/i.test(msg)) {
+    return { cause: `the server does not speak TLS: an https:// URL for a plain http:// endpoint?${detail}`, hint: 'use http:// in etcd.hosts for a server without TLS' };
+  }
+  if (/certificate|SSL|TLS|handshake/i.test(msg)) return { cause: tlsDetail(msg), hint: `${caHint}; ${clientHint}` };
+  return undefined;
+}
+
 /** Map any failure of the etcd client to a SyncerError (exit 3) whose message names the cause. */
-export function registryError(e: unknown, hosts: string[], what = 'registry request'): SyncerError {
+export function registryError(e: unknown, hosts: string[], what = 'registry request', ctx: ErrorContext = {}): SyncerError {
   if (e instanceof SyncerError) return e;
+  const username = ctx.username;
   const where = hosts.join(', ');
   const msg = e instanceof Error ? e.message : String(e);
-  if (e instanceof EtcdAuthenticationFailedError || e instanceof GRPCUnauthenticatedError) {
-    return new SyncerError('REGISTRY', `etcd at ${where} refused the credentials (authentication failed)`, {
+  const user = username ? `etcd user "${username}"` : 'no etcd user (etcd.username unset)';
+  if (e instanceof EtcdAuthenticationFailedError || e instanceof GRPCUnauthenticatedError || /invalid user ID or password/i.test(msg)) {
+    return new SyncerError('REGISTRY', `etcd at ${where} refused the credentials of ${user} (authentication failed: wrong user name or password)`, {
       hint: 'check etcd.username / etcd.password (SYNCER_ETCD_USERNAME / SYNCER_ETCD_PASSWORD)',
       cause: e,
     });
   }
-  if (e instanceof EtcdPermissionDeniedError) {
-    return new SyncerError('REGISTRY', `etcd at ${where} denied permission for the ${what}`, {
-      hint: 'ask the cluster admin to grant your etcd user read/write on the syncer namespace',
+  if (/user name is empty|invalid auth token|auth token is expired/i.test(msg)) {
+    return new SyncerError('REGISTRY', `etcd at ${where} requires authentication (authentication failed: ${username ? `no valid token for etcd user "${username}"` : 'etcd.username is unset'})`, {
+      hint: 'set etcd.username and etcd.password (SYNCER_ETCD_USERNAME / SYNCER_ETCD_PASSWORD)',
       cause: e,
     });
   }
-  if (/certificate|SSL|TLS|self.signed|handshake/i.test(msg)) {
-    return new SyncerError('REGISTRY', `TLS connection to etcd at ${where} failed: ${firstLine(msg)}`, {
-      hint: 'check etcd.tls.ca (the CA that signed the server certificate), etcd.tls.cert and etcd.tls.key',
+  if (/authentication is not enabled/i.test(msg)) {
+    return new SyncerError('REGISTRY', `etcd at ${where} does not have authentication enabled, but etcd.username is set (authentication failed)`, {
+      hint: 'unset etcd.username and etcd.password, or ask the cluster admin to enable auth',
       cause: e,
     });
+  }
+  if (e instanceof EtcdPermissionDeniedError || /permission denied/i.test(msg)) {
+    return new SyncerError('REGISTRY', `etcd at ${where} denied permission to ${user} for the ${what} (permission denied)`, {
+      hint: 'ask the cluster admin to grant your etcd user readwrite on the syncer namespace (etcdctl role grant-permission --prefix=true ROLE readwrite NAMESPACE)',
+      cause: e,
+    });
+  }
+  const tls = tlsCause(msg, ctx);
+  if (tls) {
+    return new SyncerError('REGISTRY', `TLS connection to etcd at ${where} failed: ${tls.cause}`, { hint: tls.hint, cause: e });
   }
   return new SyncerError('REGISTRY', `etcd at ${where} is unreachable or did not answer: ${firstLine(msg)}`, {
     hint: 'check etcd.hosts and that the cluster is up (`syncer doctor`)',
@@ -64,23 +119,50 @@ export function registryError(e: unknown, hosts: string[], what = 'registry requ
 
 const firstLine = (s: string) => s.split('\n')[0]!.replace(/\.?\s*Resolution note:.*$/, '').slice(0, 300);
 
-function readTlsFile(path: string | undefined, what: string): Buffer | undefined {
+function readTlsFile(path: string | undefined, what: string, key: string): Buffer | undefined {
   if (!path) return undefined;
+  let data: Buffer;
   try {
-    return readFileSync(path);
+    data = readFileSync(path);
   } catch (e) {
-    throw new SyncerError('USAGE', `cannot read etcd TLS ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    throw new SyncerError('USAGE', `cannot read the etcd TLS ${what} ${path} (${key}): ${(e as NodeJS.ErrnoException).code ?? e}`, { hint: `fix ${key}` });
   }
+  if (what !== 'key') {
+    try {
+      new X509Certificate(data);
+    } catch {
+      throw new SyncerError('USAGE', `the etcd TLS ${what} ${path} (${key}) is not a PEM certificate`, { hint: `fix ${key}` });
+    }
+  }
+  return data;
+}
+
+/** TLS credentials for the client, or undefined for plain connections (and https with the system CAs). */
+function tlsCredentials(tls: EtcdConnectOptions['tls']): IOptions['credentials'] {
+  if (!tls || (!tls.ca && !tls.cert && !tls.key)) return undefined;
+  if (!!tls.cert !== !!tls.key) {
+    throw new SyncerError('USAGE', `etcd.tls.${tls.cert ? 'cert is set without etcd.tls.key' : 'key is set without etcd.tls.cert'}: a client certificate needs both`, {
+      hint: 'set both etcd.tls.cert and etcd.tls.key (SYNCER_ETCD_TLS_CERT / SYNCER_ETCD_TLS_KEY), or neither',
+    });
+  }
+  return {
+    // No CA configured: the system's trusted CAs (grpc-js takes null for that), never "trust nothing".
+    rootCertificate: (readTlsFile(tls.ca, 'CA certificate', 'etcd.tls.ca') ?? null) as Buffer,
+    certChain: readTlsFile(tls.cert, 'client certificate', 'etcd.tls.cert'),
+    privateKey: readTlsFile(tls.key, 'key', 'etcd.tls.key'),
+  };
 }
 
 export class EtcdAdapter {
   readonly client: Etcd3;
   readonly hosts: string[];
   readonly timeoutMs: number;
+  private readonly errorContext: ErrorContext;
 
   constructor(options: EtcdConnectOptions) {
     this.hosts = options.hosts;
     this.timeoutMs = options.timeoutMs;
+    this.errorContext = { username: options.username, ca: !!options.tls?.ca, cert: !!options.tls?.cert };
     // Each attempt gets a share of the deadline so that a frozen member still leaves time to fail
     // over to a live one, and the whole call (see `call`) never outlasts timeoutMs.
     const attempts = Math.max(2, options.hosts.length);
@@ -105,15 +187,17 @@ export class EtcdAdapter {
       },
     };
     if (options.username) opts.auth = { username: options.username, password: options.password ?? '', callOptions: () => ({ deadline: Date.now() + options.timeoutMs }) };
-    const ca = readTlsFile(options.tls?.ca, 'CA');
-    if (ca || options.tls?.cert) {
-      opts.credentials = {
-        rootCertificate: ca ?? Buffer.alloc(0),
-        certChain: readTlsFile(options.tls?.cert, 'certificate'),
-        privateKey: readTlsFile(options.tls?.key, 'key'),
-      };
+    const credentials = tlsCredentials(options.tls);
+    if (credentials) opts.credentials = credentials;
+    try {
+      this.client = new Etcd3(opts); // builds the TLS context: a bad key or a cert/key mismatch fails here
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      throw new SyncerError('USAGE', `cannot use the etcd TLS files (etcd.tls.ca / etcd.tls.cert / etcd.tls.key): ${/key values mismatch/i.test(msg) ? 'the key does not belong to the client certificate' : /DECODER|PEM|no start line|bad decrypt|unsupported/i.test(msg) ? 'etcd.tls.key is not an unencrypted PEM private key' : firstLine(msg)}`, {
+        hint: 'etcd.tls.key must be the PEM private key of the certificate in etcd.tls.cert',
+        cause: e,
+      });
     }
-    this.client = new Etcd3(opts);
   }
 
   /** Run one registry operation under the overall deadline, mapping its failure. */
@@ -125,7 +209,7 @@ export class EtcdAdapter {
     try {
       return await Promise.race([fn(), deadline]);
     } catch (e) {
-      throw registryError(e, this.hosts, what);
+      throw registryError(e, this.hosts, what, this.errorContext);
     } finally {
       clearTimeout(timer);
     }

@@ -7,6 +7,7 @@ import { SyncerError, verifyError } from '../errors.js';
 import { keys, parseDatasetKey, parseDateIndexKey, type DatasetId, type Keys } from '../core/keys.js';
 import {
   isNewer,
+  MAX_ADVERTISEMENT_BYTES,
   operatorRecordSchema,
   parseAdvertisement,
   serializeAdvertisement,
@@ -178,38 +179,43 @@ export class Registry {
     return { release };
   }
 
-  async getOperator(operator: string): Promise<OperatorRecord | undefined> {
+  /** The operator record and its revision (for compare-and-swap); `invalid` when it does not parse. */
+  async getOperatorEntry(operator: string): Promise<{ record?: OperatorRecord; modRevision: string; invalid?: string } | undefined> {
     const kv = await this.etcd.get(this.keys.operator(operator));
     if (!kv) return undefined;
     try {
-      return operatorRecordSchema.parse(JSON.parse(kv.value.toString()));
+      const json = kv.value.length > MAX_ADVERTISEMENT_BYTES ? undefined : JSON.parse(kv.value.toString());
+      const parsed = operatorRecordSchema.safeParse(json);
+      if (parsed.success && parsed.data.operator === operator) return { record: parsed.data, modRevision: kv.modRevision };
+      return { modRevision: kv.modRevision, invalid: parsed.success ? 'operator name disagrees with its key' : parsed.error.issues[0]!.message };
     } catch {
-      throw verifyError(`the operator record of ${operator} in the registry is not valid`);
+      return { modRevision: kv.modRevision, invalid: 'not JSON' };
     }
   }
 
-  /** Create the operator record if missing (create-only), or move its remote (compare-and-swap). */
-  async registerOperator(record: OperatorRecord): Promise<'created' | 'updated' | 'unchanged'> {
-    const key = this.keys.operator(record.operator);
-    const existing = await this.etcd.get(key);
-    if (existing) {
-      let current: OperatorRecord | undefined;
+  /** Every operator record (invalid ones skipped with a warning). */
+  async listOperators(): Promise<OperatorRecord[]> {
+    const out: OperatorRecord[] = [];
+    for await (const kv of this.etcd.range(this.keys.operatorsPrefix)) {
+      const name = kv.key.slice(this.keys.operatorsPrefix.length);
       try {
-        current = operatorRecordSchema.parse(JSON.parse(existing.value.toString()));
+        const record = operatorRecordSchema.parse(JSON.parse(kv.value.toString()));
+        if (record.operator !== name) throw new Error('name disagrees with its key');
+        out.push(record);
       } catch {
-        current = undefined;
+        this.warn(`skipping the invalid operator record ${escapeControl(kv.key)}`);
       }
-      if (current && current.remote === record.remote) return 'unchanged';
-      const next = { ...record, registeredAt: current?.registeredAt ?? record.registeredAt };
-      const ok = await this.etcd.call(`operator record ${key}`, async () =>
-        (await this.etcd.client.if(key, 'Mod', '==', existing.modRevision).then(this.etcd.client.put(key).value(JSON.stringify(next))).commit()).succeeded,
-      );
-      return ok ? 'updated' : 'unchanged';
     }
-    const ok = await this.etcd.call(`operator record ${key}`, async () =>
-      (await this.etcd.client.if(key, 'Version', '==', 0).then(this.etcd.client.put(key).value(JSON.stringify(record))).commit()).succeeded,
-    );
-    return ok ? 'created' : 'unchanged';
+    return out;
+  }
+
+  /** Write an operator record: create-only when `prevModRevision` is undefined, else compare-and-swap. */
+  async putOperator(record: OperatorRecord, prevModRevision: string | undefined): Promise<boolean> {
+    const key = this.keys.operator(record.operator);
+    return this.etcd.call(`operator record ${key}`, async () => {
+      const cmp = prevModRevision ? this.etcd.client.if(key, 'Mod', '==', prevModRevision) : this.etcd.client.if(key, 'Version', '==', 0);
+      return (await cmp.then(this.etcd.client.put(key).value(JSON.stringify(record))).commit()).succeeded;
+    });
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { isDate, isName, datasetPathProblem } from './names.js';
 import { checkRemoteUrl, DEFAULT_TRANSPORTS } from './remote-url.js';
 import { tagName, type DatasetId } from './keys.js';
+import { isPublicKey } from './signing.js';
 
 /** Larger values are refused before parsing: nothing legitimate comes close. */
 export const MAX_ADVERTISEMENT_BYTES = 64 * 1024;
@@ -90,13 +91,23 @@ export function isNewer(a: Pick<Advertisement, 'syncedAt'>, b: Pick<Advertisemen
   return Date.parse(a.syncedAt) > Date.parse(b.syncedAt);
 }
 
+const publicKey = z.string().refine(isPublicKey, 'not an ed25519 public key');
+
+export const rotationSchema = z
+  .object({ from: publicKey, to: publicKey, at: z.string().datetime({ offset: true }), signature: z.string().max(200) })
+  .strict();
+
+/** `<ns>operators/<op>` and `.syncer/operator.json`: signed by its current key. */
 export const operatorRecordSchema = z
   .object({
     operator: name,
     remote: z.string().max(2048),
-    publicKey: z.string().max(1024).optional(),
+    publicKey: publicKey.optional(),
     registeredAt: z.string().datetime({ offset: true }),
+    rotations: z.array(rotationSchema).max(64).optional(),
+    signature: z.string().max(200).optional(),
   })
   .strict();
 
 export type OperatorRecord = z.infer<typeof operatorRecordSchema>;
+export type Rotation = z.infer<typeof rotationSchema>;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { latestDate, targetAction } from '../../src/commands/retrieve/plan.js';
-import { buildAdvertisement, hubChoices, operatorFileContent } from '../../src/commands/sync/plan.js';
+import { buildAdvertisement, hubChoices } from '../../src/commands/sync/plan.js';
 import { parseAdvertisement } from '../../src/core/advertisement.js';
 
 describe('retrieve planning', () => {
@@ -32,13 +32,6 @@ describe('sync planning', () => {
     });
     expect(ad.tag).toBe('syncer/weather/2026-11-22');
     expect(parseAdvertisement(JSON.stringify(ad), { expect: { hub: 'weather', date: '2026-11-22', operator: 'lab-a' } }).ok).toBe(true);
-  });
-  it('keeps registeredAt of the operator record', () => {
-    const now = new Date('2026-11-22T00:00:00Z');
-    const first = operatorFileContent(undefined, 'lab-a', 'file:///a', now);
-    expect(first.registeredAt).toBe(now.toISOString());
-    const moved = operatorFileContent(first, 'lab-a', 'file:///b', new Date('2027-01-01T00:00:00Z'));
-    expect(moved).toEqual({ operator: 'lab-a', remote: 'file:///b', registeredAt: now.toISOString() });
   });
   it('offers repo directories that are valid hub names and registry hubs', () => {
     expect(hubChoices(['weather', 'Bad Dir', 'soil'], ['air', 'soil'])).toEqual(['air', 'soil', 'weather']);

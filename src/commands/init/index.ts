@@ -11,6 +11,9 @@ import { parseList } from '../../config/resolve.js';
 import { writeConfigFile } from '../../config/store.js';
 import type { FileConfig } from '../../config/schema.js';
 import type { Runtime } from '../../runtime.js';
+import { checkRemoteUrl, publicRemoteUrl, redactUrl } from '../../core/remote-url.js';
+import { planOperatorRecord } from '../../core/operator-record.js';
+import { fingerprint } from '../../core/signing.js';
 
 export interface InitOptions {
   operator?: string;
@@ -79,16 +82,27 @@ export async function init(rt: Runtime, options: InitOptions): Promise<FileConfi
   if (!hosts) delete next.etcd!.hosts;
   if (Object.keys(next.etcd!).length === 0) delete next.etcd;
 
-  // etcd is checked with the config about to be written (flags and env still apply on top).
-  const probe = rt.withFileConfig(next, { etcdHosts: hosts?.join(',') });
+  const publicUrl = publicRemoteUrl(url);
+  const usable = checkRemoteUrl(publicUrl, rt.config.allowedTransports);
+  if (!usable.ok) throw usageError(`peers could not clone from ${redactUrl(publicUrl)}: ${usable.problem}`, 'pass --remote-url with the URL peers should use');
+
+  // etcd is checked with the config about to be written (flags and env still apply on top), and
+  // our operator record (name, remote, public key) is registered: create-only, or signed update.
+  const { pair, created } = rt.keystore.loadOrCreate(operator);
+  if (created) rt.out.info(`made a signing key for ${operator} (${fingerprint(pair.publicKey)}) in ${rt.keystore.keyFile(operator)}: back it up`);
+  const checker = rt.withFileConfig(next, { etcdHosts: hosts?.join(',') });
   try {
-    const registry = await probe.registry();
-    await registry.listHubs();
+    const registry = await checker.registry({ writes: true });
+    const entry = await registry.getOperatorEntry(operator);
+    const plan = planOperatorRecord(entry?.record, pair, operator, publicUrl, rt.now());
+    if (plan.write && !(await registry.putOperator(plan.record, entry?.modRevision))) {
+      throw new SyncerError('REGISTRY', `the operator record of ${operator} changed meanwhile`, { hint: 'run syncer init again' });
+    }
   } catch (e) {
     if (e instanceof SyncerError) throw new SyncerError(e.kind, `${e.message} (config not written)`, { hint: e.hint, cause: e });
     throw e;
   } finally {
-    await probe.close();
+    await checker.close();
   }
   await writeConfigFile(rt.configFile, next);
   return next;

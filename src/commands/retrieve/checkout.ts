@@ -7,7 +7,8 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } fro
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SyncerError, verifyError } from '../../errors.js';
-import type { Advertisement } from '../../core/advertisement.js';
+import { parseAdvertisement, type Advertisement } from '../../core/advertisement.js';
+import { advertisementSigningText } from '../../core/signing.js';
 import type { Runtime } from '../../runtime.js';
 import type { Git } from '../../adapters/git.js';
 import { targetAction, type TargetState } from './plan.js';
@@ -36,18 +37,28 @@ async function inspectTarget(rt: Runtime, target: string, ad: Advertisement): Pr
   return { kind: 'same-dataset', clean: status.trim() === '' };
 }
 
+/**
+ * Fetch the advertised tag (commits and trees only) and check it against the registry: the tag must
+ * point at the advertised commit and carry the same advertisement (all but the remote).
+ */
 async function fetchCommit(git: Git, ad: Advertisement, proto: string[]): Promise<void> {
   const tagRef = `refs/tags/${ad.tag}`;
   await git.run([...proto, 'fetch', '--quiet', '--no-tags', '--filter=blob:none', '--depth=1', 'origin', `+${tagRef}:${tagRef}`], {
     network: true,
     what: `git fetch of ${ad.tag} from ${ad.remote}`,
   });
-  if ((await git.revParse(tagRef)) === ad.commit) return;
-  // The tag moved since it was advertised (a later sync the same day): ask for the commit itself.
-  await git.tryRun([...proto, 'fetch', '--quiet', '--no-tags', '--filter=blob:none', '--depth=1', 'origin', ad.commit]);
-  if (!(await git.revParse(ad.commit))) {
-    const tagTarget = await git.revParse(tagRef);
-    throw verifyError(`the remote's tag ${ad.tag} points to ${tagTarget?.slice(0, 12) ?? 'nothing'}, but the registry advertises ${ad.commit.slice(0, 12)}`, 'the operator may have re-synced since: run retrieve again, or ask them to sync');
+  const target = await git.revParse(tagRef);
+  if (target !== ad.commit) {
+    throw verifyError(
+      `the remote's tag ${ad.tag} points to ${target?.slice(0, 12) ?? 'nothing'}, but the registry advertises ${ad.commit.slice(0, 12)}`,
+      'the operator may have re-synced a moment ago: run retrieve again; if it persists, the registry entry is not trustworthy',
+    );
+  }
+  const message = await git.run(['for-each-ref', '--format=%(contents)', '--', tagRef]);
+  // The tag's remote is where it was pushed (maybe not where peers clone from): not compared.
+  const parsed = parseAdvertisement(message.trim(), { expect: ad, transports: ['https', 'http', 'ssh', 'git', 'file'] });
+  if (!parsed.ok || advertisementSigningText(parsed.ad) !== advertisementSigningText(ad)) {
+    throw verifyError(`the advertisement in the remote's tag ${ad.tag} differs from the registry's${parsed.ok ? '' : ` (${parsed.problem})`}`);
   }
 }
 

@@ -3,7 +3,8 @@
  * verified, detached, sparse checkout of the advertised commit at the target.
  */
 import { join, resolve } from 'node:path';
-import { SyncerError, usageError } from '../../errors.js';
+import { SyncerError, usageError, verifyError } from '../../errors.js';
+import { Verifier } from '../../verifier.js';
 import { checkDate, checkName } from '../../core/names.js';
 import { escapeControl } from '../../core/sanitize.js';
 import type { Advertisement } from '../../core/advertisement.js';
@@ -18,6 +19,8 @@ export interface RetrieveOptions {
   operator?: string;
   into?: string;
   force?: boolean;
+  allowUnsigned?: boolean;
+  acceptKey?: boolean;
 }
 
 export interface RetrieveResult {
@@ -90,6 +93,10 @@ export async function retrieve(rt: Runtime, options: RetrieveOptions): Promise<R
   // Interactive runs choose the date from a list; scripts must say which (or "latest").
   const date = await chooseDate(rt, registry, hub, options.operator, options.date);
   const ad = await chooseEntry(rt, registry, hub, date, options.operator);
+  const problem = await new Verifier(rt, registry, options).problem(ad);
+  if (problem) {
+    throw verifyError(`refusing ${ad.hub}/${ad.date}/${ad.operator}: ${escapeControl(problem)}`, 'check with the operator; --accept-key trusts a changed key, --allow-unsigned an unsigned entry');
+  }
   const resolvedTarget = options.into ? resolve(rt.deps.cwd, options.into) : join(importDir!, ad.hub, ad.date, ad.operator);
 
   if (rt.canPrompt && !rt.flags.yes) {

@@ -9,12 +9,14 @@ import { randomUUID } from 'node:crypto';
 import { SyncerError, usageError } from '../../errors.js';
 import { checkDatasetPath, checkName, utcDate } from '../../core/names.js';
 import { checkRemoteUrl, publicRemoteUrl, redactUrl } from '../../core/remote-url.js';
-import { operatorRecordSchema, type OperatorRecord } from '../../core/advertisement.js';
+import type { OperatorRecord } from '../../core/advertisement.js';
+import { planOperatorRecord } from '../../core/operator-record.js';
+import { fingerprint, type KeyPair } from '../../core/signing.js';
 import type { Runtime } from '../../runtime.js';
 import type { Git } from '../../adapters/git.js';
 import type { Registry } from '../../adapters/registry.js';
 import { publish } from './publish.js';
-import { defaultMessage, hubChoices, LARGE_FILE_BYTES, OPERATOR_FILE, operatorFileContent } from './plan.js';
+import { defaultMessage, hubChoices, LARGE_FILE_BYTES, OPERATOR_FILE } from './plan.js';
 
 export interface SyncOptions {
   hub?: string;
@@ -65,14 +67,6 @@ async function chooseHub(rt: Runtime, repoPath: string): Promise<string> {
   });
 }
 
-function readOperatorFile(repoPath: string): OperatorRecord | undefined {
-  try {
-    return operatorRecordSchema.parse(JSON.parse(readFileSync(join(repoPath, OPERATOR_FILE), 'utf8')));
-  } catch {
-    return undefined;
-  }
-}
-
 function warnLargeFiles(rt: Runtime, repoPath: string, changed: string[]): void {
   for (const file of changed) {
     try {
@@ -107,7 +101,8 @@ export interface SyncPlan {
   message: string;
   remote: string;
   changed: string[];
-  operatorFile: { path: string; text: string; stale: boolean; record: OperatorRecord };
+  pair: KeyPair;
+  operatorFile: { path: string; text: string; stale: boolean; record: OperatorRecord; registryWrite: boolean; registryRevision?: string };
 }
 
 async function prepare(rt: Runtime, git: Git, registry: () => Promise<Registry>, operator: string, options: SyncOptions): Promise<SyncPlan> {
@@ -125,7 +120,8 @@ async function prepare(rt: Runtime, git: Git, registry: () => Promise<Registry>,
   const remote = await advertisedRemote(rt, git);
 
   // Read the registry before touching git: an unreachable etcd stops us with nothing written.
-  const existing = await (await registry()).getAdvertisement({ hub, date, operator }).catch((e) => {
+  const reg = await registry();
+  const existing = await reg.getAdvertisement({ hub, date, operator }).catch((e) => {
     if (e instanceof SyncerError && e.kind === 'VERIFY') return undefined; // a broken entry of ours gets replaced
     throw e;
   });
@@ -133,13 +129,20 @@ async function prepare(rt: Runtime, git: Git, registry: () => Promise<Registry>,
     throw usageError(`the registry holds a newer advertisement for ${hub}/${date}/${operator} (synced at ${existing.syncedAt})`, "check this machine's clock; the newer entry is kept");
   }
 
-  const record = operatorFileContent(readOperatorFile(top), operator, remote, rt.now());
+  const { pair, created } = rt.keystore.loadOrCreate(operator);
+  if (created) rt.out.info(`made a signing key for ${operator} (${fingerprint(pair.publicKey)}) in ${rt.keystore.keyFile(operator)}: back it up`);
+  const entry = await reg.getOperatorEntry(operator);
+  const recordPlan = planOperatorRecord(entry?.record, pair, operator, remote, rt.now());
+  const record = recordPlan.record;
   const text = JSON.stringify(record, null, 2) + '\n';
   const opPath = join(top, OPERATOR_FILE);
   const stale = !existsSync(opPath) || readFileSync(opPath, 'utf8') !== text;
   const changed = await git.changedPaths([path]);
   warnLargeFiles(rt, top, changed);
-  return { top, branch, hub, date, operator, path, message: options.message ?? defaultMessage(hub, date), remote, changed, operatorFile: { path: opPath, text, stale, record } };
+  return {
+    top, branch, hub, date, operator, path, message: options.message ?? defaultMessage(hub, date), remote, changed, pair,
+    operatorFile: { path: opPath, text, stale, record, registryWrite: recordPlan.write, registryRevision: entry?.modRevision },
+  };
 }
 
 export async function sync(rt: Runtime, options: SyncOptions): Promise<SyncResult> {

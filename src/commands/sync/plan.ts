@@ -1,7 +1,7 @@
 /** The pure part of sync: what gets advertised and committed. No I/O. */
 import { randomUUID } from 'node:crypto';
 import { tagName } from '../../core/keys.js';
-import type { Advertisement, OperatorRecord } from '../../core/advertisement.js';
+import type { Advertisement } from '../../core/advertisement.js';
 import { isName } from '../../core/names.js';
 
 export const OPERATOR_FILE = '.syncer/operator.json';
@@ -40,12 +40,6 @@ export function buildAdvertisement(input: {
     syncedAt: input.now.toISOString(),
     runId: input.runId ?? randomUUID(),
   };
-}
-
-/** The operator record kept in the repository; `registeredAt` survives updates. */
-export function operatorFileContent(existing: OperatorRecord | undefined, operator: string, remote: string, now: Date): OperatorRecord {
-  if (existing && existing.operator === operator && existing.remote === remote) return existing;
-  return { operator, remote, registeredAt: existing?.operator === operator ? existing.registeredAt : now.toISOString() };
 }
 
 /** Hubs to offer in the interactive sync: top-level directories of the repo and hubs of the registry. */

@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import { SyncerError, usageError } from '../../errors.js';
 import { serializeAdvertisement } from '../../core/advertisement.js';
 import { tagName } from '../../core/keys.js';
+import { advertisementSigningText, signText } from '../../core/signing.js';
 import type { Git } from '../../adapters/git.js';
 import type { Registry } from '../../adapters/registry.js';
 import type { Runtime } from '../../runtime.js';
@@ -50,19 +51,24 @@ async function push(rt: Runtime, git: Git, plan: SyncPlan, tag: string, committe
 
 export async function publish(rt: Runtime, git: Git, registry: Registry, plan: SyncPlan, runId: string): Promise<SyncResult> {
   const { hub, date, operator, path, remote } = plan;
+  // The operator record (our public key) goes first: readers need it to verify what follows.
+  const { record, registryWrite, registryRevision } = plan.operatorFile;
+  if (registryWrite && !(await registry.putOperator(record, registryRevision))) {
+    throw new SyncerError('REGISTRY', `the operator record of ${operator} changed while this sync ran; nothing was committed`, { hint: 'run syncer sync again' });
+  }
   const committed = await commitDataset(git, plan);
   const commit = (await git.revParse('HEAD'))!;
   const size = await git.treeSize(commit, path);
   if (size.files === 0) throw usageError(`${path}/ has no committed files`, 'add data to the dataset directory first');
 
-  const ad = buildAdvertisement({ hub, date, operator, remote, branch: plan.branch, commit, path, ...size, message: plan.message, now: rt.now(), runId });
+  const unsigned = buildAdvertisement({ hub, date, operator, remote, branch: plan.branch, commit, path, ...size, message: plan.message, now: rt.now(), runId });
+  const ad = { ...unsigned, signature: signText(advertisementSigningText(unsigned), plan.pair.privateKeyPem) };
   const tag = tagName(hub, date);
   await git.run(['tag', '-a', '-f', '-m', serializeAdvertisement(ad), tag, commit], { what: 'git tag' });
   await push(rt, git, plan, tag, committed);
 
   try {
     const advertised = await registry.advertise(ad);
-    await registry.registerOperator({ operator, remote, registeredAt: plan.operatorFile.record.registeredAt });
     return { hub, date, operator, commit, tag, remote, path, files: size.files, bytes: size.bytes, committed, advertised };
   } catch (e) {
     if (!(e instanceof SyncerError && e.kind === 'REGISTRY')) throw e;

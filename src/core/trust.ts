@@ -1,0 +1,65 @@
+/**
+ * Trust decisions, pure: whose key signs an operator's advertisements, given the registry's
+ * operator record and the key pinned locally (trust on first use, like ssh known_hosts), and
+ * whether an advertisement's signature holds.
+ */
+import type { Advertisement, OperatorRecord } from './advertisement.js';
+import { advertisementSigningText, fingerprint, recordSigningText, rotationSigningText, verifyText } from './signing.js';
+
+export type PinState = 'new' | 'pinned' | 'rotated' | 'accepted';
+/** A key the operator held before, and when its rotation retired it. */
+export interface RetiredKey {
+  publicKey: string;
+  retiredAt: string;
+}
+
+export type KeyDecision = { ok: true; publicKey: string; pin: PinState; retired: RetiredKey[] } | { ok: false; problem: string };
+
+/** The operator's earlier keys, walking signed rotations back from the current key. */
+export function retiredKeys(operator: string, record: OperatorRecord): RetiredKey[] {
+  const out: RetiredKey[] = [];
+  let key = record.publicKey;
+  const rotations = [...(record.rotations ?? [])].reverse();
+  for (const r of rotations) {
+    if (r.to !== key || out.some((k) => k.publicKey === r.from)) continue;
+    if (!verifyText(rotationSigningText({ operator, from: r.from, to: r.to, at: r.at }), r.signature, r.from)) break;
+    out.push({ publicKey: r.from, retiredAt: r.at });
+    key = r.from;
+  }
+  return out;
+}
+
+export function decideKey(operator: string, record: OperatorRecord | undefined, pinned: string | undefined, acceptKey: boolean): KeyDecision {
+  if (!record) return { ok: false, problem: `operator ${operator} has no record in the registry` };
+  if (!record.publicKey) return { ok: false, problem: `operator ${operator} has no public key in the registry` };
+  if (!verifyText(recordSigningText(record), record.signature, record.publicKey)) {
+    return { ok: false, problem: `the registry record of ${operator} is not signed by its own key` };
+  }
+  const retired = retiredKeys(operator, record);
+  if (!pinned) return { ok: true, publicKey: record.publicKey, pin: 'new', retired };
+  if (pinned === record.publicKey) return { ok: true, publicKey: pinned, pin: 'pinned', retired };
+  // Follow rotations from the pinned key: each step must be signed by the key it replaces.
+  let key = pinned;
+  for (const r of record.rotations ?? []) {
+    if (r.from === key && verifyText(rotationSigningText({ operator, from: r.from, to: r.to, at: r.at }), r.signature, key)) key = r.to;
+  }
+  if (key === record.publicKey) return { ok: true, publicKey: key, pin: 'rotated', retired };
+  if (acceptKey) return { ok: true, publicKey: record.publicKey, pin: 'accepted', retired };
+  return {
+    ok: false,
+    problem: `the key of ${operator} changed: pinned ${fingerprint(pinned)}, registry has ${fingerprint(record.publicKey)}, and no rotation signed by the pinned key leads to it`,
+  };
+}
+
+/**
+ * Why the advertisement's signature does not hold, or undefined when it does: made by the current
+ * key, or by a key the operator retired later than the advertisement was made.
+ */
+export function signatureProblem(ad: Advertisement, publicKey: string, retired: RetiredKey[] = []): string | undefined {
+  if (!ad.signature) return `${ad.hub}/${ad.date}/${ad.operator} is not signed`;
+  const text = advertisementSigningText(ad);
+  if (verifyText(text, ad.signature, publicKey)) return undefined;
+  const made = Date.parse(ad.syncedAt);
+  if (retired.some((k) => made <= Date.parse(k.retiredAt) && verifyText(text, ad.signature, k.publicKey))) return undefined;
+  return `${ad.hub}/${ad.date}/${ad.operator} has a bad signature (not made by ${fingerprint(publicKey)} nor an earlier key of ${ad.operator})`;
+}

@@ -1,0 +1,58 @@
+/**
+ * Verifies advertisements for readers (retrieve, ls; later watch and mirror): the operator's key
+ * from the registry, pinned locally on first sight, rotations followed when signed by the pinned
+ * key, and the advertisement's signature. Decisions are cached per operator for one run.
+ */
+import { fingerprint } from './core/signing.js';
+import { decideKey, signatureProblem, type KeyDecision } from './core/trust.js';
+import type { Advertisement } from './core/advertisement.js';
+import type { Registry } from './adapters/registry.js';
+import type { Runtime } from './runtime.js';
+
+export interface VerifyOptions {
+  /** Accept advertisements without a signature (with a warning). Signed ones are still verified. */
+  allowUnsigned?: boolean;
+  /** Accept and pin an operator key that changed without a signed rotation. */
+  acceptKey?: boolean;
+}
+
+export class Verifier {
+  private readonly decisions = new Map<string, Promise<KeyDecision>>();
+
+  constructor(private readonly rt: Runtime, private readonly registry: Registry, private readonly options: VerifyOptions = {}) {}
+
+  key(operator: string): Promise<KeyDecision> {
+    let d = this.decisions.get(operator);
+    if (!d) {
+      d = this.decide(operator);
+      this.decisions.set(operator, d);
+    }
+    return d;
+  }
+
+  private async decide(operator: string): Promise<KeyDecision> {
+    const entry = await this.registry.getOperatorEntry(operator);
+    if (entry?.invalid) return { ok: false, problem: `the registry record of ${operator} is invalid (${entry.invalid})` };
+    const keystore = this.rt.keystore;
+    const registryId = this.rt.registryId;
+    const decision = decideKey(operator, entry?.record, keystore.pinned(registryId, operator), !!this.options.acceptKey);
+    if (decision.ok && decision.pin !== 'pinned') {
+      keystore.pin(registryId, operator, decision.publicKey, this.rt.now());
+      if (decision.pin === 'new') this.rt.out.debug(`pinned the key of ${operator}: ${fingerprint(decision.publicKey)}`);
+      if (decision.pin === 'rotated') this.rt.out.info(`following the signed key rotation of ${operator}: now ${fingerprint(decision.publicKey)}`);
+      if (decision.pin === 'accepted') this.rt.out.warn(`accepted a changed key for ${operator} (--accept-key): now ${fingerprint(decision.publicKey)}`);
+    }
+    return decision;
+  }
+
+  /** Why `ad` must not be trusted, or undefined when it may. */
+  async problem(ad: Advertisement): Promise<string | undefined> {
+    if (!ad.signature && this.options.allowUnsigned) {
+      this.rt.out.warn(`${ad.hub}/${ad.date}/${ad.operator} is not signed; accepted because of --allow-unsigned`);
+      return undefined;
+    }
+    const decision = await this.key(ad.operator);
+    if (!decision.ok) return decision.problem;
+    return signatureProblem(ad, decision.publicKey, decision.retired);
+  }
+}

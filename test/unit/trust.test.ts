@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { advertisementSigningText, fingerprint, generateKeyPair, isPublicKey, signText, verifyText } from '../../src/core/signing.js';
+import { planOperatorRecord, rotateRecord, signRecord } from '../../src/core/operator-record.js';
+import { decideKey, signatureProblem } from '../../src/core/trust.js';
+import type { Advertisement } from '../../src/core/advertisement.js';
+
+const now = new Date('2026-11-22T10:00:00Z');
+const k1 = generateKeyPair();
+const k2 = generateKeyPair();
+const k3 = generateKeyPair();
+const evil = generateKeyPair();
+
+const ad: Advertisement = {
+  schema: 1, hub: 'weather', date: '2026-11-22', operator: 'lab-a', remote: 'https://h/a.git', branch: 'main', commit: 'a'.repeat(40),
+  tag: 'syncer/weather/2026-11-22', path: 'weather', files: 1, bytes: 2, message: 'm', syncedAt: now.toISOString(), runId: 'r',
+};
+const signed = (a: Advertisement, key = k1) => ({ ...a, signature: signText(advertisementSigningText(a), key.privateKeyPem) });
+
+describe('signatures', () => {
+  it('makes ed25519 keys with ssh-like fingerprints', () => {
+    expect(isPublicKey(k1.publicKey)).toBe(true);
+    expect(fingerprint(k1.publicKey)).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
+    expect(fingerprint(k1.publicKey)).not.toBe(fingerprint(k2.publicKey));
+  });
+  it('covers every field but remote and signature', () => {
+    const s = signed(ad);
+    expect(signatureProblem(s, k1.publicKey)).toBeUndefined();
+    expect(signatureProblem({ ...s, remote: 'https://mirror/a.git' }, k1.publicKey)).toBeUndefined();
+    for (const change of [{ commit: 'b'.repeat(40) }, { files: 2 }, { path: 'other' }, { message: 'x' }, { syncedAt: '2026-11-22T11:00:00.000Z' }]) {
+      expect(signatureProblem({ ...s, ...change }, k1.publicKey)).toMatch(/bad signature/);
+    }
+    expect(signatureProblem(s, k2.publicKey)).toMatch(/bad signature/);
+    expect(signatureProblem(ad, k1.publicKey)).toMatch(/not signed/);
+    expect(verifyText('x', 'ed25519:garbage', k1.publicKey)).toBe(false);
+  });
+});
+
+describe('operator keys: pin on first use, follow signed rotations', () => {
+  const record = planOperatorRecord(undefined, k1, 'lab-a', 'https://h/a.git', now).record;
+  it('a new record is signed by its key and pinned on first sight', () => {
+    expect(decideKey('lab-a', record, undefined, false)).toEqual({ ok: true, publicKey: k1.publicKey, pin: 'new', retired: [] });
+    expect(decideKey('lab-a', record, k1.publicKey, false)).toMatchObject({ ok: true, publicKey: k1.publicKey, pin: 'pinned' });
+  });
+  it('a record whose signature does not hold is refused', () => {
+    expect(decideKey('lab-a', { ...record, remote: 'https://evil/x.git' }, undefined, false)).toMatchObject({ ok: false });
+    expect(decideKey('lab-a', undefined, undefined, false)).toMatchObject({ ok: false, problem: expect.stringMatching(/no record/) });
+  });
+  it('a replaced key without a rotation signed by the pinned key is refused, unless accepted', () => {
+    const hijack = signRecord({ operator: 'lab-a', remote: 'https://evil/x.git', publicKey: evil.publicKey, registeredAt: record.registeredAt }, evil.privateKeyPem);
+    expect(decideKey('lab-a', hijack, k1.publicKey, false)).toMatchObject({ ok: false, problem: expect.stringMatching(/key of lab-a changed/) });
+    expect(decideKey('lab-a', hijack, k1.publicKey, true)).toMatchObject({ ok: true, pin: 'accepted' });
+    // A forged rotation signed by the new key is not enough.
+    const forged = rotateRecord({ ...hijack }, evil, generateKeyPair(), now);
+    expect(decideKey('lab-a', forged, k1.publicKey, false)).toMatchObject({ ok: false });
+  });
+  it('follows a chain of rotations from the pinned key', () => {
+    const r2 = rotateRecord(record, k1, k2, now);
+    const r3 = rotateRecord(r2, k2, k3, now);
+    expect(decideKey('lab-a', r2, k1.publicKey, false)).toMatchObject({ ok: true, publicKey: k2.publicKey, pin: 'rotated' });
+    const d3 = decideKey('lab-a', r3, k1.publicKey, false);
+    expect(d3).toMatchObject({ ok: true, publicKey: k3.publicKey, pin: 'rotated' });
+    // Advertisements made before a rotation stay valid; the retired key cannot sign new ones.
+    const retired = d3.ok ? d3.retired : [];
+    expect(retired.map((k) => k.publicKey)).toEqual([k2.publicKey, k1.publicKey]);
+    expect(signatureProblem(signed(ad, k1), k3.publicKey, retired)).toBeUndefined();
+    const later = { ...ad, syncedAt: '2026-11-23T00:00:00.000Z' };
+    expect(signatureProblem(signed(later, k1), k3.publicKey, retired)).toMatch(/bad signature/);
+    expect(signatureProblem(signed(later, k3), k3.publicKey, retired)).toBeUndefined();
+    expect(() => rotateRecord(r3, k1, k2, now)).toThrow(/not yours/);
+  });
+  it('planning refuses a name registered with another key, and re-signs a moved remote', () => {
+    expect(() => planOperatorRecord(record, k2, 'lab-a', 'https://h/a.git', now)).toThrow(/another key/);
+    expect(planOperatorRecord(record, k1, 'lab-a', 'https://h/a.git', now).write).toBe(false);
+    const moved = planOperatorRecord(record, k1, 'lab-a', 'https://h/b.git', new Date('2027-01-01T00:00:00Z'));
+    expect(moved.write).toBe(true);
+    expect(moved.record.registeredAt).toBe(record.registeredAt);
+    expect(decideKey('lab-a', moved.record, k1.publicKey, false)).toMatchObject({ ok: true, pin: 'pinned' });
+  });
+});
