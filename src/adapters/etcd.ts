@@ -187,7 +187,19 @@ export class EtcdAdapter {
       },
     };
     if (options.username) opts.auth = { username: options.username, password: options.password ?? '', callOptions: () => ({ deadline: Date.now() + options.timeoutMs }) };
+    const plain = options.hosts.filter((h) => !/^https:/i.test(h));
+    if (plain.length > 0 && plain.length < options.hosts.length) {
+      throw new SyncerError('USAGE', `etcd.hosts mixes https:// and http:// endpoints (${options.hosts.join(', ')}): one cluster is either TLS or not`, {
+        hint: 'use https:// for every member of a TLS cluster',
+      });
+    }
     const credentials = tlsCredentials(options.tls);
+    if (credentials && plain.length > 0) {
+      // etcd3 would use TLS anyway, whatever the URL says: make the config say what happens.
+      throw new SyncerError('USAGE', `etcd.tls is set but etcd.hosts use http:// (${plain.join(', ')})`, {
+        hint: 'use https:// URLs in etcd.hosts for a TLS cluster, or unset etcd.tls.ca / etcd.tls.cert / etcd.tls.key for a plain one (with etcd.hosts unset, the embedded local etcd is plain http)',
+      });
+    }
     if (credentials) opts.credentials = credentials;
     try {
       this.client = new Etcd3(opts); // builds the TLS context: a bad key or a cert/key mismatch fails here

@@ -78,7 +78,7 @@ export class Git {
       abort: this.ctx.signal,
       progress: options.progress ? this.ctx.progress : undefined,
       allowEnvironment: allow,
-      unsafe: { allowUnsafeSshCommand: true, allowUnsafeProtocolOverride: true },
+      unsafe: { allowUnsafeSshCommand: true, allowUnsafeProtocolOverride: true, allowUnsafeConfigPaths: true },
     } as never).env(env);
   }
 

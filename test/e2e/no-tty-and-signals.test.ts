@@ -79,7 +79,8 @@ describe('interrupted', () => {
         syncedAt: `${date}T10:00:00.000Z`, runId: 'r',
       }),
     );
-    const r = await a.syncer(['retrieve', '--hub', 'weather', '--date', date, '--operator', 'lab-z'], { onSpawn: interrupt('SIGINT') });
+    // Unsigned (planted by hand): --allow-unsigned lets it reach the (stalled) fetch.
+    const r = await a.syncer(['retrieve', '--hub', 'weather', '--date', date, '--operator', 'lab-z', '--allow-unsigned'], { onSpawn: interrupt('SIGINT') });
     expect(r.code).toBe(130);
     expect(r.stderr).toMatch(/interrupted/);
     expect(existsSync(join(a.importDir, 'weather', date, 'lab-z'))).toBe(false);

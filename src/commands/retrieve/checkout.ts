@@ -11,6 +11,7 @@ import { parseAdvertisement, type Advertisement } from '../../core/advertisement
 import { advertisementSigningText } from '../../core/signing.js';
 import type { Runtime } from '../../runtime.js';
 import type { Git } from '../../adapters/git.js';
+import { withLock } from '../../adapters/locks.js';
 import { targetAction, type TargetState } from './plan.js';
 
 /** Only the transports we allow, enforced by git itself too (defence in depth). */
@@ -101,8 +102,19 @@ function removeEmptyDirs(dir: string, top: string): void {
   }
 }
 
-/** Retrieve `ad` into `target`. Returns whether an existing checkout was updated. */
+/** Retrieve `ad` into `target`, one retrieve per target at a time. Returns whether it updated in place. */
 export async function materialize(rt: Runtime, ad: Advertisement, target: string, force: boolean): Promise<{ updated: boolean }> {
+  const parent = dirname(target);
+  const createdFrom = mkdirSync(parent, { recursive: true }); // first directory created, if any
+  const lockIo = { info: (m: string) => rt.out.info(m), warn: (m: string) => rt.out.warn(m), signal: rt.deps.signal };
+  try {
+    return await withLock(join(parent, `.${basename(target)}.syncer-lock`), `retrieve into ${target}`, lockIo, () => materializeLocked(rt, ad, target, force));
+  } finally {
+    if (!existsSync(target) && createdFrom) removeEmptyDirs(parent, createdFrom);
+  }
+}
+
+async function materializeLocked(rt: Runtime, ad: Advertisement, target: string, force: boolean): Promise<{ updated: boolean }> {
   const proto = protocolConfig(rt.config.allowedTransports);
   const state = await inspectTarget(rt, target, ad);
   const decision = targetAction(state, force);
@@ -122,7 +134,6 @@ export async function materialize(rt: Runtime, ad: Advertisement, target: string
 
   // Clone beside the target and rename into place: the target appears only when complete.
   const parent = dirname(target);
-  const createdFrom = mkdirSync(parent, { recursive: true }); // first directory created, if any
   const tmp = join(parent, `.${basename(target)}.syncer-tmp-${randomBytes(4).toString('hex')}`);
   const old = join(parent, `.${basename(target)}.syncer-old-${randomBytes(4).toString('hex')}`);
   let movedAside = false;
@@ -139,7 +150,6 @@ export async function materialize(rt: Runtime, ad: Advertisement, target: string
     if (movedAside) renameSync(old, target);
     rmSync(tmp, { recursive: true, force: true });
     rmSync(old, { recursive: true, force: true });
-    if (!existsSync(target) && createdFrom) removeEmptyDirs(parent, createdFrom);
   }
   return { updated: false };
 }

@@ -16,6 +16,7 @@ import type { Runtime } from '../../runtime.js';
 import type { Git } from '../../adapters/git.js';
 import type { Registry } from '../../adapters/registry.js';
 import { publish } from './publish.js';
+import { withLock } from '../../adapters/locks.js';
 import { defaultMessage, hubChoices, LARGE_FILE_BYTES, OPERATOR_FILE } from './plan.js';
 
 export interface SyncOptions {
@@ -149,6 +150,13 @@ export async function sync(rt: Runtime, options: SyncOptions): Promise<SyncResul
   const { operator, repoPath } = requireConfig(rt);
   if (!existsSync(repoPath)) throw usageError(`repository ${repoPath} does not exist`, 'fix repoPath (syncer config set repoPath DIR)');
   const { git, done } = rt.git(repoPath, { progressLabel: 'push' });
+  const gitDir = (await git.tryRun(['rev-parse', '--absolute-git-dir']))?.trim();
+  if (!gitDir) throw usageError(`${repoPath} is not a git repository`, 'run `git init` there or fix repoPath');
+  const lockIo = { info: (m: string) => rt.out.info(m), warn: (m: string) => rt.out.warn(m), signal: rt.deps.signal };
+  return withLock(join(gitDir, 'syncer.lock'), `sync of ${repoPath}`, lockIo, () => syncLocked(rt, git, done, operator, options));
+}
+
+async function syncLocked(rt: Runtime, git: Git, done: () => void, operator: string, options: SyncOptions): Promise<SyncResult> {
   try {
     const plan = await prepare(rt, git, () => rt.registry({ writes: true }), operator, options);
     if (rt.canPrompt && !rt.flags.yes) {
