@@ -83,6 +83,46 @@ export async function parseArgs(argv: string[], io: { stdout: (s: string) => voi
         selected = async (rt) => (await import('./commands/config/index.js')).run(rt, { action: a.action as never, key: str(a.key), value: str(a.value) });
       },
     )
+    .command('reindex', 'rebuild the registry from the operators\' git remotes', (y) =>
+      y
+        .option('remote', { type: 'string', array: true, describe: 'OPERATOR=URL to read (repeatable), besides the registered operators' })
+        .option('remotes-file', { type: 'string', describe: 'file with one "operator url" a line' })
+        .option('prune', { type: 'boolean', describe: 'remove advertisements whose tag is gone (only for remotes read completely)' })
+        .option('dry-run', { type: 'boolean', describe: 'show the plan, write nothing' })
+        .options(trustOptions)
+        .example('$0 reindex --remotes-file remotes.txt --dry-run', ''),
+      (a) => {
+        selected = async (rt) =>
+          (await import('./commands/reindex/index.js')).run(rt, {
+            remotes: ((a.remote as string[] | undefined) ?? []).map(String), remotesFile: str(a['remotes-file']), prune: a.prune as boolean | undefined, dryRun: a['dry-run'] as boolean | undefined, ...trust(a),
+          });
+      },
+    )
+    .command('watch', 'follow the registry: one NDJSON event per new, replaced or removed advertisement', (y) =>
+      y
+        .option('hub', { type: 'string', array: true, describe: 'only these hubs (repeatable)' })
+        .option('operator', { type: 'string', array: true, describe: 'only these operators (repeatable)' })
+        .option('from-start', { type: 'boolean', describe: 'replay what exists before following (first start only)' })
+        .option('state', { type: 'string', describe: 'file keeping the position (default: per-user data dir)' })
+        .option('retrieve', { type: 'boolean', describe: 'retrieve each new dataset into the import dir' })
+        .option('exec', { type: 'boolean', describe: 'run the command after `--` for each event (no shell; event in SYNCER_* env)' })
+        .option('events-log', { type: 'string', describe: 'append every raw event (JSONL) to this file' })
+        .option('replay', { type: 'string', describe: 'run the actions again over an events log, then exit' })
+        .option('group', { type: 'string', describe: 'watchers with the same group elect one leader; only it acts' })
+        .options(trustOptions)
+        .example('$0 watch --hub weather --retrieve --exec -- ./on-new-data.sh', ''),
+      (a) => {
+        const rest = ((a['--'] as unknown[] | undefined) ?? []).map(String);
+        if (a.exec && rest.length === 0) throw usageError('--exec needs a command after `--`', 'syncer watch --exec -- CMD [ARGS...]');
+        if (!a.exec && rest.length > 0) throw usageError(`unexpected arguments after --: ${rest.join(' ')}`, 'did you mean --exec -- CMD?');
+        selected = async (rt) =>
+          (await import('./commands/watch/index.js')).run(rt, {
+            hubs: ((a.hub as string[] | undefined) ?? []).map(String), operators: ((a.operator as string[] | undefined) ?? []).map(String),
+            fromStart: a['from-start'] as boolean | undefined, state: str(a.state), retrieve: a.retrieve as boolean | undefined, exec: a.exec ? rest : undefined,
+            eventsLog: str(a['events-log']), replay: str(a.replay), group: str(a.group), ...trust(a),
+          });
+      },
+    )
     .command('operators', 'registered operators, their key fingerprints and whether you pinned them', {}, () => {
       selected = async (rt) => (await import('./commands/operators/index.js')).run(rt);
     })
@@ -95,6 +135,7 @@ export async function parseArgs(argv: string[], io: { stdout: (s: string) => voi
     .command('etcd <action>', 'start | stop | status of the embedded local etcd', (y) => y.positional('action', { choices: ['start', 'stop', 'status'] as const }), (a) => {
       selected = async (rt) => (await import('./commands/etcd/index.js')).run(rt, { action: a.action as never });
     })
+    .parserConfiguration({ 'populate--': true })
     .demandCommand(1, 'name a command (syncer --help lists them)')
     .strict()
     .recommendCommands()

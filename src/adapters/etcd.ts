@@ -234,14 +234,18 @@ export class EtcdAdapter {
   }
 
   /** Every key under `prefix` in key order, page by page (responses stay far below grpc limits). */
-  async *range(prefix: string, options: { keysOnly?: boolean; pageSize?: number } = {}): AsyncGenerator<KeyValue> {
+  async *range(prefix: string, options: { keysOnly?: boolean; pageSize?: number; snapshot?: { revision?: string } } = {}): AsyncGenerator<KeyValue> {
     const end = prefixEnd(prefix);
     let start = Buffer.from(prefix);
     const limit = options.pageSize ?? PAGE;
+    // Every page is read at the first page's revision: one consistent snapshot.
+    let revision: string | undefined;
     for (;;) {
       const res = await this.call(`listing of ${prefix}`, () =>
-        this.client.kv.range({ key: start, range_end: end, limit, keys_only: options.keysOnly ?? false }),
+        this.client.kv.range({ key: start, range_end: end, limit, keys_only: options.keysOnly ?? false, revision }),
       );
+      revision ??= res.header.revision;
+      if (options.snapshot) options.snapshot.revision = revision;
       for (const kv of res.kvs) {
         yield { key: kv.key.toString(), value: kv.value, modRevision: kv.mod_revision, version: kv.version };
       }
@@ -250,10 +254,22 @@ export class EtcdAdapter {
     }
   }
 
-  async rangeAll(prefix: string, options: { keysOnly?: boolean } = {}): Promise<KeyValue[]> {
-    const out: KeyValue[] = [];
-    for await (const kv of this.range(prefix, options)) out.push(kv);
-    return out;
+  /** Everything under `prefix`, and the revision of that snapshot (to watch from revision + 1). */
+  async listAt(prefix: string, options: { keysOnly?: boolean } = {}): Promise<{ kvs: KeyValue[]; revision: string }> {
+    const kvs: KeyValue[] = [];
+    const snapshot: { revision?: string } = {};
+    for await (const kv of this.range(prefix, { ...options, snapshot })) kvs.push(kv);
+    return { kvs, revision: snapshot.revision! };
+  }
+
+  /**
+   * Whether this client may write `key`, without writing anything: a transaction whose compare can
+   * never hold (create revision < 0) still has the permissions of its branches checked by etcd.
+   * Resolves when writable; rejects with exit 3 "permission denied" (or the auth/TLS cause) if not.
+   * For `doctor` and for a pre-flight before sync commits and pushes.
+   */
+  async checkWritable(key: string): Promise<void> {
+    await this.call(`write check of ${key}`, () => this.client.if(key, 'Create', '<', 0).then(this.client.put(key).value('')).commit());
   }
 
   async close(): Promise<void> {

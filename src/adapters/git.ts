@@ -82,9 +82,42 @@ export class Git {
     } as never).env(env);
   }
 
+  /**
+   * Local commands run through execa: simple-git waits an extra 50 ms after every command that
+   * prints nothing, which added half a second to a retrieve (bench/). Network commands keep
+   * simple-git for its progress events and its stall deadline.
+   */
+  private async runLocal(args: string[], what: string, allowFailure: boolean): Promise<string | undefined> {
+    const { execa } = await import('execa');
+    let res;
+    try {
+      res = await execa('git', args, {
+        cwd: this.dir,
+        env: gitEnv(this.ctx.env),
+        extendEnv: false,
+        stripFinalNewline: false,
+        reject: false,
+        timeout: Math.max(this.ctx.stallTimeoutMs, 300_000),
+        cancelSignal: this.ctx.signal,
+        stdin: 'ignore',
+      });
+    } catch (e) {
+      throw this.mapError(e, what);
+    }
+    if (res.isCanceled || this.ctx.signal?.aborted) throw interrupted();
+    if ((res as { code?: string }).code === 'ENOENT' || /ENOENT/.test(String((res as { originalMessage?: string }).originalMessage ?? ''))) {
+      throw new SyncerError('GIT', 'git is not installed (or not on PATH)', { hint: 'install git: apt-get install -y git' });
+    }
+    if (res.timedOut) throw new SyncerError('GIT', `${what} did not finish in time and was stopped`);
+    if (res.exitCode === 0) return res.stdout;
+    if (allowFailure) return undefined;
+    throw new SyncerError('GIT', `${what} failed: ${gitFailure(`${res.stderr}\n${res.stdout}`)}`);
+  }
+
   /** Run `git <args>` and return stdout. `network` operations get the stall deadline and progress. */
   async run(args: string[], options: { network?: boolean; what?: string } = {}): Promise<string> {
     const network = options.network ?? false;
+    if (!network) return (await this.runLocal(args, options.what ?? `git ${args[0]}`, false))!;
     const progress = network && !!this.ctx.progress;
     const git = this.client({ network, progress });
     // simple-git appends --progress to the end, where a `--` would make it a refspec or path:
@@ -121,12 +154,7 @@ export class Git {
 
   /** Like run, but a non-zero exit is an answer (undefined), not an error. */
   async tryRun(args: string[]): Promise<string | undefined> {
-    try {
-      return await this.client({ network: false, progress: false }).raw(args);
-    } catch (e) {
-      if (e instanceof GitError && !(e instanceof GitPluginError)) return undefined;
-      throw this.mapError(e, `git ${args[0]}`);
-    }
+    return this.runLocal(args, `git ${args[0]}`, true);
   }
 
   async isRepoRoot(): Promise<boolean> {

@@ -32,9 +32,10 @@ describe('local locks', () => {
     rmSync(hook);
     expect(r1.code, r1.stderr).toBe(0);
     expect(r2.code, r2.stderr).toBe(0);
-    expect(r2.stderr).toMatch(/waiting for another syncer sync/);
-    expect(JSON.parse(r1.stdout).committed).toBe(true);
-    expect(JSON.parse(r2.stdout)).toMatchObject({ committed: false, commit: JSON.parse(r1.stdout).commit });
+    const [winner, waiter] = /waiting for another syncer sync/.test(r2.stderr) ? [r1, r2] : [r2, r1];
+    expect(waiter.stderr).toMatch(/waiting for another syncer sync/);
+    expect(JSON.parse(winner.stdout).committed).toBe(true);
+    expect(JSON.parse(waiter.stdout)).toMatchObject({ committed: false, commit: JSON.parse(winner.stdout).commit });
     expect(Number(git(a.repo, 'rev-list', '--count', 'HEAD'))).toBe(before + 1);
   });
 
@@ -53,10 +54,13 @@ describe('local locks', () => {
     const [r1, r2] = await Promise.all([first, second]);
     expect(r1.code, r1.stderr).toBe(0);
     expect(r2.code, r2.stderr).toBe(0);
-    expect(r2.stderr).toMatch(/waiting for another syncer retrieve/);
-    expect(JSON.parse(r1.stdout).updated).toBe(false);
-    expect(JSON.parse(r2.stdout).updated).toBe(true);
-    const { target, dataPath } = JSON.parse(r2.stdout);
+    // Whichever took the lock first cloned; the other waited, then updated in place.
+    const [winner, waiter] = /waiting for another syncer retrieve/.test(r2.stderr) ? [r1, r2] : [r2, r1];
+    expect(waiter.stderr).toMatch(/waiting for another syncer retrieve/);
+    expect(winner.stderr).not.toMatch(/waiting/);
+    expect(JSON.parse(winner.stdout).updated).toBe(false);
+    expect(JSON.parse(waiter.stdout).updated).toBe(true);
+    const { target, dataPath } = JSON.parse(waiter.stdout);
     expect(readFileSync(join(dataPath, 't.csv'), 'utf8')).toBe('t\n1\n');
     expect(git(target, 'rev-parse', 'HEAD')).toBe(git(a.repo, 'rev-parse', 'HEAD'));
     // Nothing but the checkout is left beside it (no temporary clone, no lock).

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { git, World, type Operator, type RunResult } from '../helpers/world.js';
 import { freePort } from '../helpers/etcd.js';
 import { startSecureEtcd, type AuthUsers, type SecureEtcd } from '../helpers/secure-etcd.js';
+import { EtcdAdapter } from '../../src/adapters/etcd.js';
 
 const today = new Date().toISOString().slice(0, 10);
 const json = (s: string) => JSON.parse(s);
@@ -375,6 +376,22 @@ describe('etcd users and roles (auth enabled, over TLS)', () => {
     const ok = record('doctor alice', await alice.syncer(['doctor', '--json', '--verbose']));
     expect(ok.code, ok.stdout + ok.stderr).toBe(0);
     expect(json(ok.stdout).find((c: { check: string }) => c.check === 'etcd')).toMatchObject({ ok: true, detail: expect.stringMatching(/as alice over TLS/) });
+  });
+
+  it('EtcdAdapter.checkWritable tells a writer from a reader without writing anything', async () => {
+    const adapter = (username: string, password: string) => new EtcdAdapter({ hosts: [etcd.hosts], username, password, tls: { ca: etcd.pki.ca }, timeoutMs: 5000 });
+    const probe = `${namespace}doctor/write-check`;
+    const a = adapter('alice', users.alice.password);
+    const m = adapter('mallory', users.mallory.password);
+    try {
+      await expect(a.checkWritable(probe)).resolves.toBeUndefined();
+      await expect(m.checkWritable(probe)).rejects.toMatchObject({ kind: 'REGISTRY', message: expect.stringMatching(/denied permission to etcd user "mallory".*\(permission denied\)/) });
+      await expect(m.get(probe)).resolves.toBeUndefined(); // mallory may read: nothing was written
+    } finally {
+      await a.close();
+      await m.close();
+    }
+    expect(etcd.get(`${namespace}doctor/`)).toEqual({});
   });
 
   it('the password is kept out of config output, and the config file is private', async () => {

@@ -95,9 +95,12 @@ export async function init(rt: Runtime, options: InitOptions): Promise<FileConfi
     const registry = await checker.registry({ writes: true });
     const entry = await registry.getOperatorEntry(operator);
     const plan = planOperatorRecord(entry?.record, pair, operator, publicUrl, rt.now());
-    if (plan.write && !(await registry.putOperator(plan.record, entry?.modRevision))) {
-      throw new SyncerError('REGISTRY', `the operator record of ${operator} changed meanwhile`, { hint: 'run syncer init again' });
-    }
+    const written = plan.write ? await registry.putOperator(plan.record, entry?.modRevision).catch((e: unknown) => e) : true;
+    if (written === false) throw new SyncerError('REGISTRY', `the operator record of ${operator} changed meanwhile`, { hint: 'run syncer init again' });
+    // A read-only etcd user can still retrieve: register later, from a sync with write access.
+    if (written instanceof SyncerError && /permission denied/.test(written.message)) {
+      rt.out.warn(`could not register ${operator} in the registry (read-only etcd user?): retrieve works, sync needs write access`);
+    } else if (written instanceof Error) throw written;
   } catch (e) {
     if (e instanceof SyncerError) throw new SyncerError(e.kind, `${e.message} (config not written)`, { hint: e.hint, cause: e });
     throw e;

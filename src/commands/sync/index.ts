@@ -120,8 +120,10 @@ async function prepare(rt: Runtime, git: Git, registry: () => Promise<Registry>,
   }
   const remote = await advertisedRemote(rt, git);
 
-  // Read the registry before touching git: an unreachable etcd stops us with nothing written.
+  // Ask the registry before touching git: an unreachable etcd, or a user who may not write,
+  // stops us with nothing committed or pushed.
   const reg = await registry();
+  await reg.etcd.checkWritable(reg.keys.dataset({ hub, date, operator }));
   const existing = await reg.getAdvertisement({ hub, date, operator }).catch((e) => {
     if (e instanceof SyncerError && e.kind === 'VERIFY') return undefined; // a broken entry of ours gets replaced
     throw e;

@@ -1,0 +1,70 @@
+/**
+ * The pure part of watch: which keys a watcher follows, the events it prints, the difference
+ * between what it last knew and what the registry holds now (after a compaction or a restart),
+ * and the environment an --exec command gets. No I/O.
+ */
+import { parseDatasetKey, type DatasetId, type Keys } from '../../core/keys.js';
+
+export interface Filter {
+  hubs: string[];
+  operators: string[];
+}
+
+export const matches = (f: Filter, id: DatasetId) =>
+  (f.hubs.length === 0 || f.hubs.includes(id.hub)) && (f.operators.length === 0 || f.operators.includes(id.operator));
+
+/** What the watcher last knew of each key: its mod revision and advertised commit. */
+export type Known = Record<string, { rev: string; commit: string }>;
+
+export interface Position {
+  revision: string;
+  known: Known;
+}
+
+/** A change seen in the registry, before it is verified or acted on. */
+export interface Change {
+  type: 'put' | 'delete';
+  key: string;
+  id: DatasetId;
+  modRevision: string;
+  /** The raw value (put only). */
+  value?: string;
+}
+
+export const eventId = (key: string, modRevision: string) => `${key}@${modRevision}`;
+
+/**
+ * Changes between what was known and a fresh listing taken at `listRevision`: keys that are new or
+ * were rewritten since (their mod revision moved), and keys that are gone.
+ */
+export function diffKnown(k: Keys, filter: Filter, known: Known, current: Map<string, { value: string; modRevision: string }>, listRevision: string): Change[] {
+  const changes: Change[] = [];
+  for (const [key, entry] of current) {
+    const id = parseDatasetKey(k, key);
+    if (!id || !matches(filter, id)) continue;
+    if (known[key]?.rev !== entry.modRevision) changes.push({ type: 'put', key, id, modRevision: entry.modRevision, value: entry.value });
+  }
+  for (const key of Object.keys(known).sort()) {
+    if (current.has(key)) continue;
+    const id = parseDatasetKey(k, key);
+    if (id && matches(filter, id)) changes.push({ type: 'delete', key, id, modRevision: listRevision });
+  }
+  return changes;
+}
+
+/** The environment of an --exec command for one event (no shell is involved). */
+export function execEnv(event: { id: string; type: string; hub: string; date: string; operator: string; commit?: string; dataPath?: string }): Record<string, string> {
+  const env: Record<string, string> = {
+    SYNCER_EVENT_ID: event.id,
+    SYNCER_EVENT_TYPE: event.type,
+    SYNCER_HUB: event.hub,
+    SYNCER_DATE: event.date,
+    SYNCER_OPERATOR: event.operator,
+  };
+  if (event.commit) env.SYNCER_COMMIT = event.commit;
+  if (event.dataPath) env.SYNCER_PATH = event.dataPath;
+  return env;
+}
+
+/** Exponential backoff for failed --exec runs: 0.5 s, 1 s, 2 s, ... capped. */
+export const backoffMs = (attempt: number, baseMs = 500, capMs = 10_000) => Math.min(capMs, baseMs * 2 ** (attempt - 1));
