@@ -1,6 +1,21 @@
-/** syncer watch: follow the registry and act on each new advertisement. (being written) */
-import { SyncerError } from '../../errors.js';
+/**
+ * syncer watch: follow the registry and print one NDJSON event per new, replaced or removed
+ * advertisement (optionally --retrieve it and --exec a command), never missing one; --group makes
+ * several watchers elect one leader that acts; --replay runs the actions again over an events log.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { interrupted, usageError } from '../../errors.js';
+import { checkName } from '../../core/names.js';
+import { parseDatasetKey } from '../../core/keys.js';
+import type { Registry } from '../../adapters/registry.js';
 import type { Runtime } from '../../runtime.js';
+import { Verifier } from '../../verifier.js';
+import { follow, handle, type FollowContext } from './follow.js';
+import { defaultStateFile, fileStore, groupStore } from './state.js';
+import type { Change } from './events.js';
 
 export interface WatchOptions {
   hubs: string[];
@@ -16,6 +31,96 @@ export interface WatchOptions {
   acceptKey?: boolean;
 }
 
-export async function run(_rt: Runtime, _options: WatchOptions): Promise<void> {
-  throw new SyncerError('USAGE', 'watch is not implemented yet');
+const EXEC_ATTEMPTS = 3;
+
+/** Run the actions again over an events log (JSONL written by --events-log). */
+async function replay(ctx: FollowContext, file: string): Promise<void> {
+  let lines: string[];
+  try {
+    lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  } catch (e) {
+    throw usageError(`cannot read the events log ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+  const position = { revision: '0', known: {} };
+  for (const [i, line] of lines.entries()) {
+    if (ctx.signal.aborted) return;
+    let change: Change | undefined;
+    try {
+      const raw = JSON.parse(line) as Change;
+      const id = parseDatasetKey(ctx.registry.keys, raw.key);
+      if (id && (raw.type === 'put' || raw.type === 'delete') && /^\d+$/.test(raw.modRevision)) change = { ...raw, id };
+    } catch {
+      /* reported below */
+    }
+    if (!change) {
+      ctx.rt.out.warn(`${file}:${i + 1}: not an event of this registry; skipped`);
+      continue;
+    }
+    await handle({ ...ctx, eventsLog: undefined, store: { describe: 'replay', load: async () => undefined, save: async () => undefined } }, position, change);
+  }
+}
+
+/** --group: campaign for leadership; only the leader follows, from the group's position in etcd. */
+async function leadGroup(ctx: FollowContext, registry: Registry, group: string, fromStart: boolean, ttl: number): Promise<void> {
+  const { rt } = ctx;
+  const election = registry.etcd.client.namespace(registry.keys.namespace).election(`watch-group-${group}`, ttl);
+  const me = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  while (!ctx.signal.aborted) {
+    const campaign = election.campaign(me);
+    rt.out.info(`waiting to lead watch group ${group} (as ${me})`);
+    const elected = await new Promise<boolean>((res) => {
+      campaign.on('elected', () => res(true));
+      campaign.on('error', (e) => {
+        rt.out.warn(`campaign for group ${group} failed (${e.message}); trying again`);
+        res(false);
+      });
+      ctx.signal.addEventListener('abort', () => res(false), { once: true });
+    });
+    if (!elected) {
+      await campaign.resign().catch(() => undefined);
+      if (!ctx.signal.aborted) await new Promise((r) => setTimeout(r, 1000));
+      continue;
+    }
+    rt.out.info(`leading watch group ${group}`);
+    const lost = new AbortController();
+    const stop = () => lost.abort();
+    ctx.signal.addEventListener('abort', stop, { once: true });
+    campaign.on('error', (e) => {
+      rt.out.warn(`lost the leadership of group ${group} (${e.message})`);
+      lost.abort();
+    });
+    try {
+      await follow({ ...ctx, store: groupStore(registry, group), signal: lost.signal }, { fromStart });
+    } finally {
+      ctx.signal.removeEventListener('abort', stop);
+      await campaign.resign().catch(() => undefined);
+    }
+  }
+}
+
+export async function run(rt: Runtime, options: WatchOptions): Promise<void> {
+  options.hubs.forEach((h) => checkName('hub', h));
+  options.operators.forEach((o) => checkName('operator', o));
+  if (options.group !== undefined) checkName('group', options.group);
+  if (options.retrieve && !rt.config.importDir) throw usageError('--retrieve needs an import directory', 'set importDir (syncer config set importDir DIR)');
+  if (options.replay && options.group) throw usageError('--replay and --group exclude each other');
+  const ttl = Number(rt.env.SYNCER_WATCH_LEASE_TTL ?? 10);
+  if (!Number.isInteger(ttl) || ttl < 2) throw usageError('SYNCER_WATCH_LEASE_TTL must be a whole number of seconds >= 2');
+
+  const registry = await rt.registry();
+  const filter = { hubs: options.hubs, operators: options.operators };
+  const ctx: FollowContext = {
+    rt,
+    registry,
+    verifier: new Verifier(rt, registry, options),
+    filter,
+    store: fileStore(options.state ? resolve(rt.deps.cwd, options.state) : defaultStateFile(rt.paths.dataDir, rt.registryId, filter)),
+    actions: { retrieve: options.retrieve, exec: options.exec, execAttempts: EXEC_ATTEMPTS },
+    eventsLog: options.eventsLog ? resolve(rt.deps.cwd, options.eventsLog) : undefined,
+    signal: rt.deps.signal,
+  };
+  if (options.replay) await replay(ctx, resolve(rt.deps.cwd, options.replay));
+  else if (options.group) await leadGroup(ctx, registry, options.group, !!options.fromStart, ttl);
+  else await follow(ctx, { fromStart: options.fromStart });
+  if (rt.deps.signal.aborted) throw interrupted();
 }

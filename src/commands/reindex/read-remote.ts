@@ -1,0 +1,128 @@
+/**
+ * Read one operator's remote without cloning its data: in a temporary bare repository (removed
+ * afterwards, also on error or interrupt), list the `syncer/*` tags, fetch the tag objects only
+ * (`--filter=tree:0 --depth=1`: tags and their commits, no trees, no blobs), read every tag object
+ * in one `git cat-file --batch`, and read `.syncer/operator.json` from the default branch
+ * (`--filter=blob:none --depth=1`, then that one blob). Only the allowed transports, enforced by
+ * git itself too. A remote that cannot be listed or fetched is a failed remote, never an exception.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SyncerError } from '../../errors.js';
+import { redactUrl } from '../../core/remote-url.js';
+import type { Git } from '../../adapters/git.js';
+import type { Runtime } from '../../runtime.js';
+import { gitBytes } from './git-io.js';
+import type { RemoteTarget } from './inputs.js';
+import { MAX_RECORD_BYTES, MAX_TAG_BYTES, parseCatFileBatch, TAG_REF_PREFIX, type RawTag } from './verify.js';
+
+export interface RemoteRead {
+  target: RemoteTarget;
+  /** The tags were listed and read completely. */
+  ok: boolean;
+  error?: string;
+  tags: RawTag[];
+  /** `.syncer/operator.json` of the default branch, or why there is none. */
+  record: { text?: string; problem?: string };
+}
+
+/** Temporary repositories still on disk: removed on exit too (a second Ctrl-C exits at once). */
+const live = new Set<string>();
+let exitHook = false;
+function track(dir: string): void {
+  live.add(dir);
+  if (!exitHook) {
+    exitHook = true;
+    process.on('exit', () => {
+      for (const d of live) rmSync(d, { recursive: true, force: true });
+    });
+  }
+}
+
+/** Only the transports we allow (the same restriction as retrieve). */
+export function protocolConfig(transports: readonly string[]): string[] {
+  const args = ['-c', 'protocol.allow=never'];
+  for (const t of transports) args.push('-c', `protocol.${t}.allow=always`);
+  return args;
+}
+
+async function listTags(git: Git): Promise<RawTag[]> {
+  const out = await git.run(['for-each-ref', '--format=%(objectname) %(objecttype) %(objectsize) %(refname)', '--', TAG_REF_PREFIX]);
+  const tags: RawTag[] = [];
+  for (const line of out.split('\n')) {
+    const m = /^([0-9a-f]+) (\S+) (\d+) (refs\/\S+)$/.exec(line);
+    if (m) tags.push({ id: m[1]!, type: m[2]!, size: Number(m[3]), ref: m[4]! });
+  }
+  return tags;
+}
+
+/** Every annotated tag object (within the size limit) in one `git cat-file --batch`. */
+async function readTagObjects(rt: Runtime, dir: string, tags: RawTag[]): Promise<void> {
+  const ids = [...new Set(tags.filter((t) => t.type === 'tag' && t.size <= MAX_TAG_BYTES).map((t) => t.id))];
+  if (ids.length === 0) return;
+  // protocol.allow=never: the objects are local; never lazily fetch anything here.
+  const { out } = await gitBytes(dir, ['-c', 'protocol.allow=never', 'cat-file', '--batch'], {
+    env: rt.env, signal: rt.deps.signal, stallMs: rt.config.gitStallTimeoutSeconds * 1000, input: ids.join('\n') + '\n', what: 'git cat-file --batch',
+  });
+  let objects: ReturnType<typeof parseCatFileBatch>;
+  try {
+    objects = parseCatFileBatch(out);
+  } catch (e) {
+    throw new SyncerError('GIT', `git cat-file --batch: ${(e as Error).message}`);
+  }
+  for (const t of tags) {
+    const o = objects.get(t.id);
+    if (o?.type === 'tag') t.body = o.body;
+  }
+}
+
+async function readRecord(rt: Runtime, git: Git, dir: string, proto: string[], shown: string): Promise<RemoteRead['record']> {
+  try {
+    await git.run([...proto, 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--filter=blob:none', '--depth=1', 'origin', '+HEAD:refs/syncer/head'], {
+      network: true,
+      what: `git fetch of the default branch of ${shown}`,
+    });
+    const blob = (await git.tryRun(['rev-parse', '--verify', '--quiet', 'refs/syncer/head:.syncer/operator.json']))?.trim();
+    if (!blob) return { problem: 'no .syncer/operator.json on the default branch' };
+    const { out, truncated } = await gitBytes(dir, [...proto, 'cat-file', 'blob', blob], {
+      env: rt.env, signal: rt.deps.signal, stallMs: rt.config.gitStallTimeoutSeconds * 1000, maxBytes: MAX_RECORD_BYTES, what: 'reading .syncer/operator.json',
+    });
+    if (truncated) return { problem: `.syncer/operator.json is larger than ${MAX_RECORD_BYTES} bytes` };
+    return { text: out.toString('utf8') };
+  } catch (e) {
+    if (e instanceof SyncerError && e.kind === 'GIT') return { problem: e.message };
+    throw e;
+  }
+}
+
+export async function readRemote(rt: Runtime, target: RemoteTarget): Promise<RemoteRead> {
+  const proto = protocolConfig(rt.config.allowedTransports);
+  const shown = redactUrl(target.url);
+  const dir = mkdtempSync(join(tmpdir(), 'syncer-reindex-'));
+  track(dir);
+  try {
+    const { git } = rt.git(dir);
+    await git.run(['init', '--quiet', '--bare']);
+    await git.run(['remote', 'add', '--', 'origin', target.url]);
+    // Listing first: a fetch whose refspec matches nothing fails, and would look like an error.
+    const listed = await git.run([...proto, 'ls-remote', '--refs', 'origin', `${TAG_REF_PREFIX}*`], { network: true, what: `git ls-remote of ${shown}` });
+    let tags: RawTag[] = [];
+    if (listed.trim() !== '') {
+      await git.run([...proto, 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--filter=tree:0', '--depth=1', 'origin', `+${TAG_REF_PREFIX}*:${TAG_REF_PREFIX}*`], {
+        network: true,
+        what: `git fetch of the syncer tags of ${shown}`,
+      });
+      tags = await listTags(git);
+      await readTagObjects(rt, dir, tags);
+    }
+    const record = await readRecord(rt, git, dir, proto, shown);
+    return { target, ok: true, tags, record };
+  } catch (e) {
+    if (e instanceof SyncerError && e.kind === 'GIT') return { target, ok: false, error: e.message, tags: [], record: {} };
+    throw e;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    live.delete(dir);
+  }
+}
