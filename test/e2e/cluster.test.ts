@@ -104,7 +104,7 @@ async function roundTrip(label: string, hub: string, live: number[], bound: { sy
   expect(JSON.parse(entries.stdout)).toEqual([expect.objectContaining({ operator: 'lab-a', commit: head, files: 1, remote: a.remoteUrl })]);
 }
 
-// A sync is ~7 registry calls; with a frozen member each may lose one attempt (timeoutMs / 3) to it
+// A sync makes 8 registry calls; with a frozen member each may lose one attempt (timeoutMs / 3) to it
 // before failing over, so it is slower but each call stays within its 5 s deadline.
 const HEALTHY = { sync: 15_000, other: 10_000 };
 const DEGRADED = { sync: 30_000, other: 12_000 };

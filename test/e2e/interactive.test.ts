@@ -142,7 +142,8 @@ describe('interactive sync on a TTY', () => {
     expect(git(erin.repo, 'status', '--porcelain', '--untracked-files=all')).toBe(statusBefore);
     expect(git(erin.repo, 'tag', '--list')).toBe('');
     expect(git(erin.remoteDir, 'for-each-ref', '--format=%(refname)')).toBe('');
-    expect(world.etcdGet('')).toEqual({});
+    // Only what `syncer init` registered (the operator record) is in the registry.
+    expect(Object.keys(world.etcdGet(''))).toEqual([`${world.namespace}operators/erin`]);
   });
 });
 

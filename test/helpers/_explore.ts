@@ -1,0 +1,15 @@
+import { World } from './world.js';
+import { spawn } from 'node:child_process';
+import { BIN, baseEnv } from './world.js';
+const w = new World('http://127.0.0.1:23790');
+const a = await w.operator('lab-a');
+const b = await w.operator('lab-b');
+const child = spawn(process.execPath, [BIN, 'watch', '--exec', '--', 'sh', '-c', 'env | grep SYNCER_; echo done'], { env: baseEnv(b.env) });
+child.stdout.on('data', (d) => process.stdout.write('OUT: ' + d));
+child.stderr.on('data', (d) => process.stdout.write('ERR: ' + d));
+await new Promise((r) => setTimeout(r, 1500));
+a.write({ 'weather/t.csv': 'x\n' });
+console.log((await a.syncer(['sync', '--hub', 'weather'], { at: '2026-10-01 12:00:00' })).code);
+await new Promise((r) => setTimeout(r, 2000));
+child.kill('SIGTERM');
+child.on('exit', (c, s) => { console.log('exit', c, s); w.cleanup(); });
