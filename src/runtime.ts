@@ -147,11 +147,13 @@ export class Runtime {
         hosts = [endpoint];
       }
       const { Registry } = await import('./adapters/registry.js');
+      // Credentials and TLS belong to a shared cluster; the embedded etcd is plain local http.
+      const embedded = cfg.etcd.hosts.length === 0;
       return new Registry({
         hosts,
-        username: cfg.etcd.username,
-        password: cfg.etcd.password,
-        tls: cfg.etcd.tls,
+        username: embedded ? undefined : cfg.etcd.username,
+        password: embedded ? undefined : cfg.etcd.password,
+        tls: embedded ? undefined : cfg.etcd.tls,
         timeoutMs: cfg.etcd.timeoutMs,
         namespace: cfg.etcd.namespace,
         transports: cfg.allowedTransports,

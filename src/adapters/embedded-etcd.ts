@@ -199,12 +199,15 @@ export class EmbeddedEtcd {
       if ((await this.healthy(state)) && (await this.isOurs(state))) return state;
       await sleep(100);
     }
+    const exited = !alive(state.pid);
     try {
       process.kill(state.pid, 'SIGTERM');
     } catch {
       /* already gone */
     }
-    throw new SyncerError('REGISTRY', `the embedded etcd did not become healthy within ${HEALTH_WAIT_MS / 1000} s`, { hint: `see ${this.logFile}` });
+    throw new SyncerError('REGISTRY', exited ? `the embedded etcd (${bin}) exited at once` : `the embedded etcd did not become healthy within ${HEALTH_WAIT_MS / 1000} s`, {
+      hint: `see ${this.logFile}`,
+    });
   }
 
   private async portFree(port: number): Promise<boolean> {

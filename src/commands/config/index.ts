@@ -26,7 +26,9 @@ function effective(rt: Runtime): { key: string; value: unknown; source: string }
   return Object.keys(CONFIG_KEYS).map((key) => {
     const fileValue = getConfigKey(rt.fileConfig, key);
     const resolved = getConfigKey(cfg as never, key);
-    const source = env[key] !== undefined ? `env ${CONFIG_KEYS[key]!.env}` : fileValue !== undefined ? 'file' : resolved !== undefined ? 'default' : '';
+    const flag = key === 'etcd.hosts' ? rt.flags.etcdHosts : key === 'etcd.namespace' ? rt.flags.namespace : undefined;
+    const source =
+      flag !== undefined ? `flag --${key === 'etcd.hosts' ? 'etcd-hosts' : 'namespace'}` : env[key] !== undefined ? `env ${CONFIG_KEYS[key]!.env}` : fileValue !== undefined ? 'file' : resolved !== undefined ? 'default' : '';
     return { key, value: show(key, resolved), source };
   });
 }

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { SyncerError, usageError } from '../../errors.js';
+import { SyncerError, usageError, verifyError } from '../../errors.js';
 import { checkDatasetPath, checkName, utcDate } from '../../core/names.js';
 import { checkRemoteUrl, publicRemoteUrl, redactUrl } from '../../core/remote-url.js';
 import type { OperatorRecord } from '../../core/advertisement.js';
@@ -132,9 +132,12 @@ async function prepare(rt: Runtime, git: Git, registry: () => Promise<Registry>,
     throw usageError(`the registry holds a newer advertisement for ${hub}/${date}/${operator} (synced at ${existing.syncedAt})`, "check this machine's clock; the newer entry is kept");
   }
 
+  const entry = await reg.getOperatorEntry(operator);
+  if (!rt.keystore.load(operator) && entry?.record?.publicKey) {
+    throw verifyError(`no signing key for ${operator} on this machine (${rt.keystore.keyFile(operator)}), and the registry holds one (${fingerprint(entry.record.publicKey)})`, 'copy your key file from the machine that has it (syncer keys path), or pick another operator name');
+  }
   const { pair, created } = rt.keystore.loadOrCreate(operator);
   if (created) rt.out.info(`made a signing key for ${operator} (${fingerprint(pair.publicKey)}) in ${rt.keystore.keyFile(operator)}: back it up`);
-  const entry = await reg.getOperatorEntry(operator);
   const recordPlan = planOperatorRecord(entry?.record, pair, operator, remote, rt.now());
   const record = recordPlan.record;
   const text = JSON.stringify(record, null, 2) + '\n';

@@ -1,0 +1,116 @@
+/**
+ * The archive a mirror writes to: a git repository (a local path, created if missing, or a remote
+ * URL worked on through a local cache and pushed at the end). Datasets are the operators' own
+ * annotated tag objects under refs/tags/<operator>/<hub>/<date>; the mirror's state is a commit on
+ * the branch `syncer-mirror` (file state.json).
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { SyncerError, verifyError } from '../../errors.js';
+import { parseAdvertisement, type Advertisement } from '../../core/advertisement.js';
+import { checkRemoteUrl, redactUrl } from '../../core/remote-url.js';
+import { advertisementSigningText } from '../../core/signing.js';
+import type { Git } from '../../adapters/git.js';
+import type { Runtime } from '../../runtime.js';
+import { emptyState, type MirrorState } from './plan.js';
+
+export const STATE_BRANCH = 'refs/heads/syncer-mirror';
+export const mirrorTagRef = (ad: { operator: string; hub: string; date: string }) => `refs/tags/${ad.operator}/${ad.hub}/${ad.date}`;
+
+function protocolArgs(transports: readonly string[]): string[] {
+  return ['-c', 'protocol.allow=never', ...transports.flatMap((t) => ['-c', `protocol.${t}.allow=always`])];
+}
+
+export class MirrorDest {
+  private constructor(
+    private readonly rt: Runtime,
+    readonly git: Git,
+    /** Where peers (and `reindex --from-mirror`) reach the archive. */
+    readonly url: string,
+    /** Set when DEST is a remote: push there at the end. */
+    private readonly pushTo?: string,
+  ) {}
+
+  static async open(rt: Runtime, dest: string): Promise<MirrorDest> {
+    const proto = protocolArgs(rt.config.allowedTransports);
+    const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(dest) || /^[^/]+@[^/]+:/.test(dest);
+    if (isUrl) {
+      const check = checkRemoteUrl(dest, rt.config.allowedTransports);
+      if (!check.ok) throw new SyncerError('USAGE', `--to ${redactUrl(dest)}: ${check.problem}`);
+      const cache = join(rt.paths.dataDir, 'mirror-cache', createHash('sha256').update(dest).digest('hex').slice(0, 16) + '.git');
+      mkdirSync(cache, { recursive: true });
+      const { git } = rt.git(cache);
+      if (!(await git.tryRun(['rev-parse', '--git-dir']))) await git.run(['init', '--quiet', '--bare']);
+      // Bring the cache up to date with the archive (an empty archive has nothing to fetch).
+      const heads = await git.run([...proto, 'ls-remote', '--', dest], { network: true, what: `git ls-remote ${redactUrl(dest)}` });
+      if (heads.trim()) {
+        await git.run([...proto, 'fetch', '--quiet', '--no-tags', '--', dest, '+refs/tags/*:refs/tags/*', ...(heads.includes(STATE_BRANCH) ? [`+${STATE_BRANCH}:${STATE_BRANCH}`] : [])], {
+          network: true,
+          what: `git fetch from the archive ${redactUrl(dest)}`,
+        });
+      }
+      return new MirrorDest(rt, git, dest, dest);
+    }
+    const path = resolve(rt.deps.cwd, dest);
+    if (!existsSync(path)) mkdirSync(path, { recursive: true });
+    const { git } = rt.git(path);
+    if (!(await git.tryRun(['rev-parse', '--git-dir']))) await git.run(['init', '--quiet', '--bare']);
+    return new MirrorDest(rt, git, `file://${path}`);
+  }
+
+  async readState(): Promise<{ state: MirrorState; head?: string }> {
+    const head = (await this.git.tryRun(['rev-parse', '--verify', '--quiet', STATE_BRANCH]))?.trim();
+    if (!head) return { state: emptyState() };
+    const text = await this.git.run(['show', `${head}:state.json`]);
+    try {
+      const state = JSON.parse(text) as MirrorState;
+      if (state.version !== 1 || typeof state.entries !== 'object' || typeof state.hubs !== 'object') throw new Error('unknown layout');
+      return { state, head };
+    } catch (e) {
+      throw new SyncerError('USAGE', `the mirror state in ${this.url} (${STATE_BRANCH}:state.json) is not readable: ${(e as Error).message}`);
+    }
+  }
+
+  /** Commit the state on the state branch (compare-and-swap on the head read before). */
+  async writeState(state: MirrorState, previousHead: string | undefined, message: string): Promise<void> {
+    const blob = (await this.git.run(['hash-object', '-w', '--stdin'], { input: JSON.stringify(state, null, 1) + '\n' } as never)).trim();
+    const tree = (await this.git.run(['mktree'], { input: `100644 blob ${blob}\tstate.json\n` } as never)).trim();
+    const commit = (
+      await this.git.run(['-c', 'user.name=syncer mirror', '-c', 'user.email=syncer@localhost', 'commit-tree', tree, ...(previousHead ? ['-p', previousHead] : []), '-m', message])
+    ).trim();
+    await this.git.run(['update-ref', STATE_BRANCH, commit, previousHead ?? '0'.repeat(40)]);
+  }
+
+  /** Fetch the operators' tags for these advertisements (one fetch per remote). */
+  async fetchTags(remote: string, ads: Advertisement[]): Promise<void> {
+    const proto = protocolArgs(this.rt.config.allowedTransports);
+    const refspecs = ads.map((ad) => `+refs/tags/${ad.tag}:${mirrorTagRef(ad)}`);
+    await this.git.run([...proto, 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--', remote, ...refspecs], {
+      network: true,
+      what: `git fetch from ${redactUrl(remote)}`,
+    });
+  }
+
+  /** The archived tag must point at the advertised commit and carry the same advertisement. */
+  async verifyTag(ad: Advertisement): Promise<void> {
+    const ref = mirrorTagRef(ad);
+    const target = (await this.git.tryRun(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`]))?.trim();
+    if (target !== ad.commit) throw verifyError(`${ad.hub}/${ad.date}/${ad.operator}: the tag points to ${target?.slice(0, 12) ?? 'nothing'}, the registry advertises ${ad.commit.slice(0, 12)}`);
+    const message = await this.git.run(['for-each-ref', '--format=%(contents)', '--', ref]);
+    const parsed = parseAdvertisement(message.trim(), { expect: ad, transports: ['https', 'http', 'ssh', 'git', 'file'] });
+    if (!parsed.ok || advertisementSigningText(parsed.ad) !== advertisementSigningText(ad)) {
+      throw verifyError(`${ad.hub}/${ad.date}/${ad.operator}: the tag's advertisement differs from the registry's`);
+    }
+  }
+
+  /** Remote archive: push the tags and the state branch. */
+  async publish(): Promise<void> {
+    if (!this.pushTo) return;
+    const proto = protocolArgs(this.rt.config.allowedTransports);
+    await this.git.run([...proto, 'push', '--quiet', '--', this.pushTo, '+refs/tags/*:refs/tags/*', `${STATE_BRANCH}:${STATE_BRANCH}`], {
+      network: true,
+      what: `git push to the archive ${redactUrl(this.pushTo)}`,
+    });
+  }
+}
