@@ -123,6 +123,23 @@ export async function parseArgs(argv: string[], io: { stdout: (s: string) => voi
           });
       },
     )
+    .command('mirror', 'keep an archive (a git repository) of advertised datasets', (y) =>
+      y
+        .option('to', { type: 'string', demandOption: true, describe: 'archive: a local path (created if missing) or a git URL' })
+        .option('hub', { type: 'string', array: true, describe: 'only these hubs (repeatable)' })
+        .option('operator', { type: 'string', array: true, describe: 'only these operators (repeatable)' })
+        .option('initial-sync-limit', { type: 'number', default: 28, describe: 'first run for a hub: only its newest N dates' })
+        .option('in-progress-timeout', { type: 'number', default: 120, describe: 'minutes before a run still in progress is recorded as unknown' })
+        .options(trustOptions)
+        .example('$0 mirror --to /srv/archive.git --hub weather', ''),
+      (a) => {
+        selected = async (rt) =>
+          (await import('./commands/mirror/index.js')).run(rt, {
+            to: String(a.to), hubs: ((a.hub as string[] | undefined) ?? []).map(String), operators: ((a.operator as string[] | undefined) ?? []).map(String),
+            initialSyncLimit: Number(a['initial-sync-limit']), inProgressTimeout: Number(a['in-progress-timeout']), ...trust(a),
+          });
+      },
+    )
     .command('operators', 'registered operators, their key fingerprints and whether you pinned them', {}, () => {
       selected = async (rt) => (await import('./commands/operators/index.js')).run(rt);
     })

@@ -87,7 +87,7 @@ export class Git {
    * prints nothing, which added half a second to a retrieve (bench/). Network commands keep
    * simple-git for its progress events and its stall deadline.
    */
-  private async runLocal(args: string[], what: string, allowFailure: boolean): Promise<string | undefined> {
+  private async runLocal(args: string[], what: string, allowFailure: boolean, input?: string): Promise<string | undefined> {
     const { execa } = await import('execa');
     let res;
     try {
@@ -99,7 +99,7 @@ export class Git {
         reject: false,
         timeout: Math.max(this.ctx.stallTimeoutMs, 300_000),
         cancelSignal: this.ctx.signal,
-        stdin: 'ignore',
+        ...(input === undefined ? { stdin: 'ignore' as const } : { input }),
       });
     } catch (e) {
       throw this.mapError(e, what);
@@ -115,9 +115,9 @@ export class Git {
   }
 
   /** Run `git <args>` and return stdout. `network` operations get the stall deadline and progress. */
-  async run(args: string[], options: { network?: boolean; what?: string } = {}): Promise<string> {
+  async run(args: string[], options: { network?: boolean; what?: string; input?: string } = {}): Promise<string> {
     const network = options.network ?? false;
-    if (!network) return (await this.runLocal(args, options.what ?? `git ${args[0]}`, false))!;
+    if (!network) return (await this.runLocal(args, options.what ?? `git ${args[0]}`, false, options.input))!;
     const progress = network && !!this.ctx.progress;
     const git = this.client({ network, progress });
     // simple-git appends --progress to the end, where a `--` would make it a refspec or path:

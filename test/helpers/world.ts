@@ -48,7 +48,8 @@ export function run(args: string[], options: RunOptions = {}): Promise<RunResult
   const env = baseEnv(options.env);
   if (options.at) {
     cmd = 'faketime';
-    argv = ['-f', `@${options.at}`, process.execPath, BIN, ...args];
+    // '2026-11-01 12:00:00' starts the clock there; '+3h' (or '-1d') shifts it from now.
+    argv = ['-f', /^[+-]/.test(options.at) ? options.at : `@${options.at}`, process.execPath, BIN, ...args];
     env.FAKETIME_DONT_FAKE_MONOTONIC = '1';
   }
   return new Promise((resolvePromise, reject) => {

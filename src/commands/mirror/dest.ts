@@ -74,8 +74,8 @@ export class MirrorDest {
 
   /** Commit the state on the state branch (compare-and-swap on the head read before). */
   async writeState(state: MirrorState, previousHead: string | undefined, message: string): Promise<void> {
-    const blob = (await this.git.run(['hash-object', '-w', '--stdin'], { input: JSON.stringify(state, null, 1) + '\n' } as never)).trim();
-    const tree = (await this.git.run(['mktree'], { input: `100644 blob ${blob}\tstate.json\n` } as never)).trim();
+    const blob = (await this.git.run(['hash-object', '-w', '--stdin'], { input: JSON.stringify(state, null, 1) + '\n' })).trim();
+    const tree = (await this.git.run(['mktree'], { input: `100644 blob ${blob}\tstate.json\n` })).trim();
     const commit = (
       await this.git.run(['-c', 'user.name=syncer mirror', '-c', 'user.email=syncer@localhost', 'commit-tree', tree, ...(previousHead ? ['-p', previousHead] : []), '-m', message])
     ).trim();

@@ -119,7 +119,14 @@ export async function reindex(rt: Runtime, options: ReindexOptions): Promise<Rei
     throw usageError('no remotes to read: the registry has no usable operator records and none were given', 'pass --remote OPERATOR=URL (repeatable) or --remotes-file FILE');
   }
   rt.out.info(`reading ${targets.length} remote(s)${dryRun ? ' (dry run: nothing will be written)' : ''}`);
-  const reads = await pool(targets, REMOTES_IN_FLIGHT, (t) => readRemote(rt, t));
+  const started = Date.now();
+  const reads = await pool(targets, REMOTES_IN_FLIGHT, async (t) => {
+    const t0 = Date.now();
+    const read = await readRemote(rt, t);
+    rt.out.debug(`read the remote of ${t.operator} in ${Date.now() - t0} ms: ${read.ok ? `${read.tags.length} tags` : 'failed'}`);
+    return read;
+  });
+  rt.out.debug(`read ${targets.length} remote(s) in ${Date.now() - started} ms`);
 
   const registryRecords = new Map(registered.filter((r) => r.record).map((r) => [r.operator, r.record!]));
   const inputs: OperatorInput[] = [];
@@ -143,7 +150,9 @@ export async function reindex(rt: Runtime, options: ReindexOptions): Promise<Rei
     });
   }
 
+  let t0 = Date.now();
   const snapshot = await readSnapshot(registry, new Set(inputs.map((i) => i.operator)));
+  rt.out.debug(`read the registry (${snapshot.datasets.size} advertisements, ${snapshot.markers.size} markers) in ${Date.now() - t0} ms`);
   const plan = planReindex({ keys: k, snapshot, operators: inputs, prune: !!options.prune, transports });
   skipped.push(...plan.skipped);
 
@@ -151,7 +160,9 @@ export async function reindex(rt: Runtime, options: ReindexOptions): Promise<Rei
   let transactions = 0;
   if (!dryRun) {
     pinKeys(rt, trusts);
+    t0 = Date.now();
     const res = await commitPlan(registry, plan.txns, rt.deps.signal);
+    rt.out.debug(`wrote ${plan.txns.length} transaction(s) in ${Date.now() - t0} ms`);
     conflicts = res.conflicts;
     transactions = res.transactions;
   }
@@ -210,7 +221,7 @@ export async function run(rt: Runtime, options: ReindexOptions): Promise<void> {
   const r = await reindex(rt, options);
   for (const s of r.skipped) rt.out.warn(`skipped ${escapeControl(s.tag ? `tag ${s.tag}` : s.key ?? '')}${s.operator ? ` of ${s.operator}` : ''}: ${escapeControl(s.reason)}`);
   for (const x of r.remotes) {
-    if (!x.ok) rt.out.warn(`could not read the remote of ${x.operator} (${escapeControl(x.url)}): ${escapeControl(x.error ?? '')}`);
+    if (!x.ok) rt.out.warn(`could not read the remote of ${x.operator}: ${escapeControl(x.error ?? '')}`);
     else if (x.recordProblem) rt.out.warn(`operator record of ${x.operator}: ${escapeControl(x.recordProblem)}`);
   }
   if (!options.prune) for (const id of r.stale) rt.out.info(`stale: ${id.hub}/${id.date}/${id.operator} (its tag is gone from the remote; --prune removes it)`);

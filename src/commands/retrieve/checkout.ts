@@ -44,10 +44,18 @@ async function inspectTarget(rt: Runtime, target: string, ad: Advertisement): Pr
  */
 async function fetchCommit(git: Git, ad: Advertisement, proto: string[]): Promise<void> {
   const tagRef = `refs/tags/${ad.tag}`;
-  await git.run([...proto, 'fetch', '--quiet', '--no-tags', '--filter=blob:none', '--depth=1', 'origin', `+${tagRef}:${tagRef}`], {
-    network: true,
-    what: `git fetch of ${ad.tag} from ${ad.remote}`,
-  });
+  const fetch = (source: string) =>
+    git.run([...proto, 'fetch', '--quiet', '--no-tags', '--filter=blob:none', '--depth=1', 'origin', `+${source}:${tagRef}`], {
+      network: true,
+      what: `git fetch of ${ad.tag} from ${ad.remote}`,
+    });
+  try {
+    await fetch(tagRef);
+  } catch (e) {
+    // An archive made by `syncer mirror` keeps each operator's tag under refs/tags/<operator>/<hub>/<date>.
+    if (!(e instanceof SyncerError && /couldn't find remote ref/i.test(e.message))) throw e;
+    await fetch(`refs/tags/${ad.operator}/${ad.hub}/${ad.date}`);
+  }
   const target = await git.revParse(tagRef);
   if (target !== ad.commit) {
     throw verifyError(

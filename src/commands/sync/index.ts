@@ -171,7 +171,9 @@ async function syncLocked(rt: Runtime, git: Git, done: () => void, operator: str
     }
     const registry = await rt.registry({ writes: false });
     const runId = randomUUID();
-    const announcement = await registry.announce({ hub: plan.hub, date: plan.date, operator }, runId, rt.now());
+    const ttl = Number(rt.env.SYNCER_INPROGRESS_TTL ?? 30);
+    if (!Number.isInteger(ttl) || ttl < 2) throw usageError('SYNCER_INPROGRESS_TTL must be a whole number of seconds >= 2');
+    const announcement = await registry.announce({ hub: plan.hub, date: plan.date, operator }, runId, rt.now(), ttl);
     try {
       return await publish(rt, git, registry, plan, runId);
     } finally {

@@ -1,0 +1,156 @@
+/**
+ * syncer mirror --to DEST: keep an archive of advertised datasets. Stage 1 re-checks runs the
+ * archive recorded as in progress; stage 2 takes new advertisements (first run: the newest
+ * --initial-sync-limit dates of each hub) and records runs in progress. A failing operator remote
+ * is reported and the others are still mirrored (exit 4 at the end); a rerun with nothing new
+ * changes nothing.
+ */
+import { SyncerError, usageError } from '../../errors.js';
+import { checkName } from '../../core/names.js';
+import { parseDatasetKey } from '../../core/keys.js';
+import { parseAdvertisement, type Advertisement } from '../../core/advertisement.js';
+import { escapeControl } from '../../core/sanitize.js';
+import type { Registry } from '../../adapters/registry.js';
+import type { Runtime } from '../../runtime.js';
+import { Verifier } from '../../verifier.js';
+import { MirrorDest } from './dest.js';
+import { countStatuses, entryKey, planStage1, planStage2, type InProgress, type MirrorState, type MirrorStatus } from './plan.js';
+
+export interface MirrorOptions {
+  to: string;
+  hubs: string[];
+  operators: string[];
+  initialSyncLimit: number;
+  inProgressTimeout: number;
+  allowUnsigned?: boolean;
+  acceptKey?: boolean;
+}
+
+interface Change {
+  key: string;
+  status: MirrorStatus | 'failed';
+  commit?: string;
+  runId?: string;
+  reason?: string;
+}
+
+const wanted = (o: MirrorOptions, x: { hub: string; operator: string }) =>
+  (o.hubs.length === 0 || o.hubs.includes(x.hub)) && (o.operators.length === 0 || o.operators.includes(x.operator));
+
+/** The registry's advertisements (valid and verified) and runs in progress, within the filters. */
+async function snapshot(rt: Runtime, registry: Registry, verifier: Verifier, o: MirrorOptions) {
+  const prefixes = o.hubs.length ? o.hubs.map((h) => registry.keys.hubDatasetsPrefix(h)) : [registry.keys.datasetsPrefix];
+  const ads: Advertisement[] = [];
+  let revision = '0';
+  for (const prefix of prefixes) {
+    const listing = await registry.etcd.listAt(prefix);
+    if (BigInt(listing.revision) > BigInt(revision)) revision = listing.revision;
+    for (const kv of listing.kvs) {
+      const id = parseDatasetKey(registry.keys, kv.key);
+      if (!id || !wanted(o, id)) continue;
+      const parsed = parseAdvertisement(kv.value, { expect: id, transports: rt.config.allowedTransports });
+      const problem = parsed.ok ? await verifier.problem(parsed.ad) : parsed.problem;
+      if (problem || !parsed.ok) rt.out.warn(`skipping ${id.hub}/${id.date}/${id.operator}: ${escapeControl(problem ?? '')}`);
+      else ads.push(parsed.ad);
+    }
+  }
+  const running: InProgress[] = [];
+  const inProgressPrefix = `${registry.keys.namespace}inprogress/`;
+  for (const kv of (await registry.etcd.listAt(inProgressPrefix)).kvs) {
+    const id = parseDatasetKey(registry.keys, kv.key.replace(inProgressPrefix, registry.keys.datasetsPrefix));
+    if (!id || !wanted(o, id)) continue;
+    try {
+      const v = JSON.parse(kv.value.toString()) as { runId?: unknown; startedAt?: unknown };
+      if (typeof v.runId === 'string' && v.runId.length <= 100 && typeof v.startedAt === 'string') running.push({ ...id, runId: v.runId, startedAt: v.startedAt });
+    } catch {
+      rt.out.warn(`skipping the invalid in-progress entry ${escapeControl(kv.key)}`);
+    }
+  }
+  return { ads, running, revision };
+}
+
+/** Fetch and check the tags of these advertisements, one fetch per operator remote. */
+async function mirrorAds(rt: Runtime, dest: MirrorDest, state: MirrorState, ads: Advertisement[], changes: Change[]): Promise<void> {
+  const byRemote = new Map<string, Advertisement[]>();
+  for (const ad of ads) byRemote.set(ad.remote, [...(byRemote.get(ad.remote) ?? []), ad]);
+  const now = rt.now().toISOString();
+  for (const [remote, group] of byRemote) {
+    try {
+      await dest.fetchTags(remote, group);
+    } catch (e) {
+      if (!(e instanceof SyncerError) || e.kind !== 'GIT') throw e;
+      rt.out.warn(`${group[0]!.operator}: ${e.message}`);
+      for (const ad of group) changes.push({ key: entryKey(ad), status: 'failed', reason: e.message });
+      continue;
+    }
+    for (const ad of group) {
+      const key = entryKey(ad);
+      try {
+        await dest.verifyTag(ad);
+      } catch (e) {
+        if (!(e instanceof SyncerError) || e.kind !== 'VERIFY') throw e;
+        rt.out.warn(escapeControl(e.message));
+        changes.push({ key, status: 'failed', reason: e.message });
+        continue;
+      }
+      state.entries[key] = { hub: ad.hub, date: ad.date, operator: ad.operator, status: 'mirrored', runId: ad.runId, commit: ad.commit, updatedAt: now };
+      changes.push({ key, status: 'mirrored', commit: ad.commit, runId: ad.runId });
+    }
+  }
+}
+
+export async function mirror(rt: Runtime, o: MirrorOptions): Promise<{ counts: Record<MirrorStatus, number>; changes: Change[]; archive: string }> {
+  o.hubs.forEach((h) => checkName('hub', h));
+  o.operators.forEach((op) => checkName('operator', op));
+  if (!Number.isInteger(o.initialSyncLimit) || o.initialSyncLimit < 1) throw usageError('--initial-sync-limit must be a positive whole number');
+  if (!(o.inProgressTimeout > 0)) throw usageError('--in-progress-timeout must be a positive number of minutes');
+
+  const registry = await rt.registry();
+  const verifier = new Verifier(rt, registry, o);
+  const dest = await MirrorDest.open(rt, o.to);
+  const { state, head } = await dest.readState();
+  const before = JSON.stringify({ ...state, revision: undefined });
+  const { ads, running, revision } = await snapshot(rt, registry, verifier, o);
+  const now = rt.now();
+  const changes: Change[] = [];
+
+  // Stage 1: runs recorded as in progress.
+  const adsByKey = new Map(ads.map((ad) => [entryKey(ad), ad]));
+  const runningByKey = new Map(running.map((r) => [entryKey(r), r]));
+  const stage1 = planStage1(state, adsByKey, runningByKey, now, o.inProgressTimeout);
+  await mirrorAds(rt, dest, state, stage1.flatMap((d) => (d.action === 'mirror' ? [d.ad] : [])), changes);
+  for (const d of stage1) {
+    if (d.action !== 'unknown') continue;
+    state.entries[d.key] = { ...state.entries[d.key]!, status: 'unknown', updatedAt: now.toISOString() };
+    changes.push({ key: d.key, status: 'unknown', runId: state.entries[d.key]!.runId, reason: d.reason });
+  }
+
+  // Stage 2: what is new.
+  const plan = planStage2(state, ads, running, o.initialSyncLimit, new Set(stage1.map((d) => d.key)));
+  for (const [hub, floor] of Object.entries(plan.floors)) state.hubs[hub] = { floor };
+  await mirrorAds(rt, dest, state, plan.mirror, changes);
+  for (const r of plan.inProgress) {
+    const key = entryKey(r);
+    state.entries[key] = { hub: r.hub, date: r.date, operator: r.operator, status: 'in-progress', runId: r.runId, firstSeen: now.toISOString(), updatedAt: now.toISOString() };
+    changes.push({ key, status: 'in-progress', runId: r.runId });
+  }
+
+  // Record the state only when something changed: a rerun with nothing new writes nothing.
+  if (JSON.stringify({ ...state, revision: undefined }) !== before) {
+    state.revision = revision;
+    await dest.writeState(state, head, `mirror: ${changes.filter((c) => c.status !== 'failed').length} change(s) at registry revision ${revision}`);
+    await dest.publish();
+  }
+  return { counts: countStatuses(state), changes, archive: dest.url };
+}
+
+export async function run(rt: Runtime, o: MirrorOptions): Promise<void> {
+  const r = await mirror(rt, o);
+  const failed = r.changes.filter((c) => c.status === 'failed');
+  rt.out.result(r, () => {
+    const lines = r.changes.map((c) => `${c.status.padEnd(11)} ${c.key}${c.commit ? ` ${c.commit.slice(0, 12)}` : ''}${c.reason ? ` (${c.reason})` : ''}`);
+    const counts = Object.entries(r.counts).map(([k, v]) => `${k} ${v}`).join(', ');
+    return [...lines, `archive ${r.archive}: ${counts}${r.changes.length ? '' : ' (nothing new)'}`].join('\n');
+  });
+  if (failed.length) throw new SyncerError('GIT', `${failed.length} dataset(s) could not be mirrored`, { hint: 'see the warnings above; rerun mirror once the remotes are back' });
+}

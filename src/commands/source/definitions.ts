@@ -1,0 +1,205 @@
+/**
+ * Source definitions (`.syncer/sources.json` in the operator's repository): their schema, the
+ * defaults every adapter reads, and the check that keeps secrets out of a versioned file. Pure: no
+ * I/O here (the file is read and written by index.ts).
+ */
+import { z } from 'zod';
+import { isName } from '../../core/names.js';
+
+export const SOURCES_FILE = '.syncer/sources.json';
+export const STATE_DIR = '.syncer/state';
+
+const name = z.string().refine(isName, 'not a valid name (lower case, ^[a-z0-9][a-z0-9._-]{0,62}$, no "..", not ending in "." or ".lock")');
+const field = z.string().min(1).max(200).regex(/^[^\u0000-\u001f]+$/, 'no control characters');
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name (letters, digits, _)');
+const httpUrl = z.string().regex(/^https?:\/\/[^\s]+$/i, 'an http(s):// URL');
+const posInt = z.number().int().positive();
+
+const common = {
+  hub: name,
+  /** Field holding the record's id at the source (default `id`). */
+  idField: field.optional(),
+  /** Field holding when the record last changed at the source: enables the incremental cursor. */
+  updatedField: field.optional(),
+  /** Stem of the hub's data file, `<hub>/<into>.<format>` (default: the source's name). */
+  into: name.optional(),
+  /** How the hub's data file is stored (default ndjson). */
+  format: z.enum(['ndjson', 'csv']).optional(),
+};
+
+const csvDef = z
+  .object({
+    type: z.literal('csv'),
+    ...common,
+    /** A local file (relative paths are relative to the repository root) ... */
+    file: z.string().min(1).optional(),
+    /** ... or an http(s) URL. */
+    url: httpUrl.optional(),
+    delimiter: z.string().min(1).max(4).optional(),
+    quote: z.string().length(1).optional(),
+    encoding: z.enum(['utf8', 'latin1', 'utf16le']).optional(),
+    timeoutMs: posInt.optional(),
+  })
+  .strict()
+  .refine((d) => (d.file === undefined) !== (d.url === undefined), 'a csv source needs exactly one of --file or --url');
+
+const httpDef = z
+  .object({
+    type: z.literal('http'),
+    ...common,
+    url: httpUrl,
+    /** Dot path to the records array in a response (default: the body itself, or records/data/items/results). */
+    recordsPath: z.string().min(1).optional(),
+    paging: z.enum(['none', 'start', 'page', 'next']).optional(),
+    pageSize: posInt.max(100_000).optional(),
+    startParam: field.optional(),
+    limitParam: field.optional(),
+    pageParam: field.optional(),
+    firstPage: z.number().int().min(0).optional(),
+    /** Dot path to the next page's URL (paging next; a `Link: <...>; rel="next"` header also works). */
+    nextPath: z.string().min(1).optional(),
+    /** Query parameter that carries the cursor, so the API filters; without it syncer filters. */
+    sinceParam: field.optional(),
+    /** Environment variable holding a bearer token. */
+    tokenEnv: envName.optional(),
+    timeoutMs: posInt.optional(),
+    retries: z.number().int().min(0).max(10).optional(),
+    /** Where push POSTs batches (default: url). */
+    pushUrl: httpUrl.optional(),
+    /** Dot path to the assigned ids (or records) in a push response, in the order sent. */
+    pushIdsPath: z.string().min(1).optional(),
+    batchSize: posInt.max(10_000).optional(),
+  })
+  .strict();
+
+const postgresDef = z
+  .object({
+    type: z.literal('postgres'),
+    ...common,
+    /** postgres://user@host:port/db (no password: use passwordEnv, or PGPASSWORD). */
+    url: z.string().regex(/^postgres(ql)?:\/\/[^\s]*$/i, 'a postgres:// URL'),
+    passwordEnv: envName.optional(),
+    table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$/, 'a table name, optionally schema.table').optional(),
+    query: z.string().min(1).max(100_000).optional(),
+    timeoutMs: posInt.optional(),
+    batchSize: posInt.max(10_000).optional(),
+  })
+  .strict()
+  .refine((d) => (d.table === undefined) !== (d.query === undefined), 'a postgres source needs exactly one of --table or --query');
+
+export const definitionSchema = z.discriminatedUnion('type', [csvDef, httpDef, postgresDef]);
+export type Definition = z.infer<typeof definitionSchema>;
+export type CsvDefinition = Extract<Definition, { type: 'csv' }>;
+export type HttpDefinition = Extract<Definition, { type: 'http' }>;
+export type PostgresDefinition = Extract<Definition, { type: 'postgres' }>;
+export const SOURCE_TYPES = ['csv', 'http', 'postgres'] as const;
+
+export const sourcesFileSchema = z
+  .object({
+    schema: z.literal(1),
+    sources: z.record(z.string(), z.unknown()),
+  })
+  .strict();
+
+export interface SourcesFile {
+  schema: 1;
+  sources: Record<string, Definition>;
+}
+
+/** Resolved names and paths of a definition. */
+export const idFieldOf = (d: Definition) => d.idField ?? 'id';
+export const fileStem = (name: string, d: Definition) => d.into ?? name;
+export const dataFile = (name: string, d: Definition) => `${d.hub}/${fileStem(name, d)}.${d.format ?? 'ndjson'}`;
+export const stateFile = (name: string) => `${STATE_DIR}/${name}.json`;
+
+function issues(e: z.ZodError): string {
+  return e.issues.map((i) => `${i.path.length ? i.path.join('.') + ': ' : ''}${i.message}`).join('; ');
+}
+
+/** Parse `.syncer/sources.json` text. Throws an Error with a readable message (the caller makes it exit 2). */
+export function parseSourcesFile(text: string): SourcesFile {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`not JSON: ${(e as Error).message}`);
+  }
+  const top = sourcesFileSchema.safeParse(raw);
+  if (!top.success) throw new Error(issues(top.error));
+  const sources: Record<string, Definition> = {};
+  for (const [n, d] of Object.entries(top.data.sources)) {
+    if (!isName(n)) throw new Error(`source ${JSON.stringify(n)}: not a valid name`);
+    const parsed = definitionSchema.safeParse(d);
+    if (!parsed.success) throw new Error(`source ${n}: ${issues(parsed.error)}`);
+    sources[n] = parsed.data;
+  }
+  return { schema: 1, sources };
+}
+
+/** Stable text: sources and keys sorted, so the file diffs cleanly. */
+export function serializeSourcesFile(file: SourcesFile): string {
+  const sources: Record<string, unknown> = {};
+  for (const n of Object.keys(file.sources).sort()) {
+    const d = file.sources[n]! as Record<string, unknown>;
+    const sorted: Record<string, unknown> = { type: d.type };
+    for (const k of Object.keys(d).sort()) if (k !== 'type' && d[k] !== undefined) sorted[k] = d[k];
+    sources[n] = sorted;
+  }
+  return JSON.stringify({ schema: 1, sources }, null, 2) + '\n';
+}
+
+/** Validate a definition built from flags: throws with the problems in one message. */
+export function checkDefinition(raw: Record<string, unknown>): Definition {
+  const cleaned = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
+  const parsed = definitionSchema.safeParse(cleaned);
+  if (!parsed.success) throw new Error(issues(parsed.error));
+  return parsed.data;
+}
+
+const SECRET_PARAM = /^(pass(word|wd)?|pwd|secret|client[-_]?secret|token|access[-_]?token|auth(orization)?|api[-_]?key|apikey|key|sig(nature)?|credentials?|sslpassword|private[-_]?key)$/i;
+
+function urlSecrets(label: string, url: string): string[] {
+  const problems: string[] = [];
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return [`${label} is not a valid URL`];
+  }
+  const scheme = u.protocol.replace(/:$/, '').toLowerCase();
+  if (u.password) problems.push(`${label} embeds a password`);
+  else if (u.username && (scheme === 'http' || scheme === 'https')) problems.push(`${label} embeds credentials (user info)`);
+  for (const [k, v] of u.searchParams) {
+    if (v !== '' && SECRET_PARAM.test(k)) problems.push(`${label} embeds a secret in its query (${k}=...)`);
+  }
+  return problems;
+}
+
+/**
+ * Why a definition would put a secret into the repository: passwords or tokens in URLs or
+ * options. Definitions name environment variables instead (passwordEnv, tokenEnv).
+ */
+export function secretProblems(d: Definition): string[] {
+  const problems: string[] = [];
+  const rec = d as Record<string, unknown>;
+  for (const key of ['url', 'pushUrl'] as const) {
+    const v = rec[key];
+    if (typeof v === 'string') problems.push(...urlSecrets(`--${key === 'url' ? 'url' : 'push-url'}`, v));
+  }
+  if (d.type === 'postgres' && d.query && /\bpassword\s*(=|:=|\s)\s*'[^']+'/i.test(d.query)) problems.push('--query contains a password');
+  return problems;
+}
+
+/** Names of the environment variables a definition reads (for `source list` and messages). */
+export function envVars(d: Definition): string[] {
+  if (d.type === 'http' && d.tokenEnv) return [d.tokenEnv];
+  if (d.type === 'postgres' && d.passwordEnv) return [d.passwordEnv];
+  return [];
+}
+
+/** One line describing where the records come from (no secrets: there are none in a definition). */
+export function describeLocation(d: Definition): string {
+  if (d.type === 'csv') return d.file ?? d.url!;
+  if (d.type === 'http') return d.url;
+  return `${d.url} ${d.table ? `table ${d.table}` : 'query'}`;
+}
