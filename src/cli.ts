@@ -72,9 +72,14 @@ export async function parseArgs(argv: string[], io: { stdout: (s: string) => voi
       },
     )
     .command('ls [hub] [date]', 'list hubs, a hub\'s dates, or one date\'s datasets', (y) =>
-      y.positional('hub', { type: 'string' }).positional('date', { type: 'string' }).options(trustOptions).example('$0 ls weather 2026-11-22 --json', ''),
+      y
+        .positional('hub', { type: 'string' })
+        .positional('date', { type: 'string' })
+        .option('all', { type: 'boolean', describe: 'also show syncs in progress (marked)' })
+        .options(trustOptions)
+        .example('$0 ls weather 2026-11-22 --json', ''),
       (a) => {
-        selected = async (rt) => (await import('./commands/ls/index.js')).run(rt, { hub: str(a.hub), date: str(a.date), ...trust(a) });
+        selected = async (rt) => (await import('./commands/ls/index.js')).run(rt, { hub: str(a.hub), date: str(a.date), all: a.all as boolean | undefined, ...trust(a) });
       },
     )
     .command('config <action> [key] [value]', 'config path | get KEY | set KEY VALUE | unset KEY | list', (y) =>

@@ -30,6 +30,11 @@ export interface DateSummary {
 
 export type AdvertiseOutcome = 'created' | 'replaced' | 'unchanged';
 
+export interface InProgressEntry extends DatasetId {
+  runId: string;
+  startedAt: string;
+}
+
 export interface RegistryOptions extends EtcdConnectOptions {
   namespace: string;
   transports: readonly string[];
@@ -99,6 +104,24 @@ export class Registry {
         continue;
       }
       out.push(parsed.ad);
+    }
+    return out;
+  }
+
+  /** Syncs announced as running (`<ns>inprogress/...`), optionally under one hub (and date). */
+  async listInProgress(hub?: string, date?: string): Promise<InProgressEntry[]> {
+    const base = `${this.keys.namespace}inprogress/`;
+    const prefix = base + (hub ? `${hub}/` + (date ? `${date}/` : '') : '');
+    const out: InProgressEntry[] = [];
+    for await (const kv of this.etcd.range(prefix)) {
+      const id = parseDatasetKey(this.keys, this.keys.datasetsPrefix + kv.key.slice(base.length));
+      try {
+        const v = JSON.parse(kv.value.toString()) as { runId?: unknown; startedAt?: unknown };
+        if (!id || typeof v.runId !== 'string' || v.runId.length > 100 || typeof v.startedAt !== 'string' || v.startedAt.length > 40) throw new Error();
+        out.push({ ...id, runId: v.runId, startedAt: v.startedAt });
+      } catch {
+        this.warn(`skipping the invalid in-progress entry ${escapeControl(kv.key)}`);
+      }
     }
     return out;
   }

@@ -34,4 +34,16 @@ describe('in-progress marker', () => {
     expect(Date.parse(marker.startedAt)).toBeLessThanOrEqual(Date.parse(ad.syncedAt));
     expect(world.etcdGet('inprogress/')).toEqual({});
   });
+
+  it('ls --all shows syncs in progress, marked; plain ls does not', async () => {
+    world.etcdPut('inprogress/weather/2026-11-30/lab-z', JSON.stringify({ runId: 'run-z', startedAt: '2026-11-30T10:00:00.000Z' }));
+    const plain = await a.syncer(['ls', 'weather', '--json']);
+    expect(JSON.parse(plain.stdout).map((d: { date: string }) => d.date)).not.toContain('2026-11-30');
+    const dates = await a.syncer(['ls', 'weather', '--all', '--json']);
+    expect(JSON.parse(dates.stdout)[0]).toEqual({ date: '2026-11-30', operators: [], inProgress: ['lab-z'] });
+    const one = await a.syncer(['ls', 'weather', '2026-11-30', '--all', '--json']);
+    expect(JSON.parse(one.stdout)).toEqual([{ operator: 'lab-z', inProgress: true, runId: 'run-z', startedAt: '2026-11-30T10:00:00.000Z' }]);
+    const text = await a.syncer(['ls', 'weather', '2026-11-30', '--all']);
+    expect(text.stdout).toMatch(/lab-z \(in progress\)/);
+  });
 });

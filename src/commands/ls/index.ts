@@ -4,12 +4,15 @@ import type { Runtime } from '../../runtime.js';
 import { Verifier } from '../../verifier.js';
 import { escapeControl } from '../../core/sanitize.js';
 import type { Advertisement } from '../../core/advertisement.js';
+import type { DateSummary } from '../../adapters/registry.js';
 
 export interface LsOptions {
   hub?: string;
   date?: string;
   allowUnsigned?: boolean;
   acceptKey?: boolean;
+  /** Also show syncs in progress (marked). */
+  all?: boolean;
 }
 
 export async function run(rt: Runtime, options: LsOptions): Promise<void> {
@@ -24,11 +27,22 @@ export async function run(rt: Runtime, options: LsOptions): Promise<void> {
     return;
   }
   if (options.date === undefined) {
-    const dates = await registry.listDates(options.hub);
+    const dates: (DateSummary & { inProgress?: string[] })[] = await registry.listDates(options.hub);
+    if (options.all) {
+      for (const r of await registry.listInProgress(options.hub)) {
+        let d = dates.find((x) => x.date === r.date);
+        if (!d) dates.push((d = { date: r.date, operators: [] }));
+        (d.inProgress ??= []).push(r.operator);
+      }
+      dates.sort((x, y) => (x.date < y.date ? 1 : -1));
+    }
     rt.out.result(dates, () =>
       dates.length === 0
         ? `no datasets for hub ${options.hub}`
-        : rt.out.table(['DATE', 'OPERATORS'], dates.map((d) => [d.date, `${d.operators.length}: ${d.operators.join(', ')}`])),
+        : rt.out.table(
+            ['DATE', 'OPERATORS'],
+            dates.map((d) => [d.date, `${d.operators.length}: ${d.operators.join(', ')}${d.inProgress ? `  (in progress: ${d.inProgress.join(', ')})` : ''}`]),
+          ),
     );
     return;
   }
@@ -39,13 +53,15 @@ export async function run(rt: Runtime, options: LsOptions): Promise<void> {
     if (problem) rt.out.warn(`skipping ${e.hub}/${e.date}/${e.operator}: ${escapeControl(problem)}`);
     else entries.push(e);
   }
-  const rows = entries.map((e) => ({ operator: e.operator, commit: e.commit, files: e.files, bytes: e.bytes, syncedAt: e.syncedAt, remote: e.remote }));
+  const rows: Record<string, unknown>[] = entries.map((e) => ({ operator: e.operator, commit: e.commit, files: e.files, bytes: e.bytes, syncedAt: e.syncedAt, remote: e.remote }));
+  const table = entries.map((e) => [e.operator, e.commit.slice(0, 12), e.files, e.bytes, e.syncedAt, e.remote, e.message.slice(0, 60)]);
+  if (options.all) {
+    for (const r of await registry.listInProgress(options.hub, options.date)) {
+      rows.push({ operator: r.operator, inProgress: true, runId: r.runId, startedAt: r.startedAt });
+      table.push([`${r.operator} (in progress)`, '-', '-', '-', r.startedAt, '-', `run ${r.runId}`]);
+    }
+  }
   rt.out.result(rows, () =>
-    rows.length === 0
-      ? `no datasets for ${options.hub} on ${options.date}`
-      : rt.out.table(
-          ['OPERATOR', 'COMMIT', 'FILES', 'BYTES', 'SYNCED', 'REMOTE', 'MESSAGE'],
-          entries.map((e) => [e.operator, e.commit.slice(0, 12), e.files, e.bytes, e.syncedAt, e.remote, e.message.slice(0, 60)]),
-        ),
+    rows.length === 0 ? `no datasets for ${options.hub} on ${options.date}` : rt.out.table(['OPERATOR', 'COMMIT', 'FILES', 'BYTES', 'SYNCED', 'REMOTE', 'MESSAGE'], table),
   );
 }

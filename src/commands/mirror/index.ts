@@ -54,18 +54,7 @@ async function snapshot(rt: Runtime, registry: Registry, verifier: Verifier, o: 
       else ads.push(parsed.ad);
     }
   }
-  const running: InProgress[] = [];
-  const inProgressPrefix = `${registry.keys.namespace}inprogress/`;
-  for (const kv of (await registry.etcd.listAt(inProgressPrefix)).kvs) {
-    const id = parseDatasetKey(registry.keys, kv.key.replace(inProgressPrefix, registry.keys.datasetsPrefix));
-    if (!id || !wanted(o, id)) continue;
-    try {
-      const v = JSON.parse(kv.value.toString()) as { runId?: unknown; startedAt?: unknown };
-      if (typeof v.runId === 'string' && v.runId.length <= 100 && typeof v.startedAt === 'string') running.push({ ...id, runId: v.runId, startedAt: v.startedAt });
-    } catch {
-      rt.out.warn(`skipping the invalid in-progress entry ${escapeControl(kv.key)}`);
-    }
-  }
+  const running: InProgress[] = (await registry.listInProgress()).filter((r) => wanted(o, r));
   return { ads, running, revision };
 }
 

@@ -119,26 +119,27 @@ export async function reindex(rt: Runtime, options: ReindexOptions): Promise<Rei
     throw usageError('no remotes to read: the registry has no usable operator records and none were given', 'pass --remote OPERATOR=URL (repeatable) or --remotes-file FILE');
   }
   rt.out.info(`reading ${targets.length} remote(s)${dryRun ? ' (dry run: nothing will be written)' : ''}`);
+  const registryRecords = new Map(registered.filter((r) => r.record).map((r) => [r.operator, r.record!]));
   const started = Date.now();
-  const reads = await pool(targets, REMOTES_IN_FLIGHT, async (t) => {
+  // Each remote is verified as soon as it is read: the CPU work overlaps the other remotes' git.
+  const results = await pool(targets, REMOTES_IN_FLIGHT, async (t) => {
     const t0 = Date.now();
     const read = await readRemote(rt, t);
-    rt.out.debug(`read the remote of ${t.operator} in ${Date.now() - t0} ms: ${read.ok ? `${read.tags.length} tags` : 'failed'}`);
-    return read;
+    const v = read.ok ? verifyRead(rt, read, registryRecords, options) : undefined;
+    rt.out.debug(`read the remote of ${t.operator} in ${Date.now() - t0} ms: ${read.ok ? `${read.tags.length} tags, ${v!.verified.ads.length} verified` : 'failed'}`);
+    return { read, v };
   });
-  rt.out.debug(`read ${targets.length} remote(s) in ${Date.now() - started} ms`);
+  rt.out.debug(`read and verified ${targets.length} remote(s) in ${Date.now() - started} ms`);
 
-  const registryRecords = new Map(registered.filter((r) => r.record).map((r) => [r.operator, r.record!]));
   const inputs: OperatorInput[] = [];
   const trusts = new Map<string, Trust>();
   const remotes: RemoteReport[] = [];
-  for (const read of reads) {
+  for (const { read, v } of results) {
     const { operator, url, source } = read.target;
-    if (!read.ok) {
+    if (!v) {
       remotes.push({ operator, url: redactUrl(url), source, ok: false, tags: 0, verified: 0, error: read.error });
       continue;
     }
-    const v = verifyRead(rt, read, registryRecords, options);
     inputs.push(v.input);
     trusts.set(operator, v.trust);
     skipped.push(...v.verified.skipped);

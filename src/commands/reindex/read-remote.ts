@@ -83,7 +83,7 @@ async function readRecord(rt: Runtime, git: Git, dir: string, proto: string[], s
       network: true,
       what: `git fetch of the default branch of ${shown}`,
     });
-    const blob = (await git.tryRun(['rev-parse', '--verify', '--quiet', 'refs/syncer/head:.syncer/operator.json']))?.trim();
+    const blob = (await git.tryRun([...proto, 'rev-parse', '--verify', '--quiet', 'refs/syncer/head:.syncer/operator.json']))?.trim();
     if (!blob) return { problem: 'no .syncer/operator.json on the default branch' };
     const { out, truncated } = await gitBytes(dir, [...proto, 'cat-file', 'blob', blob], {
       env: rt.env, signal: rt.deps.signal, stallMs: rt.config.gitStallTimeoutSeconds * 1000, maxBytes: MAX_RECORD_BYTES, what: 'reading .syncer/operator.json',
@@ -107,6 +107,9 @@ export async function readRemote(rt: Runtime, target: RemoteTarget): Promise<Rem
     await git.run(['remote', 'add', '--', 'origin', target.url]);
     // Listing first: a fetch whose refspec matches nothing fails, and would look like an error.
     const listed = await git.run([...proto, 'ls-remote', '--refs', 'origin', `${TAG_REF_PREFIX}*`], { network: true, what: `git ls-remote of ${shown}` });
+    // The record first: its commit then comes with its trees, and the tag fetch (no trees) after
+    // it does not make reading the record fetch trees one by one.
+    const record = await readRecord(rt, git, dir, proto, shown);
     let tags: RawTag[] = [];
     if (listed.trim() !== '') {
       await git.run([...proto, 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--filter=tree:0', '--depth=1', 'origin', `+${TAG_REF_PREFIX}*:${TAG_REF_PREFIX}*`], {
@@ -116,7 +119,6 @@ export async function readRemote(rt: Runtime, target: RemoteTarget): Promise<Rem
       tags = await listTags(git);
       await readTagObjects(rt, dir, tags);
     }
-    const record = await readRecord(rt, git, dir, proto, shown);
     return { target, ok: true, tags, record };
   } catch (e) {
     if (e instanceof SyncerError && e.kind === 'GIT') return { target, ok: false, error: e.message, tags: [], record: {} };

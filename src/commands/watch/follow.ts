@@ -1,9 +1,11 @@
 /**
  * The watch loop. Start from the saved position (or list the registry on a first start), watch
  * from the next revision, and handle changes one at a time: verify, act, print, then save the
- * position. If the watch breaks (a compacted revision, a lost connection), re-list and act on the
- * difference with what was known, removals included, then watch again. Delivery is at least once;
- * an event already acted on is recognised by its mod revision and not run twice.
+ * position. If the connection is lost (etcd restarted, network down: gRPC keepalive notices),
+ * watch again from the saved position once etcd is back. If etcd cancels the watch (its revision
+ * was compacted), re-list and act on the difference with what was known, removals included, then
+ * watch again. Delivery is at least once; an event already acted on is recognised by its mod
+ * revision and not run twice.
  */
 import { parseAdvertisement } from '../../core/advertisement.js';
 import { parseDatasetKey } from '../../core/keys.js';
@@ -27,38 +29,66 @@ export interface FollowContext {
   signal: AbortSignal;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Wait `ms`, or less if the signal stops us. */
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((r) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      r();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 const minus1 = (rev: string) => String(BigInt(rev) - 1n);
 
-/** Verify, act, print and record one change. */
-export async function handle(ctx: FollowContext, position: Position, change: Change): Promise<void> {
-  const { rt, filter } = ctx;
-  const known = position.known[change.key];
-  // Already acted on (a replay of the last revision after a restart): skip.
-  const done = change.type === 'put' ? known?.rev === change.modRevision : known === undefined;
-  if (!done && matches(filter, change.id)) {
-    appendEventLog(ctx.eventsLog, { ...change, receivedAt: rt.now().toISOString() });
-    const event: WatchEvent = { id: eventId(change.key, change.modRevision), type: change.type, ...change.id, revision: change.modRevision };
-    let acted = true;
-    let ad;
-    if (change.type === 'put') {
-      const parsed = parseAdvertisement(change.value ?? '', { expect: change.id, transports: rt.config.allowedTransports });
-      const problem = parsed.ok ? await ctx.verifier.problem(parsed.ad) : parsed.problem;
-      if (problem || !parsed.ok) {
-        rt.out.warn(`skipping ${change.id.hub}/${change.id.date}/${change.id.operator}: ${escapeControl(problem ?? '')}`);
-        acted = false;
-      } else {
-        ad = parsed.ad;
-        event.commit = ad.commit;
-        event.syncedAt = ad.syncedAt;
-      }
+/** Verify and act on one change, and print its event. Returns the advertised commit ('' if none or refused). */
+export async function actOn(ctx: FollowContext, change: Change, extra: Partial<WatchEvent> = {}): Promise<string> {
+  const { rt } = ctx;
+  const event: WatchEvent = { id: eventId(change.key, change.modRevision), type: change.type, ...change.id, revision: change.modRevision, ...extra };
+  let ad;
+  if (change.type === 'put') {
+    const parsed = parseAdvertisement(change.value ?? '', { expect: change.id, transports: rt.config.allowedTransports });
+    const problem = parsed.ok ? await ctx.verifier.problem(parsed.ad) : parsed.problem;
+    if (problem || !parsed.ok) {
+      rt.out.warn(`skipping ${change.id.hub}/${change.id.date}/${change.id.operator}: ${escapeControl(problem ?? '')}`);
+      return '';
     }
-    if (acted) rt.out.event(await act(rt, ad, event, ctx.actions));
-    if (change.type === 'put') position.known[change.key] = { rev: change.modRevision, commit: ad?.commit ?? '' };
+    ad = parsed.ad;
+    event.commit = ad.commit;
+    event.syncedAt = ad.syncedAt;
   }
-  if (change.type === 'delete') delete position.known[change.key];
+  rt.out.event(await act(rt, ad, event, ctx.actions));
+  return ad?.commit ?? '';
+}
+
+/**
+ * Whether `change` was already acted on: a put at or before the revision known for its key (a
+ * replay after a restart, or a stale event after a re-list), or a delete of a key not known or
+ * known at a later revision.
+ */
+function alreadyDone(position: Position, change: Change): boolean {
+  const known = position.known[change.key];
+  if (change.type === 'put') return known !== undefined && BigInt(known.rev) >= BigInt(change.modRevision);
+  return known === undefined || BigInt(known.rev) > BigInt(change.modRevision);
+}
+
+/**
+ * Verify, act, print and record one change. `advance`: move the position to just before this
+ * change's revision (changes from a watch come in revision order; a re-list's do not, and the
+ * re-list moves the position itself once everything is done).
+ */
+export async function handle(ctx: FollowContext, position: Position, change: Change, advance = true): Promise<void> {
+  if (!alreadyDone(position, change)) {
+    if (matches(ctx.filter, change.id)) {
+      appendEventLog(ctx.eventsLog, { ...change, receivedAt: ctx.rt.now().toISOString() });
+      const commit = await actOn(ctx, change);
+      if (change.type === 'put') position.known[change.key] = { rev: change.modRevision, commit };
+    }
+    if (change.type === 'delete') delete position.known[change.key];
+  }
   // One revision may carry several changes: keep it until all are done (they are skipped above).
-  position.revision = minus1(change.modRevision);
+  if (advance && BigInt(change.modRevision) - 1n > BigInt(position.revision)) position.revision = minus1(change.modRevision);
   await ctx.store.save(position);
 }
 
@@ -68,12 +98,19 @@ async function listing(registry: Registry): Promise<{ current: Map<string, { val
   return { current, revision };
 }
 
-/** Re-list the registry and act on what changed since `position` (removals included). */
+/**
+ * Re-list the registry and act on what changed since `position` (removals included). The position
+ * keeps its old revision until every change is done, so a crash half-way re-lists again (and skips
+ * what was acted on, by the known revisions) instead of jumping over changes not yet acted on.
+ */
 async function resync(ctx: FollowContext, position: Position): Promise<void> {
   const { current, revision } = await listing(ctx.registry);
-  for (const change of diffKnown(ctx.registry.keys, ctx.filter, position.known, current, revision)) {
+  const changes = diffKnown(ctx.registry.keys, ctx.filter, position.known, current, revision);
+  // Oldest first, as a watch would have delivered them; removals (at the listing's revision) last.
+  changes.sort((x, y) => (BigInt(x.modRevision) < BigInt(y.modRevision) ? -1 : BigInt(x.modRevision) > BigInt(y.modRevision) ? 1 : 0));
+  for (const change of changes) {
     if (ctx.signal.aborted) return;
-    await handle(ctx, position, change);
+    await handle(ctx, position, change, false);
   }
   position.revision = revision;
   await ctx.store.save(position);
@@ -99,18 +136,30 @@ async function startPosition(ctx: FollowContext, fromStart: boolean): Promise<Po
   return position;
 }
 
-/** Watch from position.revision + 1 until the signal stops us (resolves) or the watch breaks (rejects). */
-async function watchOnce(ctx: FollowContext, position: Position): Promise<void> {
+/** The watch stream was lost (etcd restarted, network down): watch again from the position. */
+class ConnectionLost extends Error {}
+
+/**
+ * Watch from position.revision + 1 until the signal stops us (resolves) or the watch breaks
+ * (rejects: ConnectionLost, or the watch was cancelled by etcd, e.g. its revision was compacted).
+ * The watcher is built with listeners attached at once: etcd can answer "created" and "cancelled"
+ * (compacted) in one read, and an error emitted before a listener exists would be lost, leaving
+ * the process with nothing to wait for. After a lost connection we do not let the client resume
+ * by itself (it resumes from the last response's header revision, which can skip events of a
+ * catch-up batch): we watch again from our own position.
+ */
+async function watchOnce(ctx: FollowContext, position: Position, onConnected: () => void): Promise<void> {
   const { registry } = ctx;
-  const watcher = await registry.etcd.client
+  const watcher = registry.etcd.client
     .watch()
     .prefix(registry.keys.datasetsPrefix)
     .startRevision(String(BigInt(position.revision) + 1n))
-    .create();
+    .watcher();
   const queue: Change[] = [];
   let wake: (() => void) | undefined;
   let failure: Error | undefined;
   const push = (type: Change['type'], kv: { key: Buffer; value: Buffer; mod_revision: string }) => {
+    if (failure) return; // after a failure, the next watch replays from the position
     const key = kv.key.toString();
     const id = parseDatasetKey(registry.keys, key);
     if (!id) {
@@ -120,12 +169,15 @@ async function watchOnce(ctx: FollowContext, position: Position): Promise<void> 
     queue.push({ type, key, id, modRevision: kv.mod_revision, value: type === 'put' ? kv.value.toString() : undefined });
     wake?.();
   };
+  const fail = (e: Error) => {
+    failure ??= e;
+    wake?.();
+  };
   watcher.on('put', (kv) => push('put', kv));
   watcher.on('delete', (kv) => push('delete', kv));
-  watcher.on('error', (e) => {
-    failure = e;
-    wake?.();
-  });
+  watcher.on('error', (e) => fail(e));
+  watcher.on('disconnected', (e) => fail(new ConnectionLost((e as Error)?.message ?? String(e))));
+  watcher.on('connected', () => onConnected());
   const onAbort = () => wake?.();
   ctx.signal.addEventListener('abort', onAbort);
   try {
@@ -138,7 +190,10 @@ async function watchOnce(ctx: FollowContext, position: Position): Promise<void> 
     }
   } finally {
     ctx.signal.removeEventListener('abort', onAbort);
-    await watcher.cancel().catch(() => undefined);
+    // A cancel waits for etcd to confirm; never let a dead connection hold us here.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([watcher.cancel().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 2000)))]);
+    clearTimeout(timer);
   }
 }
 
@@ -146,18 +201,33 @@ export async function follow(ctx: FollowContext, options: { fromStart?: boolean 
   const position = await startPosition(ctx, !!options.fromStart);
   ctx.rt.out.info(`watching ${ctx.registry.keys.datasetsPrefix} from revision ${BigInt(position.revision) + 1n} (position in ${ctx.store.describe})`);
   let delay = 500;
+  let lost = false; // connection lost and not yet back: say so once
+  const onConnected = () => {
+    delay = 500;
+    if (lost) ctx.rt.out.info(`connected to etcd again; watching from revision ${BigInt(position.revision) + 1n}`);
+    lost = false;
+  };
   while (!ctx.signal.aborted) {
     try {
-      await watchOnce(ctx, position);
+      await watchOnce(ctx, position, onConnected);
     } catch (e) {
       if (ctx.signal.aborted) break;
+      if (e instanceof ConnectionLost) {
+        if (!lost) ctx.rt.out.warn(`lost the connection to etcd (${e.message}); watching again from revision ${BigInt(position.revision) + 1n} when it is back`);
+        else ctx.rt.out.debug(`etcd still unreachable (${e.message})`);
+        lost = true;
+        await sleep(delay, ctx.signal);
+        delay = Math.min(delay * 2, 5_000);
+        continue;
+      }
       ctx.rt.out.warn(`the watch stopped (${(e as Error).message}); re-listing the registry and going on`);
-      await sleep(delay);
+      await sleep(delay, ctx.signal);
       delay = Math.min(delay * 2, 10_000);
       try {
         await resync(ctx, position);
         delay = 500;
       } catch (err) {
+        if (ctx.signal.aborted) break;
         ctx.rt.out.warn(`re-listing failed (${(err as Error).message}); retrying`);
       }
     }

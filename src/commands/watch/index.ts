@@ -7,15 +7,15 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { interrupted, usageError } from '../../errors.js';
+import { interrupted, SyncerError, usageError } from '../../errors.js';
 import { checkName } from '../../core/names.js';
 import { parseDatasetKey } from '../../core/keys.js';
 import type { Registry } from '../../adapters/registry.js';
 import type { Runtime } from '../../runtime.js';
 import { Verifier } from '../../verifier.js';
-import { follow, handle, type FollowContext } from './follow.js';
+import { actOn, follow, type FollowContext } from './follow.js';
 import { defaultStateFile, fileStore, groupStore } from './state.js';
-import type { Change } from './events.js';
+import { matches, type Change } from './events.js';
 
 export interface WatchOptions {
   hubs: string[];
@@ -41,7 +41,6 @@ async function replay(ctx: FollowContext, file: string): Promise<void> {
   } catch (e) {
     throw usageError(`cannot read the events log ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
   }
-  const position = { revision: '0', known: {} };
   for (const [i, line] of lines.entries()) {
     if (ctx.signal.aborted) return;
     let change: Change | undefined;
@@ -56,41 +55,69 @@ async function replay(ctx: FollowContext, file: string): Promise<void> {
       ctx.rt.out.warn(`${file}:${i + 1}: not an event of this registry; skipped`);
       continue;
     }
-    await handle({ ...ctx, eventsLog: undefined, store: { describe: 'replay', load: async () => undefined, save: async () => undefined } }, position, change);
+    // Every logged event (of the --hub/--operator filter) is acted on again, removals included,
+    // and marked as a replay.
+    if (matches(ctx.filter, change.id)) await actOn(ctx, change, { replay: true });
   }
 }
 
-/** --group: campaign for leadership; only the leader follows, from the group's position in etcd. */
+/**
+ * --group: campaign for leadership; only the leader follows, from the group's position in etcd
+ * (which only it may write). A leader that loses its lease stops after the current action and
+ * campaigns again; a registry failure while leading does the same instead of ending the watcher.
+ */
 async function leadGroup(ctx: FollowContext, registry: Registry, group: string, fromStart: boolean, ttl: number): Promise<void> {
   const { rt } = ctx;
   const election = registry.etcd.client.namespace(registry.keys.namespace).election(`watch-group-${group}`, ttl);
   const me = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const pause = (ms: number) =>
+    new Promise<void>((r) => {
+      const t = setTimeout(r, ms);
+      ctx.signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
+    });
   while (!ctx.signal.aborted) {
     const campaign = election.campaign(me);
     rt.out.info(`waiting to lead watch group ${group} (as ${me})`);
+    let leading = false;
+    const lost = new AbortController();
     const elected = await new Promise<boolean>((res) => {
-      campaign.on('elected', () => res(true));
+      const onAbort = () => res(false);
+      ctx.signal.addEventListener('abort', onAbort, { once: true });
+      campaign.on('elected', () => {
+        ctx.signal.removeEventListener('abort', onAbort);
+        res(true);
+      });
       campaign.on('error', (e) => {
-        rt.out.warn(`campaign for group ${group} failed (${e.message}); trying again`);
+        ctx.signal.removeEventListener('abort', onAbort);
+        if (leading) rt.out.warn(`lost the leadership of group ${group} (${e.message})`);
+        else rt.out.warn(`campaign for group ${group} failed (${e.message}); trying again`);
+        lost.abort();
         res(false);
       });
-      ctx.signal.addEventListener('abort', () => res(false), { once: true });
     });
     if (!elected) {
       await campaign.resign().catch(() => undefined);
-      if (!ctx.signal.aborted) await new Promise((r) => setTimeout(r, 1000));
+      if (!ctx.signal.aborted) await pause(1000);
       continue;
     }
-    rt.out.info(`leading watch group ${group}`);
-    const lost = new AbortController();
+    leading = true;
     const stop = () => lost.abort();
     ctx.signal.addEventListener('abort', stop, { once: true });
-    campaign.on('error', (e) => {
-      rt.out.warn(`lost the leadership of group ${group} (${e.message})`);
-      lost.abort();
-    });
     try {
-      await follow({ ...ctx, store: groupStore(registry, group), signal: lost.signal }, { fromStart });
+      const key = await campaign.getCampaignKey();
+      rt.out.info(`leading watch group ${group}`);
+      const store = groupStore(registry, group, {
+        key,
+        onLost: () => {
+          rt.out.warn(`lost the leadership of group ${group} (its election key is gone)`);
+          lost.abort();
+        },
+      });
+      await follow({ ...ctx, store, signal: lost.signal }, { fromStart });
+    } catch (e) {
+      if (!(e instanceof SyncerError && e.kind === 'REGISTRY') || ctx.signal.aborted) throw e;
+      rt.out.warn(`${e.message}; stepping down and campaigning again`);
+      await pause(1000);
     } finally {
       ctx.signal.removeEventListener('abort', stop);
       await campaign.resign().catch(() => undefined);

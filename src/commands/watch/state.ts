@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Registry } from '../../adapters/registry.js';
+import { SyncerError } from '../../errors.js';
 import type { Filter, Position } from './events.js';
 
 export interface PositionStore {
@@ -44,7 +45,12 @@ export function fileStore(file: string): PositionStore {
   };
 }
 
-export function groupStore(registry: Registry, group: string): PositionStore {
+/**
+ * The position of a --group in etcd. `leader` guards every write: the position is written only
+ * while the leader's election key (bound to its lease) still exists, so a leader that lost its
+ * lease (paused, cut off) can never overwrite the position of the one that took over.
+ */
+export function groupStore(registry: Registry, group: string, leader?: { key: string; onLost: () => void }): PositionStore {
   const key = `${registry.keys.namespace}watch/groups/${group}/position`;
   return {
     describe: key,
@@ -58,9 +64,20 @@ export function groupStore(registry: Registry, group: string): PositionStore {
       }
     },
     async save(position) {
-      await registry.etcd.call(`watch position ${key}`, async () => {
-        await registry.etcd.client.put(key).value(JSON.stringify(position));
+      const client = registry.etcd.client;
+      const value = JSON.stringify(position);
+      const written = await registry.etcd.call(`watch position ${key}`, async () => {
+        if (!leader) {
+          await client.put(key).value(value);
+          return true;
+        }
+        const res = await client.if(leader.key, 'Create', '>', 0).then(client.put(key).value(value)).commit();
+        return res.succeeded;
       });
+      if (!written) {
+        leader!.onLost();
+        throw new SyncerError('REGISTRY', `no longer the leader of watch group ${group}: its position was left to the new leader`);
+      }
     },
   };
 }
