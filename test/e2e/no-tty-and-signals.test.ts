@@ -65,8 +65,15 @@ describe('interrupted', () => {
     server.close();
   });
 
+  /** Send `signal` once git has connected to the stalled server: the command is then mid-fetch or mid-push. */
   const interrupt = (signal: NodeJS.Signals) => (child: import('node:child_process').ChildProcess) => {
-    setTimeout(() => child.kill(signal), 1500);
+    const seen = sockets.length;
+    const timer = setInterval(() => {
+      if (sockets.length > seen || child.exitCode !== null) {
+        clearInterval(timer);
+        setTimeout(() => child.kill(signal), 200);
+      }
+    }, 50);
   };
 
   it('SIGINT during retrieve: exit 130, no target and no temporary clone left', async () => {

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { git, run, World, type Operator, type RunResult } from '../helpers/world.js';
+import { createServer, type Socket } from 'node:net';
+import { git, run, World, type Operator, type RunOptions, type RunResult } from '../helpers/world.js';
 import { freshKey, operatorKey, signAd } from '../helpers/forge.js';
 
 const D1 = '2026-10-01';
@@ -34,8 +35,8 @@ function modRevisions(): Record<string, string> {
   return Object.fromEntries((out.kvs ?? []).map((kv) => [Buffer.from(kv.key, 'base64').toString(), String(kv.mod_revision)]));
 }
 /** syncer reindex as an admin who is none of the operators (own HOME: own pins). */
-const reindex = (args: string[], env: Record<string, string | undefined> = {}): Promise<RunResult> =>
-  run(['reindex', ...args], { env: { ...admin, ...env }, timeoutMs: 120_000 });
+const reindex = (args: string[], env: Record<string, string | undefined> = {}, options: RunOptions = {}): Promise<RunResult> =>
+  run(['reindex', ...args], { timeoutMs: 120_000, ...options, env: { ...admin, ...env } });
 const json = (r: RunResult) => JSON.parse(r.stdout);
 
 async function sync(op: Operator, hub: string, at: string, content: string) {
@@ -202,6 +203,85 @@ describe('stale entries', () => {
     expect(readdirSync(tmp)).toEqual([]);
     expect((await reindex(['--remotes-file', remotesFile])).code).toBe(0);
     expect(all()).toEqual(original);
+  });
+});
+
+describe('remotes that misbehave', () => {
+  it('a remote without a single syncer tag (a wrong URL?) has its entries reported as stale, never pruned', async () => {
+    const empty = world.bareRemote('empty');
+    const before = modRevisions();
+    const r = await reindex(['--remote', `lab-b=${empty.url}`, '--prune', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = json(r);
+    expect(out.stale).toHaveLength(2);
+    expect(out).toMatchObject({ pruned: 0, skipped: expect.arrayContaining([{ operator: 'lab-b', reason: expect.stringMatching(/no syncer\/<hub>\/<date> tags at all/) }]) });
+    expect(modRevisions()).toEqual(before);
+  });
+
+  describe('a remote that accepts connections and never answers', () => {
+    let server: ReturnType<typeof createServer>;
+    let port: number;
+    const sockets: Socket[] = [];
+    beforeAll(async () => {
+      server = createServer((s) => void sockets.push(s));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      port = (server.address() as { port: number }).port;
+    });
+    afterAll(() => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    });
+
+    it('is stopped after the stall timeout and reported (exit 4); the others are still read', async () => {
+      const r = await reindex(['--remote', `lab-x=git://127.0.0.1:${port}/x.git`, '--remote', `lab-a=${a.remoteUrl}`, '--json'], { SYNCER_GIT_STALL_TIMEOUT: '1' });
+      expect(r.code, r.stderr).toBe(4);
+      const out = json(r);
+      expect(out.remotes[0]).toMatchObject({ operator: 'lab-x', ok: false, error: expect.stringMatching(/made no progress for 1 s/) });
+      expect(out.remotes[1]).toMatchObject({ operator: 'lab-a', ok: true });
+      expect(readdirSync(tmp)).toEqual([]);
+    });
+
+    it('Ctrl-C while waiting on it: exit 130, nothing written, no temporary repository left', async () => {
+      const before = modRevisions();
+      const r = await reindex(['--remote', `lab-x=git://127.0.0.1:${port}/x.git`], {}, { onSpawn: (child) => void setTimeout(() => child.kill('SIGINT'), 1500) });
+      expect(r.code, r.stderr).toBe(130);
+      expect(r.stderr).toMatch(/interrupted/);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      expect(readdirSync(tmp)).toEqual([]);
+      expect(modRevisions()).toEqual(before);
+    });
+  });
+});
+
+describe('racing a sync', () => {
+  it('a unit whose key changed since the snapshot is left alone; the rest of its transaction still commits', async () => {
+    const { Registry } = await import('../../src/adapters/registry.js');
+    const { planReindex } = await import('../../src/commands/reindex/plan.js');
+    const { commitPlan, readSnapshot } = await import('../../src/commands/reindex/write.js');
+    const ns = `${world.namespace}race/`;
+    const registry = new Registry({ hosts: world.etcdHosts.split(','), timeoutMs: 5000, namespace: ns, transports: ['file'], warn: () => undefined });
+    try {
+      const values = Object.entries(original).filter(([k]) => /\/datasets\/.*\/lab-a$/.test(k)).map(([, v]) => v).slice(0, 2);
+      expect(values).toHaveLength(2);
+      const ads = values.map((value) => ({ ad: JSON.parse(value), value }));
+      const snapshot = await readSnapshot(registry, new Set(['lab-a']));
+      const plan = planReindex({ keys: registry.keys, snapshot, prune: false, transports: ['file'], operators: [{ operator: 'lab-a', complete: true, ads, present: [] }] });
+      expect(plan.txns).toHaveLength(1);
+      // Meanwhile a sync writes the first key, and another reindex the second (the same value).
+      const [first, second] = ads.map(({ ad }) => `${ns}datasets/${ad.hub}/${ad.date}/lab-a`) as [string, string];
+      etcdctl('put', first, '--', '{"concurrent":true}');
+      etcdctl('put', second, '--', values[1]!);
+      const res = await commitPlan(registry, plan.txns, new AbortController().signal);
+      expect(res.conflicts.map((u) => u.ids[0])).toEqual([`${ads[0]!.ad.hub}/${ads[0]!.ad.date}/lab-a`]);
+      expect(res.applied).toHaveLength(1);
+      const got = world.etcdGet('race/');
+      expect(got[first]).toBe('{"concurrent":true}');
+      expect(got[second]).toBe(values[1]);
+      expect(Object.keys(got).filter((k) => k.includes('/index/dates/'))).toHaveLength(1); // the applied unit's marker
+    } finally {
+      await registry.close();
+      etcdctl('del', '--prefix', ns);
+    }
   });
 });
 

@@ -157,13 +157,14 @@ describe('events, filters and actions', () => {
     expect(second.key).toBe(first.key);
     expect(second.commit).not.toBe(first.commit);
     const removal = remove(world, first.key);
-    const events = await watcher.waitForEvents(3);
-    await caughtUp(watcher, state, removal);
+    const oldRemoval = remove(world, before.key); // known from the first start's listing
+    const events = await watcher.waitForEvents(4);
+    await caughtUp(watcher, state, oldRemoval);
     expect(await watcher.stop('SIGTERM')).toBe(130);
 
-    // Exactly these three, in order; nothing for the advertisement that existed before the first start.
-    expect(ids(watcher.events)).toEqual([first.id, second.id, removal]);
-    expect(watcher.events.some((e) => e.id.startsWith(before.key))).toBe(false);
+    // Exactly these, in order; no put for the advertisement that existed before the first start.
+    expect(ids(watcher.events)).toEqual([first.id, second.id, removal, oldRemoval]);
+    expect(watcher.events.filter((e) => e.id.startsWith(before.key)).map((e) => e.type)).toEqual(['delete']);
     const [put1, put2, del] = events as [WatchEvent, WatchEvent, WatchEvent];
     expect(put1).toMatchObject({ type: 'put', hub: 'weather', date: '2026-01-02', operator: 'lab-a', commit: first.commit, exec: { code: 0, attempts: 1 } });
     expect(put1.revision).toBe(first.id.split('@')[1]);
@@ -184,6 +185,7 @@ describe('events, filters and actions', () => {
     });
     expect(recs[1]).toMatchObject({ id: second.id, commit: second.commit });
     expect(recs[2]).toMatchObject({ id: removal, type: 'delete', commit: null });
+    expect(recs[3]).toMatchObject({ id: oldRemoval, type: 'delete', date: '2026-01-01' });
     // stdout is NDJSON only: the command's output went to stderr.
     expect(watcher.garbage).toEqual([]);
     expect(watcher.stdout).not.toMatch(/exec-(stdout|stderr)-marker/);
@@ -195,19 +197,19 @@ describe('events, filters and actions', () => {
   it('--events-log kept every raw event; --replay runs the actions again over it, removals included', async () => {
     const logged = readFileSync(eventsLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { key: string; modRevision: string; type: string });
     expect(logged.map((l) => `${l.key}@${l.modRevision}`)).toEqual(ids(firstEvents));
-    expect(logged.map((l) => l.type)).toEqual(['put', 'put', 'delete']);
+    expect(logged.map((l) => l.type)).toEqual(['put', 'put', 'delete', 'delete']);
 
     const recordFile = join(world.root, 'exec-replay.jsonl');
     const r = await w.syncer(['watch', '--replay', eventsLog, '--exec', '--', process.execPath, script], { env: { WATCH_RECORD: recordFile } });
     expect(r.code, r.stderr).toBe(0);
     const replayed = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as WatchEvent);
     expect(ids(replayed)).toEqual(ids(firstEvents));
-    expect(replayed.map((e) => e.type)).toEqual(['put', 'put', 'delete']);
-    expect(replayed.every((e) => e.exec?.code === 0)).toBe(true);
+    expect(replayed.map((e) => e.type)).toEqual(['put', 'put', 'delete', 'delete']);
+    expect(replayed.every((e) => e.exec?.code === 0 && e.replay === true)).toBe(true);
     expect(replayed[0]!.commit).toBe(firstEvents[0]!.commit);
     expect(records(recordFile).map((x) => x.id)).toEqual(ids(firstEvents));
     // A replay appends nothing to the log it reads.
-    expect(readFileSync(eventsLog, 'utf8').trim().split('\n')).toHaveLength(3);
+    expect(readFileSync(eventsLog, 'utf8').trim().split('\n')).toHaveLength(4);
   });
 
   it('--hub and --operator filter what is followed', async () => {
@@ -392,31 +394,59 @@ describe('compaction and etcd restarts (dedicated etcd)', () => {
     const saved = JSON.parse(readFileSync(state(), 'utf8')) as { revision: string };
     expect(BigInt(saved.revision)).toBeLessThan(BigInt(revision)); // the saved position is gone from history
 
-    watcher = start();
-    const events = await watcher.waitForEvents(3, 30_000);
-    expect(watcher.stderr).toMatch(/compact|re-list/i);
+    const second = start();
+    const events = await second.waitForEvents(3, 30_000);
+    expect(second.stderr).toMatch(/re-listing/);
     const byType = (t: string) => events.filter((e) => e.type === t);
     expect(ids(byType('put')).sort()).toEqual([d1b.id, d3.id].sort());
     expect(byType('delete')).toHaveLength(1);
     expect(byType('delete')[0]).toMatchObject({ id: expect.stringMatching(new RegExp(`^${removed.split('@')[0]}@\\d+$`)), date: '2026-03-02', operator: 'lab-a' });
     expect(events.find((e) => e.id === d1b.id)!.commit).toBe(d1b.commit);
-    // Acted on once each: two before the compaction, three after.
-    expect(records(recordFile()).map((r) => r.id)).toEqual([d1.id, d2.id, ...ids(events)]);
+    // ...and goes on watching.
+    const d5 = await sync(world, a, 'weather', '2026-03-05 09:00:00');
+    await second.waitForEvents(4);
+    await caughtUp(second, state(), d5.id);
+    expect(await second.stop()).toBe(130);
+    expect(ids(second.events)).toEqual([...ids(events), d5.id]);
+    // Acted on once each: two before the compaction, four after.
+    expect(records(recordFile()).map((r) => r.id)).toEqual([d1.id, d2.id, ...ids(second.events)]);
   });
 
   it('survives etcd being stopped and restarted under it', async () => {
-    expect(watcher.running, watcher.describe()).toBe(true);
+    watcher = startWatcher(w, ['--state', join(world.root, 'state-restart.json'), '--exec', '--', process.execPath, script], { env: { WATCH_RECORD: recordFile() } });
+    await watcher.waitForStderr(/watching/);
     const before = watcher.events.length;
     await cluster.stop(0);
     await sleep(1500);
     expect(watcher.running, watcher.describe()).toBe(true);
     await cluster.start(0);
-    const d4 = await sync(world, a, 'weather', '2026-03-04 09:00:00');
+    const d4 = await sync(world, a, 'weather', '2026-03-06 09:00:00');
     const e = await watcher.waitForEvent(`put ${d4.id}`, (x) => x.id === d4.id, 30_000);
     expect(e).toMatchObject({ type: 'put', commit: d4.commit, exec: { code: 0 } });
-    await caughtUp(watcher, state(), d4.id);
+    await caughtUp(watcher, join(world.root, 'state-restart.json'), d4.id);
     expect(watcher.events.length).toBe(before + 1);
+    expect(watcher.stderr).toMatch(/lost the connection to etcd/);
+  });
+
+  it('notices a silent network loss (etcd frozen) by gRPC keepalive, and goes on when it is back', async () => {
+    expect(watcher.running, watcher.describe()).toBe(true);
+    const warnings = (watcher.stderr.match(/lost the connection to etcd/g) ?? []).length;
+    const frozenAt = Date.now();
+    cluster.freeze(0);
+    try {
+      await watcher.waitUntil('a new "lost the connection" warning', () => (watcher.stderr.match(/lost the connection to etcd/g) ?? []).length > warnings, 20_000);
+    } finally {
+      cluster.thaw(0);
+    }
+    expect(Date.now() - frozenAt).toBeLessThan(15_000);
+    const d7 = await sync(world, a, 'weather', '2026-03-07 09:00:00');
+    const e = await watcher.waitForEvent(`put ${d7.id}`, (x) => x.id === d7.id, 30_000);
+    expect(e).toMatchObject({ type: 'put', commit: d7.commit });
     expect(await watcher.stop()).toBe(130);
+    // Every event of this watcher's life was acted on exactly once.
+    const acted = records(recordFile()).map((r) => r.id);
+    expect(new Set(acted).size).toBe(acted.length);
+    expect(acted.slice(-watcher.events.length)).toEqual(ids(watcher.events));
   });
 });
 
@@ -425,25 +455,28 @@ describe('--group: one leader acts, another takes over', () => {
   let a: Operator;
   let w: Operator;
   let script: string;
+  let recordFile: string;
+  let w2: WatcherProcess;
+  const member = (name: string) =>
+    startWatcher(w, ['--group', 'g', '--exec', '--', process.execPath, script], {
+      name,
+      env: { WATCH_RECORD: recordFile, WATCH_NAME: name, SYNCER_WATCH_LEASE_TTL: '2' },
+    });
+  const acted = () => records(recordFile).map((r) => [r.name, r.id]);
 
   beforeAll(async () => {
     world = new World(inject('etcdHosts'));
     [a, w] = await Promise.all([world.operator('lab-a'), world.operator('lab-w')]);
     script = recordScript(world);
+    recordFile = join(world.root, 'exec.jsonl');
   });
   afterAll(() => world.cleanup());
 
   it('only the leader acts; when it dies the other takes over within the lease time, from where it stopped', async () => {
-    const recordFile = join(world.root, 'exec.jsonl');
-    const member = (name: string) =>
-      startWatcher(w, ['--group', 'g', '--exec', '--', process.execPath, script], {
-        name,
-        env: { WATCH_RECORD: recordFile, WATCH_NAME: name, SYNCER_WATCH_LEASE_TTL: '2' },
-      });
     const w1 = member('w1');
     await w1.waitForStderr(/leading watch group g/);
     await w1.waitForStderr(/watching/);
-    const w2 = member('w2');
+    w2 = member('w2');
     await w2.waitForStderr(/waiting to lead watch group g/);
 
     const d1 = await sync(world, a, 'weather', '2026-04-01 12:00:00');
@@ -465,13 +498,40 @@ describe('--group: one leader acts, another takes over', () => {
     const takeoverMs = Date.now() - killedAt;
     expect(e2).toMatchObject({ id: d2.id, exec: { code: 0 } });
     expect(takeoverMs).toBeLessThan(12_000);
-    expect(await w2.stop()).toBe(130);
 
     expect(ids(w1.events)).toEqual([d1.id]);
     expect(ids(w2.events)).toEqual([d2.id]);
-    expect(records(recordFile).map((r) => [r.name, r.id])).toEqual([
+    expect(acted()).toEqual([
       ['w1', d1.id],
       ['w2', d2.id],
+    ]);
+  });
+
+  it('a leader paused past its lease does not act when it wakes up; the one that took over does', async () => {
+    expect(w2.running, w2.describe()).toBe(true);
+    const w3 = member('w3');
+    await w3.waitForStderr(/waiting to lead watch group g/);
+    const before = acted();
+    w2.child.kill('SIGSTOP');
+    try {
+      await w3.waitForStderr(/leading watch group g/, 15_000);
+      const d3 = await sync(world, a, 'weather', '2026-04-03 12:00:00');
+      await w3.waitForEvents(1, 15_000);
+      expect(ids(w3.events)).toEqual([d3.id]);
+    } finally {
+      w2.child.kill('SIGCONT');
+    }
+    // Woken up, w2 finds it no longer leads (its lease expired), acts on nothing, and campaigns again.
+    await w2.waitForStderr(/lost the leadership of group g/, 15_000);
+    await w2.waitForStderr(/waiting to lead watch group g[^]*waiting to lead watch group g/, 15_000);
+    const d4 = await sync(world, a, 'weather', '2026-04-04 12:00:00');
+    await w3.waitForEvents(2, 15_000);
+    expect(await w3.stop()).toBe(130);
+    expect(await w2.stop()).toBe(130);
+    expect(ids(w2.events)).toHaveLength(1); // only d2, from the first test
+    expect(acted().slice(before.length)).toEqual([
+      ['w3', w3.events[0]!.id],
+      ['w3', d4.id],
     ]);
   });
 });

@@ -273,11 +273,19 @@ describe('the plan', () => {
     expect(unit.compares).toContainEqual({ key: 'syncer/index/dates/weather/2026-11-02', modRevision: '202' });
   });
 
+  it('a remote without any syncer tag (a wrong URL?) is never pruned, only reported', () => {
+    const snap = emptySnapshot();
+    snap.datasets.set('syncer/datasets/weather/2026-11-02/lab-a', { value: '{}', modRevision: '3' });
+    const plan = planReindex({ keys: k, snapshot: snap, prune: true, transports: T, operators: [input('lab-a', [], { present: [] })] });
+    expect(plan.stale).toHaveLength(1);
+    expect(plan).toMatchObject({ pruned: [], txns: [], skipped: [{ operator: 'lab-a', reason: expect.stringMatching(/wrong URL/) }] });
+  });
+
   it('a marker is not removed when another operator\'s advertisement is being added on that date', () => {
     const snap = emptySnapshot();
     snap.datasets.set('syncer/datasets/weather/2026-11-02/lab-a', { value: '{}', modRevision: '3' });
     snap.markers.set('syncer/index/dates/weather/2026-11-02', '3');
-    const plan = planReindex({ keys: k, snapshot: snap, prune: true, transports: T, operators: [input('lab-a', []), input('lab-b', [ad('weather', '2026-11-02', 'lab-b')])] });
+    const plan = planReindex({ keys: k, snapshot: snap, prune: true, transports: T, operators: [input('lab-a', [], { present: ['weather/2026-11-01'] }), input('lab-b', [ad('weather', '2026-11-02', 'lab-b')])] });
     expect(plan.pruned).toEqual(['weather/2026-11-02/lab-a']);
     expect(plan.markers.removed).toEqual([]);
   });
