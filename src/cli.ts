@@ -94,12 +94,15 @@ export async function parseArgs(argv: string[], io: { stdout: (s: string) => voi
         .option('remotes-file', { type: 'string', describe: 'file with one "operator url" a line' })
         .option('prune', { type: 'boolean', describe: 'remove advertisements whose tag is gone (only for remotes read completely)' })
         .option('dry-run', { type: 'boolean', describe: 'show the plan, write nothing' })
+        .option('from-mirror', { type: 'string', describe: 'rebuild from an archive made by syncer mirror (path or URL): entries then point at the archive' })
         .options(trustOptions)
-        .example('$0 reindex --remotes-file remotes.txt --dry-run', ''),
+        .example('$0 reindex --remotes-file remotes.txt --dry-run', '')
+        .example('$0 reindex --from-mirror /srv/archive.git', ''),
       (a) => {
         selected = async (rt) =>
           (await import('./commands/reindex/index.js')).run(rt, {
-            remotes: ((a.remote as string[] | undefined) ?? []).map(String), remotesFile: str(a['remotes-file']), prune: a.prune as boolean | undefined, dryRun: a['dry-run'] as boolean | undefined, ...trust(a),
+            remotes: ((a.remote as string[] | undefined) ?? []).map(String), remotesFile: str(a['remotes-file']), prune: a.prune as boolean | undefined, dryRun: a['dry-run'] as boolean | undefined,
+            fromMirror: str(a['from-mirror']), ...trust(a),
           });
       },
     )
@@ -145,6 +148,81 @@ export async function parseArgs(argv: string[], io: { stdout: (s: string) => voi
           });
       },
     )
+    .command('source', 'data sources feeding a hub: add | list | remove | pull | push (CSV, HTTP APIs, PostgreSQL)', (y) => {
+      const num = (v: unknown) => (v === undefined ? undefined : Number(v));
+      const pick = (a: Record<string, unknown>) => ({
+        hub: str(a.hub), type: str(a.type), idField: str(a['id-field']), updatedField: str(a['updated-field']), into: str(a.into), format: str(a.format),
+        replace: a.replace as boolean | undefined, file: str(a.file), url: str(a.url), delimiter: str(a.delimiter), quote: str(a.quote), encoding: str(a.encoding),
+        recordsPath: str(a['records-path']), paging: str(a.paging), pageSize: num(a['page-size']), startParam: str(a['start-param']), limitParam: str(a['limit-param']),
+        pageParam: str(a['page-param']), firstPage: num(a['first-page']), nextPath: str(a['next-path']), sinceParam: str(a['since-param']), tokenEnv: str(a['token-env']),
+        retries: num(a.retries), pushUrl: str(a['push-url']), pushIdsPath: str(a['push-ids-path']), batchSize: num(a['batch-size']), passwordEnv: str(a['password-env']),
+        table: str(a.table), query: str(a.query), timeoutMs: num(a['timeout-ms']),
+      });
+      return y
+        .command('add <name>', 'define a source (stored in .syncer/sources.json, committed; never a secret)', (c) =>
+          c
+            .positional('name', { type: 'string', describe: 'the source\'s NAME' })
+            .option('hub', { type: 'string', describe: 'hub the records go to' })
+            .option('type', { type: 'string', choices: ['csv', 'http', 'postgres'], describe: 'where the records live' })
+            .option('id-field', { type: 'string', describe: 'field holding the record id at the source (default id)' })
+            .option('updated-field', { type: 'string', describe: 'field holding when a record changed: enables the incremental cursor' })
+            .option('into', { type: 'string', describe: 'data file <hub>/<into>.ndjson (default: NAME; sources sharing a file sync two-way)' })
+            .option('format', { type: 'string', choices: ['ndjson', 'csv'], describe: 'how the hub data file is stored (default ndjson)' })
+            .option('replace', { type: 'boolean', describe: 'redefine an existing source' })
+            .option('file', { type: 'string', describe: 'csv: local file (relative to the repository root)' })
+            .option('url', { type: 'string', describe: 'csv: http(s) URL; http: API URL; postgres: postgres://user@host:port/db (no password)' })
+            .option('delimiter', { type: 'string', describe: 'csv: field delimiter (default ","; "tab" for tabs)' })
+            .option('quote', { type: 'string', describe: 'csv: quote character (default ")' })
+            .option('encoding', { type: 'string', choices: ['utf8', 'latin1', 'utf16le'], describe: 'csv: file encoding (default utf8)' })
+            .option('records-path', { type: 'string', describe: 'http: dot path to the records array in a response' })
+            .option('paging', { type: 'string', choices: ['none', 'start', 'page', 'next'], describe: 'http: start/limit, page/limit, next link, or none' })
+            .option('page-size', { type: 'number', describe: 'http: records per page (default 100)' })
+            .option('start-param', { type: 'string', describe: 'http: offset parameter (default start)' })
+            .option('limit-param', { type: 'string', describe: 'http: page size parameter (default limit)' })
+            .option('page-param', { type: 'string', describe: 'http: page number parameter (default page)' })
+            .option('first-page', { type: 'number', describe: 'http: number of the first page (default 1)' })
+            .option('next-path', { type: 'string', describe: 'http: dot path to the next page URL (else a Link rel="next" header)' })
+            .option('since-param', { type: 'string', describe: 'http: query parameter that carries the cursor' })
+            .option('token-env', { type: 'string', describe: 'http: environment variable holding a bearer token' })
+            .option('retries', { type: 'number', describe: 'http: retries on 429/5xx and network errors (default 4)' })
+            .option('push-url', { type: 'string', describe: 'http: where push POSTs batches (default --url)' })
+            .option('push-ids-path', { type: 'string', describe: 'http: dot path to the assigned ids in a push response' })
+            .option('batch-size', { type: 'number', describe: 'http/postgres: records per push batch' })
+            .option('password-env', { type: 'string', describe: 'postgres: environment variable holding the password (else PGPASSWORD)' })
+            .option('table', { type: 'string', describe: 'postgres: table (schema.table) to read and upsert' })
+            .option('query', { type: 'string', describe: 'postgres: SELECT to read from (pull only)' })
+            .option('timeout-ms', { type: 'number', describe: 'deadline of one request, connection or read (default 30000)' })
+            .example('$0 source add wells --hub water --type http --url https://api.example.org/wells --paging start --updated-field updatedAt', '')
+            .example('$0 source add readings --hub water --type postgres --url postgres://syncer@db/water --password-env PGPASS --table readings --updated-field updated_at', ''),
+          (a) => {
+            selected = async (rt) => (await import('./commands/source/index.js')).run(rt, { action: 'add', name: String(a.name), ...pick(a) });
+          },
+        )
+        .command('list', 'the defined sources, their data files and cursors', {}, () => {
+          selected = async (rt) => (await import('./commands/source/index.js')).run(rt, { action: 'list' });
+        })
+        .command('remove <name>', 'forget a source (its records stay in the hub)', (c) => c.positional('name', { type: 'string' }), (a) => {
+          selected = async (rt) => (await import('./commands/source/index.js')).run(rt, { action: 'remove', name: String(a.name) });
+        })
+        .command('pull <name>', 'fetch new and changed records into <hub>/<name>.ndjson and commit them with the cursor', (c) =>
+          c
+            .positional('name', { type: 'string' })
+            .option('full', { type: 'boolean', describe: 'ignore the cursor: fetch everything' })
+            .option('dry-run', { type: 'boolean', describe: 'fetch and report, write nothing' })
+            .option('sync', { type: 'boolean', describe: 'publish the hub afterwards, as syncer sync does' })
+            .example('$0 source pull wells --sync', ''),
+          (a) => {
+            selected = async (rt) => (await import('./commands/source/index.js')).run(rt, { action: 'pull', name: String(a.name), full: a.full as boolean | undefined, dryRun: a['dry-run'] as boolean | undefined, sync: a.sync as boolean | undefined });
+          },
+        )
+        .command('push <name>', 'send records changed since the last push; commit the ids the destination assigned', (c) =>
+          c.positional('name', { type: 'string' }).option('dry-run', { type: 'boolean', describe: 'count what would be sent, send nothing' }),
+          (a) => {
+            selected = async (rt) => (await import('./commands/source/index.js')).run(rt, { action: 'push', name: String(a.name), dryRun: a['dry-run'] as boolean | undefined });
+          },
+        )
+        .demandCommand(1, 'name a source subcommand: add, list, remove, pull or push');
+    })
     .command('operators', 'registered operators, their key fingerprints and whether you pinned them', {}, () => {
       selected = async (rt) => (await import('./commands/operators/index.js')).run(rt);
     })

@@ -161,4 +161,29 @@ describe('mirror', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(json(again).changes).toEqual([expect.objectContaining({ key: `${HUB}/2026-09-10/lab-a`, status: 'mirrored' })]);
   });
+
+  it('restores a lost registry from the archive (reindex --from-mirror), and peers retrieve from the archive', async () => {
+    const mirrored = Object.values(state().entries as Record<string, { status: string; hub: string; date: string; operator: string; commit: string }>).filter((e) => e.status === 'mirrored');
+    execFileSync('etcdctl', ['--endpoints', world.etcdHosts, 'del', '--prefix', world.namespace], { env: { ...process.env, ETCDCTL_API: '3' } });
+    expect(world.etcdGet('')).toEqual({});
+    const r = await archivist.syncer(['reindex', '--from-mirror', archive, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(json(r).added).toBe(mirrored.length);
+    const restored = world.etcdGet('datasets/');
+    expect(Object.keys(restored)).toHaveLength(mirrored.length);
+    for (const e of mirrored) {
+      const ad = JSON.parse(restored[`${world.namespace}datasets/${e.hub}/${e.date}/${e.operator}`]!);
+      expect(ad).toMatchObject({ commit: e.commit, remote: `file://${archive}` });
+      expect(ad.signature).toMatch(/^ed25519:/);
+    }
+    expect(Object.keys(world.etcdGet('operators/')).sort()).toEqual([`${world.namespace}operators/lab-a`, `${world.namespace}operators/lab-b`]);
+    // A peer retrieves from the archive (its tags are under refs/tags/<operator>/...), signatures verified.
+    const got = await b.syncer(['retrieve', '--hub', HUB, '--date', DATES[4]!, '--operator', 'lab-a', '--json']);
+    expect(got.code, got.stderr).toBe(0);
+    expect(git(JSON.parse(got.stdout).target, 'rev-parse', 'HEAD')).toBe(mirrored.find((e) => e.date === DATES[4] && e.operator === 'lab-a')!.commit);
+    expect(git(JSON.parse(got.stdout).target, 'remote', 'get-url', 'origin')).toBe(`file://${archive}`);
+    // Idempotent, and existing entries are never repointed.
+    const again = await archivist.syncer(['reindex', '--from-mirror', archive, '--json']);
+    expect(json(again)).toMatchObject({ added: 0, updated: 0 });
+  });
 });

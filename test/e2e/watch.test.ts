@@ -111,16 +111,28 @@ async function sync(world: World, op: Operator, hub: string, at: string, files?:
   return { key, id: currentId(world, key), commit: out.commit, date: out.date };
 }
 
+/**
+ * The revision saved in a --state file: its snapshot ({seq, revision, known}), then the lines of
+ * FILE.journal ({seq, revision, set, del}) newer than the snapshot.
+ */
+function savedRevision(stateFile: string): bigint {
+  const snapshot = JSON.parse(readFileSync(stateFile, 'utf8')) as { seq?: number; revision: string };
+  let revision = BigInt(snapshot.revision);
+  const journal = `${stateFile}.journal`;
+  if (existsSync(journal)) {
+    for (const line of readFileSync(journal, 'utf8').split('\n')) {
+      if (!line.trim()) continue;
+      const rec = JSON.parse(line) as { seq: number; revision: string };
+      if (rec.seq > (snapshot.seq ?? 0)) revision = BigInt(rec.revision);
+    }
+  }
+  return revision;
+}
+
 /** Wait until a --state file says the watcher handled everything up to `id`'s revision. */
 async function caughtUp(w: WatcherProcess, stateFile: string, id: string): Promise<void> {
   const rev = BigInt(id.slice(id.lastIndexOf('@') + 1));
-  await w.waitUntil(`the position in ${stateFile} to reach ${rev}`, () => {
-    try {
-      return BigInt(JSON.parse(readFileSync(stateFile, 'utf8')).revision) >= rev - 1n;
-    } catch {
-      return false;
-    }
-  });
+  await w.waitUntil(`the position in ${stateFile} to reach ${rev}`, () => savedRevision(stateFile) >= rev - 1n);
 }
 
 const ids = (events: { id: string }[]) => events.map((e) => e.id);
@@ -224,7 +236,7 @@ describe('events, filters and actions', () => {
     const aSoil = await sync(world, a, 'soil', '2026-01-03 12:00:00');
     const bSoil = await sync(world, b, 'soil', '2026-01-03 12:00:00');
     await Promise.all([caughtUp(byHub, states.hub, bSoil.id), caughtUp(byOp, states.op, bSoil.id), caughtUp(both, states.both, bSoil.id)]);
-    await Promise.all([byHub, byOp, both].map((x) => x.stop()));
+    expect(await Promise.all([byHub, byOp, both].map((x) => x.stop('SIGINT')))).toEqual([130, 130, 130]);
 
     expect(ids(byHub.events)).toEqual([aSoil.id, bSoil.id]);
     expect(ids(byOp.events)).toEqual([bWeather.id, bSoil.id]);
@@ -391,8 +403,7 @@ describe('compaction and etcd restarts (dedicated etcd)', () => {
     const status = JSON.parse(etcdctl(world, 'endpoint', 'status', '-w', 'json')) as { Status: { header: { revision: number } } }[];
     const revision = status[0]!.Status.header.revision;
     etcdctl(world, 'compact', String(revision));
-    const saved = JSON.parse(readFileSync(state(), 'utf8')) as { revision: string };
-    expect(BigInt(saved.revision)).toBeLessThan(BigInt(revision)); // the saved position is gone from history
+    expect(savedRevision(state())).toBeLessThan(BigInt(revision)); // the saved position is gone from history
 
     const second = start();
     const events = await second.waitForEvents(3, 30_000);
@@ -482,10 +493,11 @@ describe('--group: one leader acts, another takes over', () => {
     const d1 = await sync(world, a, 'weather', '2026-04-01 12:00:00');
     await w1.waitForEvents(1);
     // The group's position (in etcd, written by the leader) has recorded the action.
-    const positionKey = `${world.namespace}watch/groups/g/position`;
+    const knownKey = `watch/groups/g/known/datasets/weather/2026-04-01/lab-a`;
     await w1.waitUntil('the group position to know the event', () => {
-      const v = world.etcdGet('watch/groups/g/position')[positionKey];
-      return !!v && JSON.parse(v).known?.[d1.key]?.rev === d1.id.split('@')[1];
+      const v = world.etcdGet(knownKey)[world.namespace + knownKey];
+      const position = world.etcdGet('watch/groups/g/position')[`${world.namespace}watch/groups/g/position`];
+      return !!v && !!position && JSON.parse(v).rev === d1.id.split('@')[1] && BigInt(JSON.parse(position).revision) >= BigInt(d1.id.split('@')[1]!) - 1n;
     });
     expect(w2.events).toEqual([]);
     expect(w2.stderr).not.toMatch(/leading watch group/);

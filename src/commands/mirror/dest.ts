@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { SyncerError, verifyError } from '../../errors.js';
+import { SyncerError } from '../../errors.js';
 import { parseAdvertisement, type Advertisement } from '../../core/advertisement.js';
 import { checkRemoteUrl, redactUrl } from '../../core/remote-url.js';
 import { advertisementSigningText } from '../../core/signing.js';
@@ -92,16 +92,32 @@ export class MirrorDest {
     });
   }
 
-  /** The archived tag must point at the advertised commit and carry the same advertisement. */
-  async verifyTag(ad: Advertisement): Promise<void> {
-    const ref = mirrorTagRef(ad);
-    const target = (await this.git.tryRun(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`]))?.trim();
-    if (target !== ad.commit) throw verifyError(`${ad.hub}/${ad.date}/${ad.operator}: the tag points to ${target?.slice(0, 12) ?? 'nothing'}, the registry advertises ${ad.commit.slice(0, 12)}`);
-    const message = await this.git.run(['for-each-ref', '--format=%(contents)', '--', ref]);
-    const parsed = parseAdvertisement(message.trim(), { expect: ad, transports: ['https', 'http', 'ssh', 'git', 'file'] });
-    if (!parsed.ok || advertisementSigningText(parsed.ad) !== advertisementSigningText(ad)) {
-      throw verifyError(`${ad.hub}/${ad.date}/${ad.operator}: the tag's advertisement differs from the registry's`);
+  /**
+   * Each archived tag must point at the advertised commit and carry the same advertisement.
+   * One `for-each-ref` for the whole group (a git process per tag cost seconds per 500 tags).
+   * Returns why each failing advertisement is refused, by its ref.
+   */
+  async verifyTags(ads: Advertisement[]): Promise<Map<string, string>> {
+    const problems = new Map<string, string>();
+    if (ads.length === 0) return problems;
+    const out = await this.git.run(['for-each-ref', '--format=%(refname)%00%(*objectname)%00%(contents)%00%00', '--', ...ads.map(mirrorTagRef)]);
+    const seen = new Map<string, { target: string; message: string }>();
+    for (const record of out.split('\0\0')) {
+      const [ref, target, message] = record.replace(/^\n/, '').split('\0') as [string, string | undefined, string | undefined];
+      if (ref && target !== undefined && message !== undefined) seen.set(ref, { target, message });
     }
+    for (const ad of ads) {
+      const ref = mirrorTagRef(ad);
+      const tag = seen.get(ref);
+      const where = `${ad.hub}/${ad.date}/${ad.operator}`;
+      if (!tag || tag.target !== ad.commit) {
+        problems.set(ref, `${where}: the tag points to ${tag?.target.slice(0, 12) || 'nothing'}, the registry advertises ${ad.commit.slice(0, 12)}`);
+        continue;
+      }
+      const parsed = parseAdvertisement(tag.message.trim(), { expect: ad, transports: ['https', 'http', 'ssh', 'git', 'file'] });
+      if (!parsed.ok || advertisementSigningText(parsed.ad) !== advertisementSigningText(ad)) problems.set(ref, `${where}: the tag's advertisement differs from the registry's`);
+    }
+    return problems;
   }
 
   /** Remote archive: push the tags and the state branch. */

@@ -13,7 +13,7 @@ import { escapeControl } from '../../core/sanitize.js';
 import type { Registry } from '../../adapters/registry.js';
 import type { Runtime } from '../../runtime.js';
 import { Verifier } from '../../verifier.js';
-import { MirrorDest } from './dest.js';
+import { MirrorDest, mirrorTagRef } from './dest.js';
 import { countStatuses, entryKey, planStage1, planStage2, type InProgress, type MirrorState, type MirrorStatus } from './plan.js';
 
 export interface MirrorOptions {
@@ -72,14 +72,13 @@ async function mirrorAds(rt: Runtime, dest: MirrorDest, state: MirrorState, ads:
       for (const ad of group) changes.push({ key: entryKey(ad), status: 'failed', reason: e.message });
       continue;
     }
+    const problems = await dest.verifyTags(group);
     for (const ad of group) {
       const key = entryKey(ad);
-      try {
-        await dest.verifyTag(ad);
-      } catch (e) {
-        if (!(e instanceof SyncerError) || e.kind !== 'VERIFY') throw e;
-        rt.out.warn(escapeControl(e.message));
-        changes.push({ key, status: 'failed', reason: e.message });
+      const problem = problems.get(mirrorTagRef(ad));
+      if (problem) {
+        rt.out.warn(escapeControl(problem));
+        changes.push({ key, status: 'failed', reason: problem });
         continue;
       }
       state.entries[key] = { hub: ad.hub, date: ad.date, operator: ad.operator, status: 'mirrored', runId: ad.runId, commit: ad.commit, updatedAt: now };

@@ -19,6 +19,9 @@ import { planReindex, type OperatorInput, type Unit } from './plan.js';
 import { readRemote, type RemoteRead } from './read-remote.js';
 import { chooseTrust, parseRecordText, verifyTags, type Skip, type Trust } from './verify.js';
 import { commitPlan, readOperators, readSnapshot } from './write.js';
+import { readMirror } from './read-mirror.js';
+import { serializeAdvertisement } from '../../core/advertisement.js';
+import type { Registry } from '../../adapters/registry.js';
 
 export interface ReindexOptions {
   remotes: string[];
@@ -27,12 +30,14 @@ export interface ReindexOptions {
   dryRun?: boolean;
   allowUnsigned?: boolean;
   acceptKey?: boolean;
+  /** Rebuild from an archive made by `syncer mirror` (local path or URL) instead of the remotes. */
+  fromMirror?: string;
 }
 
 export interface RemoteReport {
   operator: string;
   url: string;
-  source: 'flag' | 'file' | 'registry';
+  source: 'flag' | 'file' | 'registry' | 'mirror';
   ok: boolean;
   /** syncer/* tags listed in the remote. */
   tags: number;
@@ -73,7 +78,8 @@ async function pool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>
   return out;
 }
 
-const REMOTES_IN_FLIGHT = 4;
+/** Remotes read at once: git over a network mostly waits, so more than the cores. */
+const REMOTES_IN_FLIGHT = 8;
 
 function verifyRead(rt: Runtime, read: RemoteRead, registryRecords: Map<string, OperatorRecord>, options: ReindexOptions) {
   const operator = read.target.operator;
@@ -86,6 +92,13 @@ function verifyRead(rt: Runtime, read: RemoteRead, registryRecords: Map<string, 
     acceptKey: !!options.acceptKey,
   });
   const verified = verifyTags({ operator, tags: read.tags, trust, allowUnsigned: !!options.allowUnsigned, transports: rt.config.allowedTransports });
+  if (read.target.source === 'mirror') {
+    // Restored entries point at the archive; the signature does not cover the remote.
+    verified.ads = verified.ads.map(({ ad }) => {
+      const moved = { ...ad, remote: read.target.url };
+      return { ad: moved, value: serializeAdvertisement(moved) };
+    });
+  }
   const input: OperatorInput = {
     operator,
     complete: true,
@@ -110,26 +123,38 @@ export async function reindex(rt: Runtime, options: ReindexOptions): Promise<Rei
   const transports = rt.config.allowedTransports;
   // Every input is checked before anything is read: a bad flag is exit 2 with nothing done.
   const explicit = mergeExplicit([...parseRemoteFlags(options.remotes, transports), ...(options.remotesFile ? readRemotesFile(options.remotesFile, transports) : [])]);
+  if (options.fromMirror && explicit.length) throw usageError('--from-mirror reads only the archive: drop --remote / --remotes-file');
   const dryRun = !!options.dryRun;
   const registry = await rt.registry({ writes: !dryRun });
   const k = registry.keys;
   const registered = [...(await readOperators(registry))].map(([key, e]) => parseRegistered(key, key.slice(k.operatorsPrefix.length), e.raw));
-  const { targets, skipped } = remotesToRead(explicit, registered, transports);
-  if (targets.length === 0) {
-    throw usageError('no remotes to read: the registry has no usable operator records and none were given', 'pass --remote OPERATOR=URL (repeatable) or --remotes-file FILE');
-  }
-  rt.out.info(`reading ${targets.length} remote(s)${dryRun ? ' (dry run: nothing will be written)' : ''}`);
   const registryRecords = new Map(registered.filter((r) => r.record).map((r) => [r.operator, r.record!]));
+  let results: { read: RemoteRead; v?: ReturnType<typeof verifyRead> }[];
+  let skipped: Skip[] = [];
   const started = Date.now();
-  // Each remote is verified as soon as it is read: the CPU work overlaps the other remotes' git.
-  const results = await pool(targets, REMOTES_IN_FLIGHT, async (t) => {
-    const t0 = Date.now();
-    const read = await readRemote(rt, t);
-    const v = read.ok ? verifyRead(rt, read, registryRecords, options) : undefined;
-    rt.out.debug(`read the remote of ${t.operator} in ${Date.now() - t0} ms: ${read.ok ? `${read.tags.length} tags, ${v!.verified.ads.length} verified` : 'failed'}`);
-    return { read, v };
-  });
-  rt.out.debug(`read and verified ${targets.length} remote(s) in ${Date.now() - started} ms`);
+  if (options.fromMirror) {
+    const { url, reads } = await readMirror(rt, options.fromMirror);
+    if (reads.length === 0) throw usageError(`no archived datasets in ${redactUrl(url)}`, 'is it an archive made by syncer mirror?');
+    rt.out.info(`reading the archive ${redactUrl(url)}: ${reads.length} operator(s)${dryRun ? ' (dry run: nothing will be written)' : ''}`);
+    results = reads.map((read) => ({ read, v: verifyRead(rt, read, registryRecords, options) }));
+  } else {
+    const chosen = remotesToRead(explicit, registered, transports);
+    const targets = chosen.targets;
+    skipped = chosen.skipped;
+    if (targets.length === 0) {
+      throw usageError('no remotes to read: the registry has no usable operator records and none were given', 'pass --remote OPERATOR=URL (repeatable) or --remotes-file FILE');
+    }
+    rt.out.info(`reading ${targets.length} remote(s)${dryRun ? ' (dry run: nothing will be written)' : ''}`);
+    // Each remote is verified as soon as it is read: the CPU work overlaps the other remotes' git.
+    results = await pool(targets, REMOTES_IN_FLIGHT, async (t) => {
+      const t0 = Date.now();
+      const read = await readRemote(rt, t);
+      const v = read.ok ? verifyRead(rt, read, registryRecords, options) : undefined;
+      rt.out.debug(`read the remote of ${t.operator} in ${Date.now() - t0} ms: ${read.ok ? `${read.tags.length} tags, ${v!.verified.ads.length} verified` : 'failed'}`);
+      return { read, v };
+    });
+  }
+  rt.out.debug(`read and verified ${results.length} source(s) in ${Date.now() - started} ms`);
 
   const inputs: OperatorInput[] = [];
   const trusts = new Map<string, Trust>();
@@ -154,10 +179,15 @@ export async function reindex(rt: Runtime, options: ReindexOptions): Promise<Rei
   let t0 = Date.now();
   const snapshot = await readSnapshot(registry, new Set(inputs.map((i) => i.operator)));
   rt.out.debug(`read the registry (${snapshot.datasets.size} advertisements, ${snapshot.markers.size} markers) in ${Date.now() - t0} ms`);
-  const plan = planReindex({ keys: k, snapshot, operators: inputs, prune: !!options.prune, transports });
+  if (options.fromMirror) {
+    // Restoring from an archive only fills what is missing: entries present are left as they are.
+    for (const input of inputs) input.ads = input.ads.filter(({ ad }) => !snapshot.datasets.has(k.dataset(ad)));
+  }
+  const plan = planReindex({ keys: k, snapshot, operators: inputs, prune: !!options.prune && !options.fromMirror, transports });
   skipped.push(...plan.skipped);
 
   let conflicts: Unit[] = [];
+  let applied: Unit[] = plan.units;
   let transactions = 0;
   if (!dryRun) {
     pinKeys(rt, trusts);
@@ -165,6 +195,7 @@ export async function reindex(rt: Runtime, options: ReindexOptions): Promise<Rei
     const res = await commitPlan(registry, plan.txns, rt.deps.signal);
     rt.out.debug(`wrote ${plan.txns.length} transaction(s) in ${Date.now() - t0} ms`);
     conflicts = res.conflicts;
+    applied = res.applied;
     transactions = res.transactions;
   }
   const lost = new Set(conflicts.flatMap((u) => u.ids));
@@ -182,7 +213,10 @@ export async function reindex(rt: Runtime, options: ReindexOptions): Promise<Rei
     stale: plan.stale,
     skipped,
     operators: { added: kept(plan.records.added), unchanged: plan.records.unchanged, differs: plan.records.differs },
-    markers: { added: plan.markers.added.length, removed: plan.markers.removed.length },
+    markers: {
+      added: new Set(applied.flatMap((u) => u.markers)).size,
+      removed: applied.flatMap((u) => u.ops).filter((o) => 'delete' in o && o.delete.startsWith(k.dateIndexPrefix)).length,
+    },
     remotes,
     changes,
     transactions: dryRun ? plan.txns.length : transactions,

@@ -15,7 +15,7 @@ import type { Skip } from './verify.js';
 export interface RemoteTarget {
   operator: string;
   url: string;
-  source: 'flag' | 'file' | 'registry';
+  source: 'flag' | 'file' | 'registry' | 'mirror';
 }
 
 function target(operator: string, url: string, source: RemoteTarget['source'], where: string, transports: readonly string[]): RemoteTarget {

@@ -78,7 +78,7 @@ export interface Plan {
   unchanged: number;
   /** Registry entries of completely read remotes whose tag is gone. */
   stale: DatasetId[];
-  /** The stale entries this plan deletes (all of them with --prune, else none). */
+  /** The stale entries this plan deletes (with --prune; never those of a remote without any syncer tag). */
   pruned: string[];
   skipped: Skip[];
   records: { added: string[]; unchanged: string[]; differs: string[] };
@@ -155,6 +155,7 @@ export function planReindex(input: PlanInput): Plan {
   const recordUnits: Unit[] = [];
   const adUnits: Unit[] = [];
   const markerOnly = new Set<string>();
+  const prunable: DatasetId[] = [];
   const markerNeeded = (hub: string, date: string) => {
     const m = k.dateIndex(hub, date);
     return snapshot.markers.has(m) ? [] : [m];
@@ -213,9 +214,13 @@ export function planReindex(input: PlanInput): Plan {
 
     if (op.complete) {
       const present = new Set(op.present);
-      for (const id of byOperator.get(op.operator) ?? []) {
-        if (!present.has(`${id.hub}/${id.date}`)) plan.stale.push(id);
-      }
+      const stale = (byOperator.get(op.operator) ?? []).filter((id) => !present.has(`${id.hub}/${id.date}`));
+      plan.stale.push(...stale);
+      // A remote without a single syncer tag is more likely a wrong URL than an operator who
+      // deleted everything: its entries are reported, never pruned.
+      if (prune && stale.length && present.size === 0) {
+        plan.skipped.push({ operator: op.operator, reason: `its remote has no syncer/<hub>/<date> tags at all (a wrong URL?): its ${stale.length} stale entries are not pruned` });
+      } else prunable.push(...stale);
     }
   }
 
@@ -227,9 +232,9 @@ export function planReindex(input: PlanInput): Plan {
 
   // Prune: one unit per hub/date (its deletes together), with the marker when nothing else stays.
   const pruneUnits: Unit[] = [];
-  if (prune && plan.stale.length) {
+  if (prune && prunable.length) {
     const groups = new Map<string, DatasetId[]>();
-    for (const id of plan.stale) {
+    for (const id of prunable) {
       const hd = `${id.hub}/${id.date}`;
       (groups.get(hd) ?? groups.set(hd, []).get(hd)!).push(id);
     }

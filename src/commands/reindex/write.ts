@@ -54,12 +54,18 @@ async function execute(registry: Registry, txn: Txn): Promise<boolean> {
   return registry.etcd.call(`reindex transaction (${txn.ops.length} operations)`, async () => (await registry.etcd.client.kv.txn(request(txn))).succeeded);
 }
 
-/** Whether the registry already holds what the unit would write (a retried call that did commit). */
+/**
+ * Whether the registry already holds what the unit would write (a retried call that did commit,
+ * or someone else wrote the same value); then its missing index markers are put too.
+ */
 async function alreadyApplied(registry: Registry, unit: Unit): Promise<boolean> {
   for (const op of unit.ops) {
     const kv = await registry.etcd.get('put' in op ? op.put : op.delete);
     if ('put' in op ? kv?.value.toString() !== op.value : kv !== undefined) return false;
   }
+  const missing: string[] = [];
+  for (const m of unit.markers) if (!(await registry.etcd.get(m))) missing.push(m);
+  if (missing.length) await execute(registry, txnOf([{ ...unit, compares: [], ops: [], markers: missing }]));
   return true;
 }
 

@@ -35,7 +35,7 @@ const csvDef = z
     file: z.string().min(1).optional(),
     /** ... or an http(s) URL. */
     url: httpUrl.optional(),
-    delimiter: z.string().min(1).max(4).optional(),
+    delimiter: z.string().min(1).max(10).optional(),
     quote: z.string().length(1).optional(),
     encoding: z.enum(['utf8', 'latin1', 'utf16le']).optional(),
     timeoutMs: posInt.optional(),

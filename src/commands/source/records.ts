@@ -264,21 +264,26 @@ export class RunReport {
   }
 }
 
-/** The text summary: one line of counts, then one line per warning kind with a few examples. */
+/** The text summary (stdout): counts, cursor, and what else the command says. */
 export function summaryText(head: string, r: RunReport, extra: string[] = []): string {
   const c = r.counts();
-  const lines = [
+  return [
     head,
-    `  fetched ${c.fetched}, added ${c.added}, updated ${c.updated}, unchanged ${c.unchanged}, skipped ${c.skipped}, pushed ${c.pushed}`,
+    `  fetched ${c.fetched}, added ${c.added}, updated ${c.updated}, unchanged ${c.unchanged}, skipped ${c.skipped}, pushed ${c.pushed}, warnings ${r.warningCount}, errors ${r.errors.length}`,
     `  cursor ${r.cursor ? JSON.stringify(r.cursor.value) : '(none)'}`,
     ...extra.map((e) => `  ${e}`),
-  ];
+  ].join('\n');
+}
+
+/** One line per warning kind (stderr), with where the first few happened. */
+export function warningLines(r: RunReport): string[] {
+  const lines: string[] = [];
   for (const [kind, w] of Object.entries(r.warnings())) {
-    const where = w.samples.map((s) => (s.line !== undefined ? `line ${s.line}` : s.id !== undefined ? `id ${s.id}` : s.position !== undefined ? `#${s.position}` : s.message)).join(', ');
-    lines.push(`  warning ${kind}: ${w.count} (${where}${w.count > w.samples.length ? ', ...' : ''}): ${w.samples[0]?.message ?? ''}`);
+    const where = w.samples.map((s) => (s.line !== undefined ? `line ${s.line}` : s.id !== undefined ? `id ${s.id}` : s.position !== undefined ? `record ${s.position}` : '')).filter(Boolean);
+    const first = w.samples[0]?.message ?? '';
+    lines.push(`${kind}: ${w.count}${where.length ? ` (${where.join(', ')}${w.count > w.samples.length ? ', ...' : ''})` : ''}${first ? `: ${first}` : ''}`);
   }
-  for (const e of r.errors) lines.push(`  error ${e.kind}: ${e.message}${e.count !== undefined ? ` (${e.count})` : ''}`);
-  return lines.join('\n');
+  return lines;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,9 +3,9 @@
  * most `chunkSize` records on disk, then a k-way merge), and the hub's data file in either stored
  * format (NDJSON, or CSV with `externalIds.<source>` columns), always read and written sorted by id.
  */
-import { createReadStream, createWriteStream, existsSync, type WriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, type WriteStream } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { canonical, canonicalLine, compareKeys, EXT, HUB_ID, idString, isPlainObject, sortKey, type Rec } from './records.js';
 
 /** Lines of a file (without their `\n` or `\r\n`), streamed. */
@@ -27,6 +27,7 @@ export class LineWriter {
   private failed: Error | undefined;
 
   constructor(readonly path: string) {
+    mkdirSync(dirname(path), { recursive: true });
     this.stream = createWriteStream(path, { encoding: 'utf8' });
     this.stream.on('error', (e) => (this.failed = e));
   }
@@ -57,7 +58,8 @@ export class LineWriter {
     await new Promise<void>((resolve, reject) => {
       if (this.failed) return reject(this.failed);
       this.stream.once('error', reject);
-      this.stream.end(() => resolve());
+      this.stream.once('finish', () => (this.failed ? reject(this.failed) : resolve()));
+      this.stream.end();
     });
   }
 

@@ -5,7 +5,7 @@
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { SyncerError } from '../../errors.js';
+import { interrupted, SyncerError } from '../../errors.js';
 import type { Advertisement } from '../../core/advertisement.js';
 import type { Runtime } from '../../runtime.js';
 import { materialize } from '../retrieve/checkout.js';
@@ -72,6 +72,9 @@ export async function act(rt: Runtime, ad: Advertisement | undefined, event: Wat
       attempt += 1;
       result = await execOnce(rt, options.exec, event);
       if (result.code === 0) break;
+      // Stopping (SIGINT/SIGTERM, which a terminal also sends to the command): no retries, and the
+      // event is not recorded as done, so a restart runs it again.
+      if (rt.deps.signal.aborted) throw interrupted();
       if (attempt < options.execAttempts) {
         rt.out.warn(`${options.exec[0]} failed for ${event.id} (exit ${result.code ?? result.signal}); retrying in ${backoffMs(attempt)} ms`);
         await sleep(backoffMs(attempt));
@@ -83,9 +86,9 @@ export async function act(rt: Runtime, ad: Advertisement | undefined, event: Wat
   return event;
 }
 
-/** --events-log: every raw change, appended as one JSON line, before it is acted on. */
-export function appendEventLog(file: string | undefined, record: Record<string, unknown>): void {
+/** --events-log: every raw change, appended as one JSON line, before it is acted on (no record: just create the file). */
+export function appendEventLog(file: string | undefined, record: Record<string, unknown> | undefined): void {
   if (!file) return;
   mkdirSync(dirname(file), { recursive: true });
-  appendFileSync(file, JSON.stringify(record) + '\n');
+  appendFileSync(file, record ? JSON.stringify(record) + '\n' : '');
 }

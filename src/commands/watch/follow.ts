@@ -27,7 +27,15 @@ export interface FollowContext {
   eventsLog?: string;
   /** Stops following (after the current action). */
   signal: AbortSignal;
+  /**
+   * --group: whether this watcher still leads, asked before each action (a leader paused past its
+   * lease must not act on what it receives when it wakes up). Resolves false once it does not.
+   */
+  stillLeading?: () => Promise<boolean>;
 }
+
+/** This watcher no longer leads its group: stop, act on nothing more. */
+export class LeadershipLost extends Error {}
 
 /** Wait `ms`, or less if the signal stops us. */
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -81,6 +89,7 @@ function alreadyDone(position: Position, change: Change): boolean {
 export async function handle(ctx: FollowContext, position: Position, change: Change, advance = true): Promise<void> {
   if (!alreadyDone(position, change)) {
     if (matches(ctx.filter, change.id)) {
+      if (ctx.stillLeading && !(await ctx.stillLeading())) throw new LeadershipLost('no longer the leader of the watch group');
       appendEventLog(ctx.eventsLog, { ...change, receivedAt: ctx.rt.now().toISOString() });
       const commit = await actOn(ctx, change);
       if (change.type === 'put') position.known[change.key] = { rev: change.modRevision, commit };
@@ -89,7 +98,7 @@ export async function handle(ctx: FollowContext, position: Position, change: Cha
   }
   // One revision may carry several changes: keep it until all are done (they are skipped above).
   if (advance && BigInt(change.modRevision) - 1n > BigInt(position.revision)) position.revision = minus1(change.modRevision);
-  await ctx.store.save(position);
+  await ctx.store.save(position, [change.key]);
 }
 
 async function listing(registry: Registry): Promise<{ current: Map<string, { value: string; modRevision: string }>; revision: string }> {
@@ -113,7 +122,7 @@ async function resync(ctx: FollowContext, position: Position): Promise<void> {
     await handle(ctx, position, change, false);
   }
   position.revision = revision;
-  await ctx.store.save(position);
+  await ctx.store.save(position, []);
 }
 
 /** The position to start from: saved, or (first start) now, or the beginning with --from-start. */
@@ -150,11 +159,9 @@ class ConnectionLost extends Error {}
  */
 async function watchOnce(ctx: FollowContext, position: Position, onConnected: () => void): Promise<void> {
   const { registry } = ctx;
-  const watcher = registry.etcd.client
-    .watch()
-    .prefix(registry.keys.datasetsPrefix)
-    .startRevision(String(BigInt(position.revision) + 1n))
-    .watcher();
+  const from = String(BigInt(position.revision) + 1n);
+  const watcher = registry.etcd.client.watch().prefix(registry.keys.datasetsPrefix).startRevision(from).watcher();
+  let cancelledByEtcd = false;
   const queue: Change[] = [];
   let wake: (() => void) | undefined;
   let failure: Error | undefined;
@@ -175,7 +182,12 @@ async function watchOnce(ctx: FollowContext, position: Position, onConnected: ()
   };
   watcher.on('put', (kv) => push('put', kv));
   watcher.on('delete', (kv) => push('delete', kv));
-  watcher.on('error', (e) => fail(e));
+  watcher.on('error', (e) => {
+    // etcd cancelled it (the client has already dropped it): typically, its start revision was compacted.
+    cancelledByEtcd = true;
+    const reason = (e as Error)?.message?.replace(/^Watcher canceled:\s*/, '') ?? '';
+    fail(new Error(`etcd cancelled the watch from revision ${from}${reason ? `: ${reason}` : ' (that revision was probably compacted)'}`));
+  });
   watcher.on('disconnected', (e) => fail(new ConnectionLost((e as Error)?.message ?? String(e))));
   watcher.on('connected', () => onConnected());
   const onAbort = () => wake?.();
@@ -190,10 +202,13 @@ async function watchOnce(ctx: FollowContext, position: Position, onConnected: ()
     }
   } finally {
     ctx.signal.removeEventListener('abort', onAbort);
-    // A cancel waits for etcd to confirm; never let a dead connection hold us here.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([watcher.cancel().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 2000)))]);
-    clearTimeout(timer);
+    // A cancel waits for etcd to confirm (never, for a watch etcd already cancelled); never let a
+    // dead connection hold us here either.
+    if (!cancelledByEtcd) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([watcher.cancel().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 2000)))]);
+      clearTimeout(timer);
+    }
   }
 }
 

@@ -14,6 +14,7 @@ import type { Registry } from '../../adapters/registry.js';
 import type { Runtime } from '../../runtime.js';
 import { Verifier } from '../../verifier.js';
 import { actOn, follow, type FollowContext } from './follow.js';
+import { appendEventLog } from './actions.js';
 import { defaultStateFile, fileStore, groupStore } from './state.js';
 import { matches, type Change } from './events.js';
 
@@ -106,14 +107,18 @@ async function leadGroup(ctx: FollowContext, registry: Registry, group: string, 
     try {
       const key = await campaign.getCampaignKey();
       rt.out.info(`leading watch group ${group}`);
-      const store = groupStore(registry, group, {
-        key,
-        onLost: () => {
-          rt.out.warn(`lost the leadership of group ${group} (its election key is gone)`);
-          lost.abort();
-        },
-      });
-      await follow({ ...ctx, store, signal: lost.signal }, { fromStart });
+      const onLost = () => {
+        if (!lost.signal.aborted) rt.out.warn(`lost the leadership of group ${group} (its election key is gone)`);
+        lost.abort();
+      };
+      const store = groupStore(registry, group, { key, onLost });
+      const stillLeading = async () => {
+        if (lost.signal.aborted) return false;
+        if (await registry.etcd.get(key)) return true;
+        onLost();
+        return false;
+      };
+      await follow({ ...ctx, store, signal: lost.signal, stillLeading }, { fromStart });
     } catch (e) {
       if (!(e instanceof SyncerError && e.kind === 'REGISTRY') || ctx.signal.aborted) throw e;
       rt.out.warn(`${e.message}; stepping down and campaigning again`);
@@ -131,9 +136,18 @@ export async function run(rt: Runtime, options: WatchOptions): Promise<void> {
   if (options.group !== undefined) checkName('group', options.group);
   if (options.retrieve && !rt.config.importDir) throw usageError('--retrieve needs an import directory', 'set importDir (syncer config set importDir DIR)');
   if (options.replay && options.group) throw usageError('--replay and --group exclude each other');
+  if (options.state && options.group) throw usageError('--state and --group exclude each other', 'a group keeps its position in etcd');
   const ttl = Number(rt.env.SYNCER_WATCH_LEASE_TTL ?? 10);
   if (!Number.isInteger(ttl) || ttl < 2) throw usageError('SYNCER_WATCH_LEASE_TTL must be a whole number of seconds >= 2');
 
+  const eventsLog = options.eventsLog ? resolve(rt.deps.cwd, options.eventsLog) : undefined;
+  if (eventsLog) {
+    try {
+      appendEventLog(eventsLog, undefined); // creates it: an unwritable log is bad input, found now
+    } catch (e) {
+      throw usageError(`cannot write the events log ${eventsLog}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
   const registry = await rt.registry();
   const filter = { hubs: options.hubs, operators: options.operators };
   const ctx: FollowContext = {
@@ -143,7 +157,7 @@ export async function run(rt: Runtime, options: WatchOptions): Promise<void> {
     filter,
     store: fileStore(options.state ? resolve(rt.deps.cwd, options.state) : defaultStateFile(rt.paths.dataDir, rt.registryId, filter)),
     actions: { retrieve: options.retrieve, exec: options.exec, execAttempts: EXEC_ATTEMPTS },
-    eventsLog: options.eventsLog ? resolve(rt.deps.cwd, options.eventsLog) : undefined,
+    eventsLog,
     signal: rt.deps.signal,
   };
   if (options.replay) await replay(ctx, resolve(rt.deps.cwd, options.replay));

@@ -1,23 +1,41 @@
 /**
- * Where a watcher keeps its position (the revision it acted up to, and the keys it knew): a file
- * in the per-user data dir (or --state), or, for a --group, a key in etcd written by the leader.
+ * Where a watcher keeps its position (the revision it acted up to, and the keys it knew with
+ * their mod revision and commit): a file in the per-user data dir (or --state), or, for a
+ * --group, keys in etcd written by the leader only.
+ *
+ * The set of known keys is as large as the registry (100k advertisements: ~10 MB of JSON), and
+ * the position is saved after every event. So a save writes only what changed: the file store
+ * appends one line to a journal beside the snapshot (and rewrites the snapshot now and then); the
+ * group store writes one etcd key per known dataset (a single value would pass etcd's 1.5 MiB
+ * request limit at ~14k advertisements) and the revision, in one guarded transaction.
+ *
+ *   file:  FILE (snapshot {seq, revision, known}) + FILE.journal (lines {seq, revision, set, del})
+ *   group: <ns>watch/groups/<group>/position         {revision}
+ *          <ns>watch/groups/<group>/known/<key without ns>   {rev, commit}
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Registry } from '../../adapters/registry.js';
-import { SyncerError } from '../../errors.js';
-import type { Filter, Position } from './events.js';
+import { SyncerError, usageError } from '../../errors.js';
+import type { Filter, Known, Position } from './events.js';
 
 export interface PositionStore {
   describe: string;
   load(): Promise<Position | undefined>;
-  save(position: Position): Promise<void>;
+  /**
+   * Record `position`. `touched`: the keys of `position.known` that may have changed since the last
+   * save (added, replaced or removed); undefined means any of them (write everything).
+   */
+  save(position: Position, touched?: readonly string[]): Promise<void>;
 }
 
-function validPosition(p: unknown): Position | undefined {
-  const v = p as Position;
-  return v && typeof v.revision === 'string' && /^\d+$/.test(v.revision) && v.known && typeof v.known === 'object' ? v : undefined;
+const isRevision = (r: unknown): r is string => typeof r === 'string' && /^\d+$/.test(r);
+const isEntry = (e: unknown): e is Known[string] => !!e && typeof e === 'object' && isRevision((e as Known[string]).rev) && typeof (e as Known[string]).commit === 'string';
+
+function validKnown(k: unknown): Known | undefined {
+  if (!k || typeof k !== 'object' || Array.isArray(k)) return undefined;
+  return Object.values(k).every(isEntry) ? (k as Known) : undefined;
 }
 
 /** The default state file: one per registry, namespace and filter. */
@@ -26,58 +44,176 @@ export function defaultStateFile(dataDir: string, registryId: string, filter: Fi
   return join(dataDir, 'watch', `${id}.json`);
 }
 
+/** What changed in `known` for the keys `touched`: entries to set, keys to delete. */
+function changes(known: Known, touched: readonly string[]): { set: Known; del: string[] } {
+  const set: Known = {};
+  const del: string[] = [];
+  for (const key of touched) {
+    const entry = known[key];
+    if (entry) set[key] = entry;
+    else del.push(key);
+  }
+  return { set, del };
+}
+
 export function fileStore(file: string): PositionStore {
+  const journal = `${file}.journal`;
+  let seq = 0; // of the last save
+  let haveSnapshot = false; // loaded or written by this process: the journal has a base
+  let journalLines = 0;
+  let knownSize = 0;
+  const fail = (e: unknown): never => {
+    throw usageError(`cannot write the watch position to ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'pass a writable --state FILE');
+  };
+  const snapshot = (position: Position) => {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ seq, revision: position.revision, known: position.known }));
+    renameSync(tmp, file); // atomic: a crash leaves the old snapshot, never half a file
+    // Journal lines are numbered: those of an older snapshot are ignored if this removal is lost.
+    rmSync(journal, { force: true });
+    haveSnapshot = true;
+    journalLines = 0;
+    knownSize = Object.keys(position.known).length;
+  };
   return {
     describe: file,
     async load() {
+      let parsed: { seq?: unknown; revision?: unknown; known?: unknown };
       try {
-        return validPosition(JSON.parse(readFileSync(file, 'utf8')));
+        parsed = JSON.parse(readFileSync(file, 'utf8'));
       } catch {
         return undefined;
       }
+      const known = validKnown(parsed?.known);
+      if (!parsed || !isRevision(parsed.revision) || !known) return undefined;
+      const position: Position = { revision: parsed.revision, known };
+      seq = typeof parsed.seq === 'number' ? parsed.seq : 0;
+      haveSnapshot = true;
+      let lines: string[] = [];
+      try {
+        lines = readFileSync(journal, 'utf8').split('\n');
+      } catch {
+        /* no journal */
+      }
+      for (const line of lines) {
+        if (line.trim() === '') continue;
+        let rec: { seq?: unknown; revision?: unknown; set?: unknown; del?: unknown };
+        try {
+          rec = JSON.parse(line);
+        } catch {
+          break; // a line torn by a crash: the last one
+        }
+        if (typeof rec.seq !== 'number' || rec.seq <= seq) continue;
+        const set = validKnown(rec.set);
+        if (!isRevision(rec.revision) || !set || !Array.isArray(rec.del)) break;
+        Object.assign(position.known, set);
+        for (const key of rec.del) if (typeof key === 'string') delete position.known[key];
+        position.revision = rec.revision;
+        seq = rec.seq;
+        journalLines += 1;
+      }
+      knownSize = Object.keys(position.known).length;
+      return position;
     },
-    async save(position) {
-      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-      const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-      writeFileSync(tmp, JSON.stringify(position));
-      renameSync(tmp, file); // atomic: a crash leaves the old position, never half a file
+    async save(position, touched) {
+      seq += 1;
+      try {
+        // Rewrite the snapshot when asked to, or when the journal has grown past the snapshot's size.
+        if (!touched || !haveSnapshot || journalLines >= Math.max(1000, knownSize)) return snapshot(position);
+        const { set, del } = changes(position.known, touched);
+        mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+        appendFileSync(journal, JSON.stringify({ seq, revision: position.revision, set, del }) + '\n');
+        journalLines += 1;
+      } catch (e) {
+        fail(e);
+      }
     },
   };
 }
+
+/** etcd allows 128 operations a transaction; keep room for the guard and the position. */
+const TXN_OPS = 100;
 
 /**
  * The position of a --group in etcd. `leader` guards every write: the position is written only
  * while the leader's election key (bound to its lease) still exists, so a leader that lost its
  * lease (paused, cut off) can never overwrite the position of the one that took over.
  */
-export function groupStore(registry: Registry, group: string, leader?: { key: string; onLost: () => void }): PositionStore {
-  const key = `${registry.keys.namespace}watch/groups/${group}/position`;
+export function groupStore(registry: Registry, group: string, leader: { key: string; onLost: () => void }): PositionStore {
+  const base = `${registry.keys.namespace}watch/groups/${group}/`;
+  const positionKey = `${base}position`;
+  const knownPrefix = `${base}known/`;
+  const ns = registry.keys.namespace;
+  // Known keys are dataset keys (<ns>datasets/...): stored under the group without the namespace.
+  const storedKey = (key: string) => knownPrefix + (key.startsWith(ns) ? key.slice(ns.length) : key);
+  const client = registry.etcd.client;
+
+  /** One transaction of puts (value) and deletes (undefined), only while `leader` leads. */
+  const write = async (ops: [string, string | undefined][]) => {
+    const written = await registry.etcd.call(`watch position ${positionKey}`, async () => {
+      const res = await client
+        .if(leader.key, 'Create', '>', 0)
+        .then(...ops.map(([key, value]) => (value === undefined ? client.delete().key(key) : client.put(key).value(value))))
+        .commit();
+      return res.succeeded;
+    });
+    if (!written) {
+      leader.onLost();
+      throw new SyncerError('REGISTRY', `no longer the leader of watch group ${group}: its position was left to the new leader`);
+    }
+  };
+
   return {
-    describe: key,
+    describe: positionKey,
     async load() {
-      const kv = await registry.etcd.get(key);
+      const kv = await registry.etcd.get(positionKey);
       if (!kv) return undefined;
+      let parsed: { revision?: unknown; known?: unknown };
       try {
-        return validPosition(JSON.parse(kv.value.toString()));
+        parsed = JSON.parse(kv.value.toString());
       } catch {
         return undefined;
       }
-    },
-    async save(position) {
-      const client = registry.etcd.client;
-      const value = JSON.stringify(position);
-      const written = await registry.etcd.call(`watch position ${key}`, async () => {
-        if (!leader) {
-          await client.put(key).value(value);
-          return true;
+      if (!parsed || !isRevision(parsed.revision)) return undefined;
+      const known: Known = {};
+      for await (const entry of registry.etcd.range(knownPrefix)) {
+        try {
+          const value = JSON.parse(entry.value.toString());
+          if (isEntry(value)) known[ns + entry.key.slice(knownPrefix.length)] = { rev: value.rev, commit: value.commit };
+        } catch {
+          /* an entry that does not parse is not known: at worst acted on again */
         }
-        const res = await client.if(leader.key, 'Create', '>', 0).then(client.put(key).value(value)).commit();
-        return res.succeeded;
-      });
-      if (!written) {
-        leader!.onLost();
-        throw new SyncerError('REGISTRY', `no longer the leader of watch group ${group}: its position was left to the new leader`);
       }
+      return { revision: parsed.revision, known };
+    },
+    async save(position, touched) {
+      const value = JSON.stringify({ revision: position.revision });
+      if (touched) {
+        const { set, del } = changes(position.known, touched);
+        const ops: [string, string | undefined][] = [
+          ...Object.entries(set).map(([key, entry]): [string, string] => [storedKey(key), JSON.stringify(entry)]),
+          ...del.map((key): [string, undefined] => [storedKey(key), undefined]),
+        ];
+        // Usually one transaction (one key touched, and the revision).
+        const batches: [string, string | undefined][][] = [];
+        for (let i = 0; i < ops.length; i += TXN_OPS) batches.push(ops.slice(i, i + TXN_OPS));
+        if (batches.length === 0) batches.push([]);
+        batches[batches.length - 1]!.push([positionKey, value]);
+        for (const batch of batches) await write(batch);
+        return;
+      }
+      // Everything: the old entries go, then the new ones in batches, the position last (a crash
+      // half-way leaves no position of this write: a restart then starts as new).
+      const existing: string[] = [];
+      for await (const entry of registry.etcd.range(knownPrefix, { keysOnly: true })) existing.push(entry.key);
+      const ops: [string, string | undefined][] = [
+        [positionKey, undefined],
+        ...existing.filter((key) => !(ns + key.slice(knownPrefix.length) in position.known)).map((key): [string, undefined] => [key, undefined]),
+        ...Object.entries(position.known).map(([key, entry]): [string, string] => [storedKey(key), JSON.stringify(entry)]),
+      ];
+      for (let i = 0; i < ops.length; i += TXN_OPS) await write(ops.slice(i, i + TXN_OPS));
+      await write([[positionKey, value]]);
     },
   };
 }

@@ -1,0 +1,91 @@
+/**
+ * The operator's repository as `source` uses it: where the definitions and states are, the
+ * "no uncommitted edits" check, pathspec commits (only our files, whatever else is staged), and
+ * putting files back as they were committed when a run fails after writing them.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { usageError } from '../../errors.js';
+import { withLock } from '../../adapters/locks.js';
+import type { Git } from '../../adapters/git.js';
+import type { Runtime } from '../../runtime.js';
+import { parseSourcesFile, SOURCES_FILE, type Definition, type SourcesFile } from './definitions.js';
+
+export interface Repo {
+  top: string;
+  gitDir: string;
+  git: Git;
+}
+
+export async function openRepo(rt: Runtime): Promise<Repo> {
+  const { repoPath } = rt.config;
+  if (!repoPath) throw usageError('no repository configured', 'run `syncer init`, or set SYNCER_REPO');
+  if (!existsSync(repoPath)) throw usageError(`repository ${repoPath} does not exist`, 'fix repoPath (syncer config set repoPath DIR)');
+  const { git } = rt.git(repoPath);
+  const top = await git.topLevel();
+  const gitDir = (await git.tryRun(['rev-parse', '--absolute-git-dir']))?.trim();
+  if (!top || !gitDir) throw usageError(`${repoPath} is not a git repository`, 'run `git init` there or fix repoPath');
+  return { top, gitDir, git: rt.git(top).git };
+}
+
+/** One writer at a time per repository: the same lock `syncer sync` takes. */
+export function locked<T>(rt: Runtime, repo: Repo, what: string, fn: () => Promise<T>): Promise<T> {
+  const io = { info: (m: string) => rt.out.info(m), warn: (m: string) => rt.out.warn(m), signal: rt.deps.signal };
+  return withLock(join(repo.gitDir, 'syncer.lock'), what, io, fn);
+}
+
+export function readSources(top: string): SourcesFile {
+  const path = join(top, SOURCES_FILE);
+  if (!existsSync(path)) return { schema: 1, sources: {} };
+  try {
+    return parseSourcesFile(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw usageError(`${path} is not a valid sources file: ${(e as Error).message}`, 'fix it by hand, or restore it with git');
+  }
+}
+
+export function getDefinition(top: string, name: string): Definition {
+  const d = readSources(top).sources[name];
+  if (!d) throw usageError(`no source ${JSON.stringify(name)}`, 'syncer source list shows the defined sources; add one with syncer source add');
+  return d;
+}
+
+/** Refuse to run over uncommitted edits of our files: we would overwrite or commit them. */
+export async function ensureClean(git: Git, paths: string[]): Promise<void> {
+  const changed = await git.changedPaths(paths);
+  if (changed.length) {
+    throw usageError(`uncommitted changes in ${changed.join(', ')}`, 'commit or discard them first (git commit / git checkout -- FILE)');
+  }
+}
+
+/** Stage and commit exactly `paths` (a pathspec commit). False when there was nothing to commit. */
+export async function commitPaths(git: Git, paths: string[], message: string): Promise<boolean> {
+  if ((await git.changedPaths(paths)).length === 0) return false;
+  await git.run(['add', '-A', '--', ...paths]);
+  await git.run(['commit', '--quiet', '--no-verify', '-m', message, '--', ...paths], { what: 'git commit' });
+  return true;
+}
+
+/** Put `paths` back as HEAD has them (or remove them when HEAD has none), index included. */
+export async function restorePaths(git: Git, top: string, paths: string[]): Promise<void> {
+  for (const p of paths) {
+    const tracked = (await git.tryRun(['cat-file', '-e', `HEAD:${p}`])) !== undefined;
+    if (tracked) await git.tryRun(['checkout', 'HEAD', '--', p]);
+    else {
+      await git.tryRun(['rm', '--cached', '--quiet', '--ignore-unmatch', '--', p]);
+      rmSync(join(top, p), { force: true });
+    }
+  }
+}
+
+/** Write a file atomically (temp + rename), creating its directory. */
+export function writeAtomic(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.syncer-tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
+
+export function readText(path: string): string | undefined {
+  return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+}
