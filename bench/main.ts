@@ -8,7 +8,8 @@
  *   BENCH_LS_RUNS [5]         runs of each ls / etcdctl measurement
  *   BENCH_FILES [10000]       files in the big dataset
  *   BENCH_ROUNDS [5]          sync + retrieve rounds (median reported)
- *   BENCH_ONLY                comma list of parts to run: startup,registry,dataset
+ *   BENCH_ONLY                comma list of parts to run: startup,registry,dataset,watch,reindex,mirror
+ *   (watch-latency.ts, reindex-bench.ts and mirror-bench.ts list their own knobs)
  *   BENCH_TMPDIR              where etcd data and repositories live (run.sh default: /dev/shm)
  */
 import { execFileSync } from 'node:child_process';
@@ -20,6 +21,9 @@ import { fmtMs, knob, progress, renderTable, ROOT, type Row } from './lib.js';
 import { benchStartup } from './startup.js';
 import { benchRegistry } from './registry.js';
 import { benchDataset } from './dataset.js';
+import { benchWatchLatency } from './watch-latency.js';
+import { benchReindex } from './reindex-bench.js';
+import { benchMirror } from './mirror-bench.js';
 
 const NAMESPACE = 'syncer/';
 
@@ -48,7 +52,7 @@ function machineRows(): Row[] {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const only = new Set((process.env.BENCH_ONLY ?? 'startup,registry,dataset').split(',').map((s) => s.trim()));
+  const only = new Set((process.env.BENCH_ONLY ?? 'startup,registry,dataset,watch,reindex,mirror').split(',').map((s) => s.trim()));
   const rows: Row[] = machineRows();
   let cluster: Cluster | undefined;
   const cleanup = async () => {
@@ -82,6 +86,20 @@ async function main(): Promise<void> {
     // Same cluster and namespace: sync and retrieve run against the full registry.
     if (only.has('dataset') && cluster) {
       rows.push(...(await benchDataset(cluster, NAMESPACE, { files: knob('BENCH_FILES', 10_000), rounds: knob('BENCH_ROUNDS', 5) })));
+    }
+    await cleanup();
+    // The other flows start their own fresh etcd each.
+    if (only.has('watch')) rows.push(...(await benchWatchLatency(knob('BENCH_WATCH_N', 200), knob('BENCH_WATCH_WARMUP', 5))).rows);
+    if (only.has('reindex')) {
+      rows.push(...(await benchReindex({ operators: knob('BENCH_REINDEX_OPERATORS', 10), ads: knob('BENCH_REINDEX_ADS', 100), runs: knob('BENCH_REINDEX_RUNS', 3) })));
+    }
+    if (only.has('mirror')) {
+      rows.push(
+        ...(await benchMirror({
+          operators: knob('BENCH_MIRROR_OPERATORS', 10), dates: knob('BENCH_MIRROR_DATES', 50), files: knob('BENCH_MIRROR_FILES', 200),
+          fileKb: knob('BENCH_MIRROR_FILE_KB', 5), changes: knob('BENCH_MIRROR_CHANGES', 3), singleBranch: process.env.BENCH_MIRROR_SINGLE_BRANCH === '1',
+        })),
+      );
     }
   } finally {
     await cleanup();

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# syncer benchmarks (`npm run bench`): start-up, `ls` over a 100k-advertisement registry, and
-# sync/retrieve of a 10,000-file dataset against plain git + etcdctl.
+# syncer benchmarks (`npm run bench`): start-up, `ls` over a 100k-advertisement registry,
+# sync/retrieve of a 10,000-file dataset against plain git + etcdctl, watch event latency, reindex
+# of 1,000 advertisements from 10 remotes, and mirroring 500 dataset versions.
 # stdout: one markdown table (also written to bench/results/latest.md); progress: stderr.
 # Knobs: see bench/main.ts (BENCH_FILES, BENCH_ROUNDS, BENCH_HUBS, BENCH_ONLY=startup,registry,...).
 set -euo pipefail
