@@ -244,7 +244,7 @@ export async function parseArgs(argv: string[], io: { stdout: (s: string) => voi
     .wrap(Math.min(io.width ?? 100, 110))
     .exitProcess(false)
     .fail((msg, err) => {
-      throw err ?? usageError(msg);
+      throw err ?? usageError(msg.split('\n')[0]!, 'syncer --help lists the commands; syncer <command> --help their flags');
     });
 
   let helpShown = false;

@@ -3,6 +3,7 @@
  * resolved config, the decision "can we prompt?" made once, and lazy access to the registry.
  */
 import { dirname } from 'node:path';
+import { existsSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { SyncerError, usageError } from './errors.js';
 import { Output } from './adapters/output.js';
@@ -80,7 +81,15 @@ export class Runtime {
     return this.deps.now();
   }
 
+  /** Set by commands that create the config file (init, config): a missing explicit file is fine. */
+  createsConfig = false;
+
   get fileConfig(): FileConfig {
+    if (this.fileConfigCache) return this.fileConfigCache;
+    const explicit = this.flags.config ?? this.deps.env.SYNCER_CONFIG;
+    if (explicit && !this.createsConfig && !existsSync(this.configFile)) {
+      throw usageError(`config file ${this.configFile} does not exist`, `create it with syncer init --config ${this.configFile}, or fix the path`);
+    }
     this.fileConfigCache ??= readConfigFile(this.configFile);
     return this.fileConfigCache;
   }
@@ -161,7 +170,7 @@ export class Runtime {
       });
     })();
     if (options.writes && this.config.etcd.hosts.length === 0) {
-      this.out.info('note: the registry is local-only (embedded etcd, etcd.hosts unset): peers will not see this advertisement. Join a shared cluster with `syncer init --etcd-hosts URL`.');
+      this.out.info('note: the registry is local-only (embedded etcd, etcd.hosts unset): peers will not see it. Join a shared cluster with `syncer init --etcd-hosts URL`.');
     }
     return this.registryPromise;
   }

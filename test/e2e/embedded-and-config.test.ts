@@ -133,6 +133,17 @@ describe('config', () => {
     expect(readFileSync(path, 'utf8')).toBe(before);
   });
 
+  it('a --config file that does not exist is exit 2 (not an empty config), except for init and config', async () => {
+    const missing = join(world.root, 'typo.json');
+    const r = await a.syncer(['ls', '--config', missing]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/config file .*typo\.json does not exist/);
+    expect((await a.syncer(['config', 'path', '--config', missing])).code).toBe(0);
+    const bad = await a.syncer(['config', 'set', 'etcd.timeoutMs', 'abc']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/invalid value for etcd.timeoutMs: expected a positive number \(config not changed\)/);
+  });
+
   it('a broken config file is a clear exit 2', async () => {
     const cfg = join(world.root, 'broken.json');
     writeFileSync(cfg, '{ not json');

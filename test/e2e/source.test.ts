@@ -229,6 +229,13 @@ describe('http source', () => {
     await api.restart();
   });
 
+  it('reads a CSV over HTTP (BOM, CRLF, quoting)', async () => {
+    ok(await sx(['source', 'add', 'wells-csv', '--hub', 'water', '--type', 'csv', '--url', `${api.base}/csv`]));
+    const out = json(ok(await sx(['source', 'pull', 'wells-csv', '--json'])).stdout);
+    expect(out).toMatchObject({ fetched: api.records.length, added: api.records.length, skipped: 0 });
+    expect(lines(a, 'water/wells-csv.ndjson')[2]).toEqual({ id: '3', depth: '4.5', name: 'deeper', externalIds: { 'wells-csv': '3' } });
+  });
+
   it('a response that is cut or not JSON fails the run (exit 4), nothing committed', async () => {
     ok(await sx(['source', 'add', 'broken', '--hub', 'water', '--type', 'http', '--url', `${api.base}/broken`, '--retries', '1']));
     const before = head(a);
@@ -354,6 +361,29 @@ describe('push', () => {
   });
 });
 
+describe('push failures', () => {
+  it('a destination that dies mid-push: accepted ids are committed, the cursor stays, the rerun completes without duplicates', async () => {
+    ok(await sx(['source', 'add', 'crm-api2', '--hub', 'crm', '--type', 'http', '--url', `${api.base}/start/records`, '--into', 'people', '--batch-size', '2', '--push-ids-path', 'created', '--retries', '2']));
+    const count = api.records.length;
+    api.resetLog();
+    api.faults = { postDieAt: 2 };
+    const r = await sx(['source', 'push', 'crm-api2']);
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stderr).toMatch(/ids of the 2 record\(s\) already accepted are committed; the push cursor did not move/);
+    expect(subject(a)).toMatch(/^push crm-api2 /);
+    expect(lines(a, 'crm/people.ndjson').filter((x) => x.externalIds['crm-api2'] !== undefined)).toHaveLength(2);
+    expect(state(a, 'crm-api2').push).toBeUndefined();
+    expect(git(a.repo, 'status', '--porcelain')).toBe('');
+    expect(api.records.length).toBe(count + 2);
+    await api.restart();
+    api.resetLog();
+    const again = json(ok(await sx(['source', 'push', 'crm-api2', '--json'])).stdout);
+    expect(again).toMatchObject({ pushed: 5, added: 3, updated: 2 });
+    expect(api.records.length).toBe(count + 5); // the two accepted ones were updated, not created again
+    expect(state(a, 'crm-api2').push.commit).toMatch(/^[0-9a-f]{40}$/);
+  });
+});
+
 describe('two-way between an HTTP API and PostgreSQL', () => {
   beforeAll(() => {
     pg.psql(`CREATE TABLE sites (id serial PRIMARY KEY, name text, depth double precision)`, 'water');
@@ -415,7 +445,7 @@ describe('publishing and scale', () => {
     expect(git(a.remoteDir, 'rev-parse', 'main')).toBe(head(a));
   });
 
-  it('pulls 200,000 CSV rows through the external sort in bounded memory', async () => {
+  it('pulls 200,000 CSV rows through the external sort in bounded memory (a 48 MB heap)', async () => {
     const big = join(world.root, 'big.csv');
     const parts = ['id,name,value,updated\n'];
     for (let i = 200_000; i >= 1; i--) parts.push(`${i},name ${i},${i % 97},2026-07-01T00:00:00Z\n`); // reverse order: the sort has work to do
@@ -427,17 +457,19 @@ describe('publishing and scale', () => {
     const text = readFileSync(join(a.repo, 'scale/big.ndjson'), 'utf8');
     expect(text.slice(0, text.indexOf('\n'))).toBe('{"id":"1","name":"name 1","updated":"2026-07-01T00:00:00Z","value":"1","externalIds":{"big":"1"}}');
     expect(text.split('\n').length).toBe(200_001);
-    // Holding 200k records as objects costs several hundred MB; the spool keeps 20k at a time.
-    expect(r.maxRssMb).toBeLessThan(250);
+    // The process ran with a 48 MB JavaScript heap: holding 200k records at once needs more than
+    // 64 MB (measured), the spool holds 20k at a time. Peak RSS is only reported (GC makes it noisy).
+    expect(r.maxRssMb).toBeGreaterThan(0);
+    console.info(`200k-row CSV pull: ${r.ms} ms, peak RSS ${r.maxRssMb.toFixed(0)} MB`);
   }, 120_000);
 });
 
-/** Run the CLI with a hook that reports the process's peak RSS (MB) when it exits. */
+/** Run the CLI with a 48 MB heap and a hook that reports the process's peak RSS (MB) when it exits. */
 function runWithRss(args: string[], extra: Record<string, string | undefined>): Promise<RunResult & { maxRssMb: number }> {
   const hook = `data:text/javascript,${encodeURIComponent("process.on('exit', () => process.stderr.write('\\nmaxrss-kb ' + process.resourceUsage().maxRSS + '\\n'))")}`;
   return new Promise((resolve, reject) => {
     const started = Date.now();
-    const child = spawn(process.execPath, ['--import', hook, BIN, ...args], { env: baseEnv(extra), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--max-old-space-size=48', '--import', hook, BIN, ...args], { env: baseEnv(extra), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -102,6 +102,13 @@ describe('sync and retrieve between two operators', () => {
     const f = await b.syncer(['retrieve', '--hub', 'weather', '--date', today, '--operator', 'lab-a', '--force']);
     expect(f.code, f.stderr).toBe(0);
     expect(readFileSync(join(target, 'weather/temps.csv'), 'utf8')).toContain('2,14');
+    // A local commit counts too: updating would leave it unreachable.
+    writeFileSync(join(target, 'weather/temps.csv'), 'committed locally\n');
+    git(target, '-c', 'user.name=b', '-c', 'user.email=b@x', 'commit', '-qam', 'local work');
+    const c2 = await b.syncer(['retrieve', '--hub', 'weather', '--date', today, '--operator', 'lab-a']);
+    expect(c2.code).toBe(2);
+    expect(c2.stderr).toMatch(/local modifications or commits/);
+    expect(git(target, 'log', '-1', '--format=%s')).toBe('local work');
   });
 
   it('refuses a foreign target unless --force, then replaces it', async () => {
@@ -198,6 +205,8 @@ describe('dates, operators and listings', () => {
     const table = await c.syncer(['ls']);
     expect(table.stdout).toMatch(/HUB\s+LATEST\s+DATES/);
     expect(table.stdout).toMatch(/soil\s+2026-10-12\s+5/);
+    const latest = await c.syncer(['ls', 'soil', 'latest', '--json']);
+    expect(JSON.parse(latest.stdout).map((e: { operator: string }) => e.operator)).toEqual(['lab-b']);
     const none = await c.syncer(['ls', 'nothing-here', '--json']);
     expect(none.code).toBe(0);
     expect(json(none.stdout)).toEqual([]);

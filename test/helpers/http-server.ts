@@ -16,6 +16,8 @@ export interface Faults {
   errorAt?: number;
   /** At the n-th GET (1-based), cut every connection and stop listening. */
   dieAt?: number;
+  /** At the n-th POST (1-based), cut every connection and stop listening. */
+  postDieAt?: number;
   /** Answer every POST with this status. */
   postStatus?: number;
   /** Ignore paging parameters (always send the first page). */
@@ -29,6 +31,7 @@ export class FakeApi {
   readonly requests: { method: string; url: string }[] = [];
   readonly posts: unknown[][] = [];
   private gets = 0;
+  private postCount = 0;
   private server?: Server;
   port = 0;
 
@@ -50,6 +53,7 @@ export class FakeApi {
     this.requests.length = 0;
     this.posts.length = 0;
     this.gets = 0;
+    this.postCount = 0;
   }
 
   async start(): Promise<void> {
@@ -82,6 +86,13 @@ export class FakeApi {
     const url = new URL(req.url ?? '/', this.base);
     this.requests.push({ method: req.method ?? 'GET', url: url.pathname + url.search });
     if (req.method === 'POST') {
+      this.postCount++;
+      if (this.faults.postDieAt === this.postCount) {
+        this.faults.postDieAt = undefined;
+        req.socket.destroy();
+        await this.close();
+        return;
+      }
       let text = '';
       for await (const chunk of req) text += chunk;
       if (this.faults.postStatus) return this.send(res, this.faults.postStatus, { error: 'refused' });
@@ -128,6 +139,10 @@ export class FakeApi {
       const last = page[page.length - 1];
       const next = page.length === limit && last ? `/next/records?after=${last.id}&limit=${limit}${since ? `&updatedSince=${encodeURIComponent(since)}` : ''}` : null;
       return this.send(res, 200, { records: page, links: { next } });
+    }
+    if (mode === 'csv') {
+      res.writeHead(200, { 'content-type': 'text/csv' });
+      return void res.end('\ufeffid,name,depth\r\n' + this.records.map((r) => `${r.id},"${String(r.name).replace(/"/g, '""')}",${r.depth ?? ''}`).join('\r\n') + '\r\n');
     }
     if (mode === 'broken') {
       res.writeHead(200, { 'content-type': 'application/json' });

@@ -34,6 +34,7 @@ function effective(rt: Runtime): { key: string; value: unknown; source: string }
 }
 
 export async function run(rt: Runtime, options: ConfigOptions): Promise<void> {
+  rt.createsConfig = true;
   switch (options.action) {
     case 'path':
       rt.out.result({ path: rt.configFile }, () => rt.configFile);
@@ -49,6 +50,7 @@ export async function run(rt: Runtime, options: ConfigOptions): Promise<void> {
       if (options.value === undefined) throw usageError('missing VALUE');
       const kind = CONFIG_KEYS[key]!.kind;
       const value = kind === 'list' ? parseList(options.value) : kind === 'number' ? Number(options.value) : options.value;
+      if (kind === 'number' && !(Number.isFinite(value) && (value as number) > 0)) throw usageError(`invalid value for ${key}: expected a positive number (config not changed)`);
       await updateConfigKey(rt.configFile, key, value);
       rt.out.result({ key, value: show(key, value), path: rt.configFile }, () => `set ${key} in ${rt.configFile}`);
       return;

@@ -42,7 +42,11 @@ export async function doctor(rt: Runtime): Promise<Check[]> {
       if (!repoGit) throw new SyncerError('USAGE', `${c.repoPath} does not exist`, { hint: 'fix repoPath' });
       const top = await repoGit.topLevel();
       if (!top) throw new SyncerError('USAGE', `${c.repoPath} is not a git repository`, { hint: `git -C ${c.repoPath} init` });
-      return `${top} (branch ${(await repoGit.currentBranch()) ?? 'none: detached HEAD, sync needs a branch'})`;
+      const [name, email] = await Promise.all([repoGit.configGet('user.name'), repoGit.configGet('user.email')]);
+      if (!name || !email) {
+        throw new SyncerError('USAGE', `git has no ${!name ? 'user.name' : 'user.email'} for commits in ${top}`, { hint: 'git config --global user.name "Your Name"; git config --global user.email you@example.org' });
+      }
+      return `${top} (branch ${(await repoGit.currentBranch()) ?? 'none: detached HEAD, sync needs a branch'}; commits as ${name} <${email}>)`;
     }),
   );
   checks.push(

@@ -34,6 +34,7 @@ const validName = (v: string) => {
 };
 
 export async function init(rt: Runtime, options: InitOptions): Promise<FileConfig> {
+  rt.createsConfig = true;
   const current = rt.fileConfig;
   const home = rt.env.HOME || homedir();
   if (options.embedded && rt.flags.etcdHosts) throw usageError('--embedded and --etcd-hosts exclude each other');
@@ -42,13 +43,18 @@ export async function init(rt: Runtime, options: InitOptions): Promise<FileConfi
     'operator',
     await rt.need(options.operator ?? current.operator, '--operator', () => rt.prompter.input('Your operator name (lower case, e.g. your lab)', { validate: validName })),
   );
-  const repoPath = resolve(
-    rt.deps.cwd,
-    await rt.need(options.repo ?? current.repoPath, '--repo', () => rt.prompter.input('Local git repository holding your data', { default: rt.deps.cwd })),
+  // "~" as a shell would expand it (prompts get no shell, and scripts may quote it).
+  const path = (p: string) => resolve(rt.deps.cwd, p.replace(/^~(?=$|\/)/, home));
+  const repoPath = path(
+    await rt.need(options.repo ?? current.repoPath, '--repo', () =>
+      rt.prompter.input('Local git repository holding your data', {
+        default: rt.deps.cwd,
+        validate: (v) => (existsSync(path(v)) ? true : `${path(v)} does not exist`),
+      }),
+    ),
   );
   const remote = options.remote ?? current.remote ?? 'origin';
-  const importDir = resolve(
-    rt.deps.cwd,
+  const importDir = path(
     options.importDir ??
       current.importDir ??
       (rt.canPrompt ? await rt.prompter.input('Where retrieved data goes', { default: join(home, 'syncer-data') }) : join(home, 'syncer-data')),

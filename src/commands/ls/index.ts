@@ -17,8 +17,13 @@ export interface LsOptions {
 
 export async function run(rt: Runtime, options: LsOptions): Promise<void> {
   if (options.hub !== undefined) checkName('hub', options.hub);
-  if (options.date !== undefined) checkDate(options.date);
+  if (options.date !== undefined && options.date !== 'latest') checkDate(options.date);
   const registry = await rt.registry();
+  if (options.hub !== undefined && options.date === 'latest') options.date = (await registry.listDates(options.hub))[0]?.date ?? 'latest';
+  if (options.date === 'latest') {
+    rt.out.result([], () => `no datasets for hub ${options.hub}`);
+    return;
+  }
   if (options.hub === undefined) {
     const hubs = await registry.listHubs();
     rt.out.result(hubs, () =>

@@ -35,7 +35,9 @@ async function inspectTarget(rt: Runtime, target: string, ad: Advertisement): Pr
   const [hub, operator, top] = await Promise.all([git.configGet('syncer.hub'), git.configGet('syncer.operator'), git.topLevel()]);
   if (hub !== ad.hub || operator !== ad.operator || top === undefined) return { kind: 'foreign' };
   const status = await git.run(['status', '--porcelain', '--untracked-files=all']);
-  return { kind: 'same-dataset', clean: status.trim() === '' };
+  // Local commits count as modifications too: updating would leave them unreachable.
+  const [head, retrieved] = await Promise.all([git.revParse('HEAD'), git.configGet('syncer.commit')]);
+  return { kind: 'same-dataset', clean: status.trim() === '' && head === retrieved };
 }
 
 /**

@@ -22,7 +22,7 @@ export function targetAction(state: TargetState, force: boolean): { action: Targ
       return { action: 'clone' };
     case 'same-dataset':
       if (state.clean || force) return { action: 'update' };
-      return { refuse: 'has local modifications', hint: 'commit or discard them, or pass --force to overwrite them' };
+      return { refuse: 'has local modifications or commits', hint: 'copy what you need elsewhere, then pass --force to overwrite them (or retrieve --into another directory)' };
     case 'foreign':
       if (force) return { action: 'replace' };
       return { refuse: 'exists and is not a checkout of this dataset', hint: 'choose another --into, or pass --force to replace it' };

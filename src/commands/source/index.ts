@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { usageError } from '../../errors.js';
 import { checkName } from '../../core/names.js';
 import type { Runtime } from '../../runtime.js';
+import type { SyncResult } from '../sync/index.js';
 import {
   checkDefinition, dataFile, describeLocation, envVars, fileStem, idFieldOf, secretProblems, serializeSourcesFile, SOURCES_FILE, SOURCE_TYPES, stateFile,
   type Definition,
@@ -186,6 +187,9 @@ async function remove(rt: Runtime, rawName: string): Promise<void> {
   });
 }
 
+const syncLine = (s: SyncResult) =>
+  `published ${s.hub}/${s.date} as ${s.operator}: ${s.commit.slice(0, 12)}, ${s.files} files, advertisement ${s.advertised}`;
+
 function reportJson(r: RunReport) {
   return { ...r.counts(), warnings: r.warnings(), errors: r.errors, cursor: r.cursor ?? null };
 }
@@ -202,7 +206,7 @@ async function pullCommand(rt: Runtime, o: { name: string; full?: boolean; dryRu
   const doing = r.dryRun ? 'dry run: nothing written' : r.committed ? `committed ${r.commit?.slice(0, 12)}` : 'nothing new: no commit';
   rt.out.result(
     { source: r.source, hub: r.hub, file: r.file, dryRun: r.dryRun, committed: r.committed, commit: r.commit ?? null, ...reportJson(r.report), ...(r.sync ? { sync: r.sync } : {}) },
-    () => summaryText(`pull ${name} -> ${r.file}: ${doing}`, r.report, r.sync ? [`synced: ${JSON.stringify(r.sync)}`] : []),
+    () => summaryText(`pull ${name} -> ${r.file}: ${doing}`, r.report, r.sync ? [syncLine(r.sync as SyncResult)] : []),
   );
 }
 

@@ -239,9 +239,10 @@ async function merge(committedPath: string, committedFormat: StoredFormat, spool
       await emit(line, rec);
       return;
     }
-    if (contentKey(rec) === contentKey(old.rec)) report.unchanged++;
+    if (line === old.line) report.unchanged++; // the common case: byte for byte the same
+    else if (contentKey(rec) === contentKey(old.rec)) report.unchanged++;
     else report.updated++;
-    await emit(line === canonicalLine(old.rec) && committedFormat === 'ndjson' ? old.line : line, rec);
+    await emit(line !== old.line && committedFormat === 'ndjson' && line === canonicalLine(old.rec) ? old.line : line, rec);
     c = await committed.next();
   };
   try {

@@ -9,8 +9,8 @@ import { dirname, join } from 'node:path';
 import { canonical, canonicalLine, compareKeys, EXT, HUB_ID, idString, isPlainObject, sortKey, type Rec } from './records.js';
 
 /** Lines of a file (without their `\n` or `\r\n`), streamed. */
-export async function* readLines(path: string): AsyncGenerator<string> {
-  const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 });
+export async function* readLines(path: string, bufferBytes = 1 << 20): AsyncGenerator<string> {
+  const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: bufferBytes });
   let rest = '';
   for await (const chunk of stream) {
     const parts = (rest + (chunk as string)).split('\n');
@@ -119,7 +119,7 @@ export class SortSpool {
     }
     if (this.buf.length) await this.spill();
     // k-way merge over a binary heap of run heads; ties go to the earlier run (stable).
-    const iters = this.runs.map((p) => readLines(p)[Symbol.asyncIterator]());
+    const iters = this.runs.map((p) => readLines(p, 64 * 1024)[Symbol.asyncIterator]());
     type Head = { key: string; text: string; run: number };
     const heap: Head[] = [];
     const less = (a: Head, b: Head) => (a.key === b.key ? a.run < b.run : a.key < b.key);

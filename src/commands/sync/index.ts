@@ -187,6 +187,6 @@ async function syncLocked(rt: Runtime, git: Git, done: () => void, operator: str
 export async function run(rt: Runtime, options: SyncOptions): Promise<void> {
   const r = await sync(rt, options);
   rt.out.result(r, () =>
-    `${r.committed ? 'committed and pushed' : 'pushed (no changes to commit)'} ${r.hub}/${r.date} as ${r.operator}: ${r.commit.slice(0, 12)}, ${r.files} files, ${r.bytes} bytes\nadvertisement ${r.advertised}`,
+    `${r.committed ? 'committed and pushed' : 'pushed (no changes to commit)'} ${r.hub}/${r.date} as ${r.operator}: ${r.commit.slice(0, 12)}, ${r.files} file${r.files === 1 ? '' : 's'}, ${r.bytes} bytes\nadvertisement ${r.advertised}`,
   );
 }

@@ -25,7 +25,17 @@ async function commitDataset(git: Git, plan: SyncPlan): Promise<boolean> {
   if (plan.changed.length === 0 && (await git.changedPaths([OPERATOR_FILE])).length === 0) return false;
   await git.run(['add', '-A', '--', ...pathspec]);
   // A pathspec commit: whatever else is staged stays staged and out of this commit.
-  await git.run(['commit', '--quiet', '--no-verify', '-m', plan.message, '--', ...pathspec], { what: 'git commit' });
+  try {
+    await git.run(['commit', '--quiet', '--no-verify', '-m', plan.message, '--', ...pathspec], { what: 'git commit' });
+  } catch (e) {
+    if (e instanceof SyncerError && /Please tell me who you are|auto-detect email|empty ident/i.test(e.message)) {
+      throw new SyncerError('GIT', 'git commit failed: git does not know who you are (user.name / user.email)', {
+        hint: 'git config --global user.name "Your Name"; git config --global user.email you@example.org; then run syncer sync again',
+        cause: e,
+      });
+    }
+    throw e;
+  }
   return true;
 }
 
@@ -42,7 +52,7 @@ async function push(rt: Runtime, git: Git, plan: SyncPlan, tag: string, committe
     const nonFF = /non-fast-forward|fetch first|(?<!remote )\[rejected\]/.test(String((e.cause as Error)?.message ?? e.message));
     throw new SyncerError('GIT', `${e.message}${committed ? ' (your commit is kept locally)' : ''}; nothing was advertised`, {
       hint: nonFF
-        ? `the remote has commits you do not: git -C ${plan.top} pull --rebase, then run syncer sync again`
+        ? `the remote has commits you do not: git -C ${plan.top} pull --rebase ${remote} ${plan.branch}, then run syncer sync again`
         : 'fix the remote, then run syncer sync again: it pushes and advertises without a new commit',
       cause: e,
     });
