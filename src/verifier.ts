@@ -53,6 +53,11 @@ export class Verifier {
     }
     const decision = await this.key(ad.operator);
     if (!decision.ok) return decision.problem;
-    return signatureProblem(ad, decision.publicKey, decision.retired);
+    const problem = signatureProblem(ad, decision.publicKey, decision.retired);
+    if (!problem) return undefined;
+    // A long-running reader (watch) may hold a key the operator has rotated since: look again once.
+    this.decisions.delete(ad.operator);
+    const fresh = await this.key(ad.operator);
+    return fresh.ok ? signatureProblem(ad, fresh.publicKey, fresh.retired) : fresh.problem;
   }
 }

@@ -5,7 +5,7 @@
  * the branch `syncer-mirror` (file state.json).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SyncerError } from '../../errors.js';
 import { parseAdvertisement, type Advertisement } from '../../core/advertisement.js';
@@ -20,6 +20,14 @@ export const mirrorTagRef = (ad: { operator: string; hub: string; date: string }
 
 function protocolArgs(transports: readonly string[]): string[] {
   return ['-c', 'protocol.allow=never', ...transports.flatMap((t) => ['-c', `protocol.${t}.allow=always`])];
+}
+
+/** Is `path` itself a repository (bare, or the top of a working tree), not inside another one? */
+export async function isRepositoryRoot(git: Git, path: string): Promise<boolean> {
+  const gitDir = (await git.tryRun(['rev-parse', '--absolute-git-dir']))?.trim();
+  if (!gitDir) return false;
+  const real = realpathSync(path);
+  return gitDir === real || gitDir === join(real, '.git');
 }
 
 export class MirrorDest {
@@ -55,7 +63,8 @@ export class MirrorDest {
     const path = resolve(rt.deps.cwd, dest);
     if (!existsSync(path)) mkdirSync(path, { recursive: true });
     const { git } = rt.git(path);
-    if (!(await git.tryRun(['rev-parse', '--git-dir']))) await git.run(['init', '--quiet', '--bare']);
+    // Only a repository rooted at DEST: a directory inside someone's working tree gets its own.
+    if (!(await isRepositoryRoot(git, path))) await git.run(['init', '--quiet', '--bare']);
     return new MirrorDest(rt, git, `file://${path}`);
   }
 

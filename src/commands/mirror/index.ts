@@ -32,6 +32,8 @@ interface Change {
   commit?: string;
   runId?: string;
   reason?: string;
+  /** Failed verification (exit 5), not a failing remote (exit 4). */
+  refused?: boolean;
 }
 
 const wanted = (o: MirrorOptions, x: { hub: string; operator: string }) =>
@@ -78,7 +80,7 @@ async function mirrorAds(rt: Runtime, dest: MirrorDest, state: MirrorState, ads:
       const problem = problems.get(mirrorTagRef(ad));
       if (problem) {
         rt.out.warn(escapeControl(problem));
-        changes.push({ key, status: 'failed', reason: problem });
+        changes.push({ key, status: 'failed', reason: problem, refused: true });
         continue;
       }
       state.entries[key] = { hub: ad.hub, date: ad.date, operator: ad.operator, status: 'mirrored', runId: ad.runId, commit: ad.commit, updatedAt: now };
@@ -140,5 +142,8 @@ export async function run(rt: Runtime, o: MirrorOptions): Promise<void> {
     const counts = Object.entries(r.counts).map(([k, v]) => `${k} ${v}`).join(', ');
     return [...lines, `archive ${r.archive}: ${counts}${r.changes.length ? '' : ' (nothing new)'}`].join('\n');
   });
+  if (failed.some((c) => c.refused)) {
+    throw new SyncerError('VERIFY', `${failed.filter((c) => c.refused).length} dataset(s) refused: the archived tag disagrees with the registry`, { hint: 'see the warnings above; the others were mirrored' });
+  }
   if (failed.length) throw new SyncerError('GIT', `${failed.length} dataset(s) could not be mirrored`, { hint: 'see the warnings above; rerun mirror once the remotes are back' });
 }

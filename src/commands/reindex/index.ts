@@ -124,6 +124,7 @@ export async function reindex(rt: Runtime, options: ReindexOptions): Promise<Rei
   // Every input is checked before anything is read: a bad flag is exit 2 with nothing done.
   const explicit = mergeExplicit([...parseRemoteFlags(options.remotes, transports), ...(options.remotesFile ? readRemotesFile(options.remotesFile, transports) : [])]);
   if (options.fromMirror && explicit.length) throw usageError('--from-mirror reads only the archive: drop --remote / --remotes-file');
+  if (options.fromMirror && options.prune) throw usageError('--from-mirror only adds what is missing: --prune does not apply');
   const dryRun = !!options.dryRun;
   const registry = await rt.registry({ writes: !dryRun });
   const k = registry.keys;
@@ -210,7 +211,7 @@ export async function reindex(rt: Runtime, options: ReindexOptions): Promise<Rei
     updated: changes.updated.length,
     unchanged: plan.unchanged,
     pruned: changes.pruned.length,
-    stale: plan.stale,
+    stale: options.fromMirror ? [] : plan.stale,
     skipped,
     operators: { added: kept(plan.records.added), unchanged: plan.records.unchanged, differs: plan.records.differs },
     markers: {

@@ -14,6 +14,7 @@ import { checkRemoteUrl, redactUrl } from '../../core/remote-url.js';
 import type { Runtime } from '../../runtime.js';
 import { protocolConfig, readTagObjects, type RemoteRead } from './read-remote.js';
 import { TAG_REF_PREFIX, type RawTag } from './verify.js';
+import { isRepositoryRoot } from '../mirror/dest.js';
 
 async function readArchive(rt: Runtime, dir: string, url: string): Promise<RemoteRead[]> {
   const { git } = rt.git(dir);
@@ -47,7 +48,7 @@ export async function readMirror(rt: Runtime, dest: string): Promise<{ url: stri
   const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(dest) || /^[^/]+@[^/]+:/.test(dest);
   if (!isUrl) {
     const path = resolve(rt.deps.cwd, dest);
-    if (!existsSync(path) || !(await rt.git(path).git.tryRun(['rev-parse', '--git-dir']))) throw usageError(`--from-mirror ${dest}: not a git repository`);
+    if (!existsSync(path) || !(await isRepositoryRoot(rt.git(path).git, path))) throw usageError(`--from-mirror ${dest}: not a git repository (an archive made by syncer mirror)`);
     return { url: `file://${path}`, reads: await readArchive(rt, path, `file://${path}`) };
   }
   const check = checkRemoteUrl(dest, rt.config.allowedTransports);
