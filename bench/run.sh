@@ -40,6 +40,8 @@ else
   base=${TMPDIR:-/tmp}
 fi
 work=$(mktemp -d "$base/syncer-bench-XXXXXX")
+# The PostgreSQL of the source bench runs as user postgres: it must be able to enter this directory.
+chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
 export TMPDIR=$work
 BENCH_STORAGE="$(df -PT "$work" | awk 'NR==2 {print $2}') at $base"

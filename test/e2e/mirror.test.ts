@@ -162,6 +162,20 @@ describe('mirror', () => {
     expect(json(again).changes).toEqual([expect.objectContaining({ key: `${HUB}/2026-09-10/lab-a`, status: 'mirrored' })]);
   });
 
+  it('a DEST given as a URL is worked on through a local cache and pushed there', async () => {
+    const remoteArchive = join(world.root, 'remote-archive.git');
+    git(world.root, 'init', '--quiet', '--bare', remoteArchive);
+    const url = `file://${remoteArchive}`;
+    const r = await archivist.syncer(['mirror', '--to', url, '--hub', HUB, '--operator', 'lab-b', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const pushed = git(remoteArchive, 'for-each-ref', '--format=%(refname)').split('\n');
+    expect(pushed).toContain('refs/heads/syncer-mirror');
+    expect(pushed.filter((x) => x.startsWith('refs/tags/lab-b/')).length).toBe(json(r).counts.mirrored);
+    expect(pushed.some((x) => x.startsWith('refs/tags/lab-a/'))).toBe(false);
+    const again = await archivist.syncer(['mirror', '--to', url, '--hub', HUB, '--operator', 'lab-b', '--json']);
+    expect(json(again).changes).toEqual([]);
+  });
+
   it('restores a lost registry from the archive (reindex --from-mirror), and peers retrieve from the archive', async () => {
     const mirrored = Object.values(state().entries as Record<string, { status: string; hub: string; date: string; operator: string; commit: string }>).filter((e) => e.status === 'mirrored');
     execFileSync('etcdctl', ['--endpoints', world.etcdHosts, 'del', '--prefix', world.namespace], { env: { ...process.env, ETCDCTL_API: '3' } });
