@@ -9,11 +9,12 @@ import {
   Etcd3,
   EtcdAuthenticationFailedError,
   EtcdPermissionDeniedError,
+  GRPCDeadlineExceededError,
   GRPCUnauthenticatedError,
   isRecoverableError,
   type IOptions,
 } from 'etcd3';
-import { handleWhen, noop, retry, ConstantBackoff } from 'cockatiel';
+import { circuitBreaker, ConsecutiveBreaker, handleWhen, isBrokenCircuitError, retry, ConstantBackoff } from 'cockatiel';
 import { SyncerError } from '../errors.js';
 import { prefixEnd } from '../core/keys.js';
 
@@ -111,7 +112,8 @@ export function registryError(e: unknown, hosts: string[], what = 'registry requ
   if (tls) {
     return new SyncerError('REGISTRY', `TLS connection to etcd at ${where} failed: ${tls.cause}`, { hint: tls.hint, cause: e });
   }
-  return new SyncerError('REGISTRY', `etcd at ${where} is unreachable or did not answer: ${firstLine(msg)}`, {
+  const detail = isBrokenCircuitError(e) ? 'no member answered in time' : firstLine(msg);
+  return new SyncerError('REGISTRY', `etcd at ${where} is unreachable or did not answer: ${detail}`, {
     hint: 'check etcd.hosts and that the cluster is up (`syncer doctor`)',
     cause: e,
   });
@@ -172,10 +174,17 @@ export class EtcdAdapter {
       // Unary calls get a deadline; streams (watch, lease keep-alive) must not.
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + perAttemptMs }),
       faultHandling: {
-        // No per-host circuit breaker: it turns "etcd down" into instant BrokenCircuitErrors.
-        host: () => noop,
-        // Try each host once more on a recoverable error, so a dead member fails over.
-        global: retry(handleWhen(isRecoverableError), {
+        // A member that let a call run into its deadline (frozen, or cut off silently) is skipped
+        // for the rest of this run: otherwise every later call may pay the same deadline on it.
+        // Refused connections fail fast anyway and do not open the breaker.
+        host: () =>
+          circuitBreaker(
+            handleWhen((e) => e instanceof GRPCDeadlineExceededError),
+            { halfOpenAfter: 60_000, breaker: new ConsecutiveBreaker(1) },
+          ),
+        // Try each host once more on a recoverable error (or a skipped member), so a dead member
+        // fails over.
+        global: retry(handleWhen((e) => isRecoverableError(e) || isBrokenCircuitError(e)), {
           maxAttempts: attempts,
           backoff: new ConstantBackoff(100),
         }),
