@@ -21,7 +21,6 @@ import { chooseTrust, parseRecordText, verifyTags, type Skip, type Trust } from 
 import { commitPlan, readOperators, readSnapshot } from './write.js';
 import { readMirror } from './read-mirror.js';
 import { serializeAdvertisement } from '../../core/advertisement.js';
-import type { Registry } from '../../adapters/registry.js';
 
 export interface ReindexOptions {
   remotes: string[];
