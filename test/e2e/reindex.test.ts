@@ -369,3 +369,21 @@ describe('bad input', () => {
     expect(empty.stderr).toMatch(/no remotes to read/);
   });
 });
+
+describe('a remote whose HEAD names a branch nobody pushes (git init --bare defaults to master)', () => {
+  it('still finds the operator record, in the newest tagged commit, and rebuilds everything', async () => {
+    git(a.remoteDir, 'symbolic-ref', 'HEAD', 'refs/heads/master');
+    try {
+      wipe();
+      const r = await reindex(['--remotes-file', remotesFile, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const out = json(r);
+      expect(out.remotes.find((x: { operator: string }) => x.operator === 'lab-a')).toMatchObject({ ok: true, record: 'repository' });
+      expect(out.skipped.filter((s: { operator?: string }) => s.operator === 'lab-a')).toEqual([]);
+      expect(Object.keys(all()).filter((k) => k.endsWith('/datasets/') || /\/datasets\/.*\/lab-a$/.test(k)).length).toBeGreaterThan(0);
+      expect(Object.keys(all())).toContain(`${world.namespace}operators/lab-a`);
+    } finally {
+      git(a.remoteDir, 'symbolic-ref', 'HEAD', 'refs/heads/main');
+    }
+  });
+});

@@ -15,7 +15,7 @@ import type { Git } from '../../adapters/git.js';
 import type { Runtime } from '../../runtime.js';
 import { gitBytes } from './git-io.js';
 import type { RemoteTarget } from './inputs.js';
-import { MAX_RECORD_BYTES, MAX_TAG_BYTES, parseCatFileBatch, TAG_REF_PREFIX, type RawTag } from './verify.js';
+import { MAX_RECORD_BYTES, MAX_TAG_BYTES, parseCatFileBatch, parseTagObject, TAG_REF_PREFIX, type RawTag } from './verify.js';
 
 export interface RemoteRead {
   target: RemoteTarget;
@@ -99,6 +99,21 @@ async function readRecord(rt: Runtime, git: Git, dir: string, proto: string[], s
   }
 }
 
+async function recordFromNewestTag(rt: Runtime, git: Git, dir: string, proto: string[], tags: RawTag[]): Promise<RemoteRead['record'] | undefined> {
+  const newest = tags
+    .map((t) => ({ date: t.ref.split('/').pop() ?? '', obj: t.body && parseTagObject(t.body) }))
+    .filter((t) => t.obj && t.obj.type === 'commit')
+    .sort((a, b) => (a.date < b.date ? 1 : a.date > b.date ? -1 : 0))[0];
+  if (!newest?.obj) return undefined;
+  // The tag fetch took no trees: git fetches this one tree path and blob lazily (same transports).
+  const blob = (await git.tryRun([...proto, 'rev-parse', '--verify', '--quiet', `${newest.obj.object}:.syncer/operator.json`]))?.trim();
+  if (!blob) return undefined;
+  const { out, truncated } = await gitBytes(dir, [...proto, 'cat-file', 'blob', blob], {
+    env: rt.env, signal: rt.deps.signal, stallMs: rt.config.gitStallTimeoutSeconds * 1000, maxBytes: MAX_RECORD_BYTES, what: 'reading .syncer/operator.json',
+  });
+  return truncated ? undefined : { text: out.toString('utf8') };
+}
+
 export async function readRemote(rt: Runtime, target: RemoteTarget): Promise<RemoteRead> {
   const proto = protocolConfig(rt.config.allowedTransports);
   const shown = redactUrl(target.url);
@@ -122,7 +137,10 @@ export async function readRemote(rt: Runtime, target: RemoteTarget): Promise<Rem
       tags = await listTags(git);
       await readTagObjects(rt, dir, tags);
     }
-    return { target, ok: true, tags, record };
+    // No record on the default branch (e.g. a bare remote whose HEAD names a branch nobody pushes):
+    // take it from the newest tagged commit (sync commits it with the data).
+    const fromTag = record.text === undefined ? await recordFromNewestTag(rt, git, dir, proto, tags) : undefined;
+    return { target, ok: true, tags, record: fromTag ?? record };
   } catch (e) {
     if (e instanceof SyncerError && e.kind === 'GIT') return { target, ok: false, error: e.message, tags: [], record: {} };
     throw e;
