@@ -33,6 +33,14 @@ export interface GitContext {
   progress?: (event: SimpleGitProgressEvent) => void;
 }
 
+/**
+ * `-c` options that make git itself refuse every transport but the allowed ones (defence in
+ * depth behind the URL checks: registry data never picks ext::, fd:: or another helper).
+ */
+export function protocolArgs(transports: readonly string[]): string[] {
+  return ['-c', 'protocol.allow=never', ...transports.flatMap((t) => ['-c', `protocol.${t}.allow=always`])];
+}
+
 export function gitEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) {

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { isDate, isName, datasetPathProblem } from './names.js';
 import { checkRemoteUrl, DEFAULT_TRANSPORTS } from './remote-url.js';
 import { tagName, type DatasetId } from './keys.js';
-import { isPublicKey } from './signing.js';
+import { advertisementSigningText, isPublicKey } from './signing.js';
 
 /** Larger values are refused before parsing: nothing legitimate comes close. */
 export const MAX_ADVERTISEMENT_BYTES = 64 * 1024;
@@ -74,6 +74,17 @@ export function parseAdvertisement(raw: string | Buffer, options: ParseOptions =
   const remote = checkRemoteUrl(ad.remote, options.transports ?? DEFAULT_TRANSPORTS);
   if (!remote.ok) return { ok: false, problem: remote.problem! };
   return { ok: true, ad };
+}
+
+/**
+ * Why an annotated tag's message does not carry `ad` (every signed field equal; the tag's remote is
+ * where it was pushed, maybe not where peers clone from, so it is not compared), or undefined.
+ */
+export function tagMessageProblem(message: string, ad: Advertisement): string | undefined {
+  const parsed = parseAdvertisement(message.trim(), { expect: ad, transports: ['https', 'http', 'ssh', 'git', 'file'] });
+  if (!parsed.ok) return `the tag's advertisement is refused (${parsed.problem})`;
+  if (advertisementSigningText(parsed.ad) !== advertisementSigningText(ad)) return "the tag's advertisement differs from the registry's";
+  return undefined;
 }
 
 /** Stable serialisation: fixed field order, so the same advertisement is always the same bytes. */

@@ -60,6 +60,15 @@ export function parseDateIndexKey(k: Keys, key: string): { hub: string; date: st
   return { hub, date };
 }
 
+/** Hubs and operators a reader follows (empty: all). */
+export interface Filter {
+  hubs: string[];
+  operators: string[];
+}
+
+export const matchesFilter = (f: Filter, id: { hub: string; operator: string }) =>
+  (f.hubs.length === 0 || f.hubs.includes(id.hub)) && (f.operators.length === 0 || f.operators.includes(id.operator));
+
 export const tagName = (hub: string, date: string) => `syncer/${hub}/${date}`;
 
 /** The exclusive end of the key range holding every key that starts with `prefix`. */

@@ -13,6 +13,11 @@ export interface RemoteCheck {
   transport?: string;
 }
 
+/** Does DEST name a remote (scheme:// or user@host:path) rather than a local path? */
+export function isRemoteUrlLike(dest: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(dest) || /^[^/]+@[^/]+:/.test(dest);
+}
+
 /** Decide whether `url` is a remote we may hand to git. */
 export function checkRemoteUrl(url: string, allowed: readonly string[] = DEFAULT_TRANSPORTS): RemoteCheck {
   if (url.length === 0 || url.length > 2048) return { ok: false, problem: 'remote is empty or too long' };

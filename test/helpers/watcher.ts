@@ -6,21 +6,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { BIN, baseEnv, type Operator } from './world.js';
 
-/** One NDJSON event of `syncer watch`. */
-export interface WatchEvent {
-  id: string;
-  type: 'put' | 'delete';
-  hub: string;
-  date: string;
-  operator: string;
-  revision: string;
-  commit?: string;
-  syncedAt?: string;
-  replay?: boolean;
-  retrieved?: { target: string; dataPath: string; updated: boolean };
-  exec?: { code: number | null; signal?: string; attempts: number };
-  error?: string;
-}
+/** One NDJSON event of `syncer watch` (the product's own type). */
+export type { WatchEvent } from '../../src/commands/watch/actions.js';
+import type { WatchEvent } from '../../src/commands/watch/actions.js';
 
 export interface WatcherOptions {
   /** Extra environment (on top of the operator's). */

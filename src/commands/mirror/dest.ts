@@ -8,19 +8,14 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SyncerError } from '../../errors.js';
-import { parseAdvertisement, type Advertisement } from '../../core/advertisement.js';
-import { checkRemoteUrl, redactUrl } from '../../core/remote-url.js';
-import { advertisementSigningText } from '../../core/signing.js';
-import type { Git } from '../../adapters/git.js';
+import { tagMessageProblem, type Advertisement } from '../../core/advertisement.js';
+import { checkRemoteUrl, isRemoteUrlLike, redactUrl } from '../../core/remote-url.js';
+import { protocolArgs, type Git } from '../../adapters/git.js';
 import type { Runtime } from '../../runtime.js';
 import { emptyState, type MirrorState } from './plan.js';
 
 export const STATE_BRANCH = 'refs/heads/syncer-mirror';
 export const mirrorTagRef = (ad: { operator: string; hub: string; date: string }) => `refs/tags/${ad.operator}/${ad.hub}/${ad.date}`;
-
-function protocolArgs(transports: readonly string[]): string[] {
-  return ['-c', 'protocol.allow=never', ...transports.flatMap((t) => ['-c', `protocol.${t}.allow=always`])];
-}
 
 /** Is `path` itself a repository (bare, or the top of a working tree), not inside another one? */
 export async function isRepositoryRoot(git: Git, path: string): Promise<boolean> {
@@ -42,8 +37,7 @@ export class MirrorDest {
 
   static async open(rt: Runtime, dest: string): Promise<MirrorDest> {
     const proto = protocolArgs(rt.config.allowedTransports);
-    const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(dest) || /^[^/]+@[^/]+:/.test(dest);
-    if (isUrl) {
+    if (isRemoteUrlLike(dest)) {
       const check = checkRemoteUrl(dest, rt.config.allowedTransports);
       if (!check.ok) throw new SyncerError('USAGE', `--to ${redactUrl(dest)}: ${check.problem}`);
       const cache = join(rt.paths.dataDir, 'mirror-cache', createHash('sha256').update(dest).digest('hex').slice(0, 16) + '.git');
@@ -123,8 +117,8 @@ export class MirrorDest {
         problems.set(ref, `${where}: the tag points to ${tag?.target.slice(0, 12) || 'nothing'}, the registry advertises ${ad.commit.slice(0, 12)}`);
         continue;
       }
-      const parsed = parseAdvertisement(tag.message.trim(), { expect: ad, transports: ['https', 'http', 'ssh', 'git', 'file'] });
-      if (!parsed.ok || advertisementSigningText(parsed.ad) !== advertisementSigningText(ad)) problems.set(ref, `${where}: the tag's advertisement differs from the registry's`);
+      const problem = tagMessageProblem(tag.message, ad);
+      if (problem) problems.set(ref, `${where}: ${problem}`);
     }
     return problems;
   }

@@ -7,7 +7,7 @@
  */
 import { SyncerError, usageError } from '../../errors.js';
 import { checkName } from '../../core/names.js';
-import { parseDatasetKey } from '../../core/keys.js';
+import { matchesFilter, parseDatasetKey } from '../../core/keys.js';
 import { parseAdvertisement, type Advertisement } from '../../core/advertisement.js';
 import { escapeControl } from '../../core/sanitize.js';
 import type { Registry } from '../../adapters/registry.js';
@@ -36,8 +36,6 @@ interface Change {
   refused?: boolean;
 }
 
-const wanted = (o: MirrorOptions, x: { hub: string; operator: string }) =>
-  (o.hubs.length === 0 || o.hubs.includes(x.hub)) && (o.operators.length === 0 || o.operators.includes(x.operator));
 
 /** The registry's advertisements (valid and verified) and runs in progress, within the filters. */
 async function snapshot(rt: Runtime, registry: Registry, verifier: Verifier, o: MirrorOptions) {
@@ -49,14 +47,14 @@ async function snapshot(rt: Runtime, registry: Registry, verifier: Verifier, o: 
     if (BigInt(listing.revision) > BigInt(revision)) revision = listing.revision;
     for (const kv of listing.kvs) {
       const id = parseDatasetKey(registry.keys, kv.key);
-      if (!id || !wanted(o, id)) continue;
+      if (!id || !matchesFilter(o, id)) continue;
       const parsed = parseAdvertisement(kv.value, { expect: id, transports: rt.config.allowedTransports });
       const problem = parsed.ok ? await verifier.problem(parsed.ad) : parsed.problem;
       if (problem || !parsed.ok) rt.out.warn(`skipping ${id.hub}/${id.date}/${id.operator}: ${escapeControl(problem ?? '')}`);
       else ads.push(parsed.ad);
     }
   }
-  const running: InProgress[] = (await registry.listInProgress()).filter((r) => wanted(o, r));
+  const running: InProgress[] = (await registry.listInProgress()).filter((r) => matchesFilter(o, r));
   return { ads, running, revision };
 }
 

@@ -10,9 +10,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SyncerError, usageError } from '../../errors.js';
 import { isDate, isName } from '../../core/names.js';
-import { checkRemoteUrl, redactUrl } from '../../core/remote-url.js';
+import { checkRemoteUrl, isRemoteUrlLike, redactUrl } from '../../core/remote-url.js';
 import type { Runtime } from '../../runtime.js';
-import { protocolConfig, readTagObjects, type RemoteRead } from './read-remote.js';
+import { readTagObjects, type RemoteRead } from './read-remote.js';
+import { protocolArgs } from '../../adapters/git.js';
 import { TAG_REF_PREFIX, type RawTag } from './verify.js';
 import { isRepositoryRoot } from '../mirror/dest.js';
 
@@ -45,8 +46,7 @@ async function readArchive(rt: Runtime, dir: string, url: string): Promise<Remot
 }
 
 export async function readMirror(rt: Runtime, dest: string): Promise<{ url: string; reads: RemoteRead[] }> {
-  const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(dest) || /^[^/]+@[^/]+:/.test(dest);
-  if (!isUrl) {
+  if (!isRemoteUrlLike(dest)) {
     const path = resolve(rt.deps.cwd, dest);
     if (!existsSync(path) || !(await isRepositoryRoot(rt.git(path).git, path))) throw usageError(`--from-mirror ${dest}: not a git repository (an archive made by syncer mirror)`);
     return { url: `file://${path}`, reads: await readArchive(rt, path, `file://${path}`) };
@@ -57,7 +57,7 @@ export async function readMirror(rt: Runtime, dest: string): Promise<{ url: stri
   try {
     const { git } = rt.git(dir);
     await git.run(['init', '--quiet', '--bare']);
-    await git.run([...protocolConfig(rt.config.allowedTransports), 'fetch', '--no-tags', '--', dest, '+refs/tags/*:refs/tags/*'], { network: true, what: `git fetch from the archive ${redactUrl(dest)}` });
+    await git.run([...protocolArgs(rt.config.allowedTransports), 'fetch', '--no-tags', '--', dest, '+refs/tags/*:refs/tags/*'], { network: true, what: `git fetch from the archive ${redactUrl(dest)}` });
     return { url: dest, reads: await readArchive(rt, dir, dest) };
   } catch (e) {
     if (e instanceof SyncerError) throw e;

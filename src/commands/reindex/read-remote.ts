@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SyncerError } from '../../errors.js';
 import { redactUrl } from '../../core/remote-url.js';
-import type { Git } from '../../adapters/git.js';
+import { protocolArgs, type Git } from '../../adapters/git.js';
 import type { Runtime } from '../../runtime.js';
 import { gitBytes } from './git-io.js';
 import type { RemoteTarget } from './inputs.js';
@@ -42,13 +42,6 @@ function track(dir: string): void {
 
 // Network fetches run without --quiet: through simple-git, a command that prints nothing costs
 // an extra 50 ms (what git prints goes nowhere but the error message).
-
-/** Only the transports we allow (the same restriction as retrieve). */
-export function protocolConfig(transports: readonly string[]): string[] {
-  const args = ['-c', 'protocol.allow=never'];
-  for (const t of transports) args.push('-c', `protocol.${t}.allow=always`);
-  return args;
-}
 
 async function listTags(git: Git): Promise<RawTag[]> {
   const out = await git.run(['for-each-ref', '--format=%(objectname) %(objecttype) %(objectsize) %(refname)', '--', TAG_REF_PREFIX]);
@@ -115,7 +108,7 @@ async function recordFromNewestTag(rt: Runtime, git: Git, dir: string, proto: st
 }
 
 export async function readRemote(rt: Runtime, target: RemoteTarget): Promise<RemoteRead> {
-  const proto = protocolConfig(rt.config.allowedTransports);
+  const proto = protocolArgs(rt.config.allowedTransports);
   const shown = redactUrl(target.url);
   const dir = mkdtempSync(join(tmpdir(), 'syncer-reindex-'));
   track(dir);

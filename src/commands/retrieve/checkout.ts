@@ -7,19 +7,11 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } fro
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SyncerError, verifyError } from '../../errors.js';
-import { parseAdvertisement, type Advertisement } from '../../core/advertisement.js';
-import { advertisementSigningText } from '../../core/signing.js';
+import { tagMessageProblem, type Advertisement } from '../../core/advertisement.js';
 import type { Runtime } from '../../runtime.js';
-import type { Git } from '../../adapters/git.js';
+import { protocolArgs, type Git } from '../../adapters/git.js';
 import { withLock } from '../../adapters/locks.js';
 import { targetAction, type TargetState } from './plan.js';
-
-/** Only the transports we allow, enforced by git itself too (defence in depth). */
-function protocolConfig(transports: readonly string[]): string[] {
-  const args = ['-c', 'protocol.allow=never'];
-  for (const t of transports) args.push('-c', `protocol.${t}.allow=always`);
-  return args;
-}
 
 async function inspectTarget(rt: Runtime, target: string, ad: Advertisement): Promise<TargetState> {
   if (!existsSync(target)) return { kind: 'absent' };
@@ -65,12 +57,8 @@ async function fetchCommit(git: Git, ad: Advertisement, proto: string[]): Promis
       'the operator may have re-synced a moment ago: run retrieve again; if it persists, the registry entry is not trustworthy',
     );
   }
-  const message = await git.run(['for-each-ref', '--format=%(contents)', '--', tagRef]);
-  // The tag's remote is where it was pushed (maybe not where peers clone from): not compared.
-  const parsed = parseAdvertisement(message.trim(), { expect: ad, transports: ['https', 'http', 'ssh', 'git', 'file'] });
-  if (!parsed.ok || advertisementSigningText(parsed.ad) !== advertisementSigningText(ad)) {
-    throw verifyError(`the advertisement in the remote's tag ${ad.tag} differs from the registry's${parsed.ok ? '' : ` (${parsed.problem})`}`);
-  }
+  const problem = tagMessageProblem(await git.run(['for-each-ref', '--format=%(contents)', '--', tagRef]), ad);
+  if (problem) throw verifyError(`${ad.tag} in the remote: ${problem}`);
 }
 
 async function checkoutAndVerify(git: Git, ad: Advertisement, proto: string[], force: boolean): Promise<void> {
@@ -125,7 +113,7 @@ export async function materialize(rt: Runtime, ad: Advertisement, target: string
 }
 
 async function materializeLocked(rt: Runtime, ad: Advertisement, target: string, force: boolean): Promise<{ updated: boolean }> {
-  const proto = protocolConfig(rt.config.allowedTransports);
+  const proto = protocolArgs(rt.config.allowedTransports);
   const state = await inspectTarget(rt, target, ad);
   const decision = targetAction(state, force);
   if ('refuse' in decision) throw new SyncerError('USAGE', `refusing to retrieve into ${target}: it ${decision.refuse}`, { hint: decision.hint });

@@ -3,15 +3,10 @@
  * between what it last knew and what the registry holds now (after a compaction or a restart),
  * and the environment an --exec command gets. No I/O.
  */
-import { parseDatasetKey, type DatasetId, type Keys } from '../../core/keys.js';
+import { matchesFilter, parseDatasetKey, type DatasetId, type Filter, type Keys } from '../../core/keys.js';
 
-export interface Filter {
-  hubs: string[];
-  operators: string[];
-}
-
-export const matches = (f: Filter, id: DatasetId) =>
-  (f.hubs.length === 0 || f.hubs.includes(id.hub)) && (f.operators.length === 0 || f.operators.includes(id.operator));
+export type { Filter };
+export const matches = matchesFilter;
 
 /** What the watcher last knew of each key: its mod revision and advertised commit. */
 export type Known = Record<string, { rev: string; commit: string }>;
