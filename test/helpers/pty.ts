@@ -16,6 +16,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { StringDecoder } from 'node:string_decoder';
 import { stripVTControlCharacters } from 'node:util';
+import { faketimeEnv } from './faketime.js';
 import { BIN, baseEnv } from './world.js';
 
 export const keys = {
@@ -38,11 +39,19 @@ if pid == 0:
     except Exception as e:
         os.write(2, ('pty relay: cannot exec %r: %s\n' % (argv[0], e)).encode())
         os._exit(127)
+def release_faketime():
+    # libfaketime leaves its semaphore and shared memory, named after the child's pid (faketime.ts).
+    for name in ('/dev/shm/sem.faketime_sem_%d' % pid, '/dev/shm/faketime_shm_%d' % pid):
+        try:
+            os.unlink(name)
+        except OSError:
+            pass
 def stop(signum, frame):
     try:
         os.killpg(pid, signal.SIGKILL)
     except OSError:
         pass
+    release_faketime()
     os._exit(137)
 signal.signal(signal.SIGTERM, stop)
 signal.signal(signal.SIGHUP, stop)
@@ -80,6 +89,7 @@ while True:
         break
 if status is None:
     _, status = os.waitpid(pid, 0)
+release_faketime()
 sys.exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
 `;
 
@@ -147,10 +157,8 @@ export function startPty(args: string[], options: PtyOptions = {}): Pty {
   delete env.CI;
   delete env.SYNCER_NO_INPUT;
   let cmd = [process.execPath, BIN, ...args];
-  if (options.at) {
-    cmd = ['faketime', '-f', `@${options.at}`, ...cmd];
-    env.FAKETIME_DONT_FAKE_MONOTONIC = '1';
-  }
+  // The clock is moved for syncer only (through `env`), not for the relay.
+  if (options.at) cmd = ['env', ...Object.entries(faketimeEnv(options.at)).map(([k, v]) => `${k}=${v}`), ...cmd];
   const child: ChildProcessWithoutNullStreams = spawn('python3', ['-c', RELAY, String(rows), String(cols), ...cmd], {
     env,
     cwd: options.cwd,

@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { faketimeEnv, releaseFaketime } from './faketime.js';
 
 export const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/syncer.js');
 
@@ -43,17 +44,10 @@ export function baseEnv(extra: Record<string, string | undefined> = {}): NodeJS.
 
 export function run(args: string[], options: RunOptions = {}): Promise<RunResult> {
   const started = Date.now();
-  let cmd = process.execPath;
-  let argv = [BIN, ...args];
-  const env = baseEnv(options.env);
-  if (options.at) {
-    cmd = 'faketime';
-    // '2026-11-01 12:00:00' starts the clock there; '+3h' (or '-1d') shifts it from now.
-    argv = ['-f', /^[+-]/.test(options.at) ? options.at : `@${options.at}`, process.execPath, BIN, ...args];
-    env.FAKETIME_DONT_FAKE_MONOTONIC = '1';
-  }
+  // '2026-11-01 12:00:00' starts the clock there; '+3h' (or '-1d') shifts it from now.
+  const env = { ...baseEnv(options.env), ...(options.at ? faketimeEnv(options.at) : {}) };
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, argv, { env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -64,6 +58,7 @@ export function run(args: string[], options: RunOptions = {}): Promise<RunResult
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      if (options.at) releaseFaketime(child.pid);
       resolvePromise({ code: code ?? (signal ? 128 + 9 : -1), stdout, stderr, ms: Date.now() - started });
     });
   });
