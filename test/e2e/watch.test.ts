@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, World, type Operator } from '../helpers/world.js';
 import { killWatchers, startWatcher, type WatcherProcess, type WatchEvent } from '../helpers/watcher.js';
@@ -311,6 +311,38 @@ describe('events, filters and actions', () => {
     expect(e2!.error).toBeUndefined();
     expect(records(recordFile).map((r) => r.id)).toEqual([bad.id, bad.id, bad.id, good.id]);
     expect(watcher.stderr).toMatch(/failed for .*flaky\/2026-01-05\/lab-b.*retrying in \d+ ms/);
+  });
+
+  it('--retrieve tries a remote that does not answer again with backoff; a refusal (local changes) is not retried', async () => {
+    const v1 = await sync(world, b, 'tides', '2026-01-08 12:00:00', { 'tides/levels.csv': 'h,m\n1,0.4\n' });
+    // The remote is gone when the watcher first tries, and back after its first failure.
+    const hidden = `${b.remoteDir}.hidden`;
+    renameSync(b.remoteDir, hidden);
+    const watcher = startWatcher(w, ['--from-start', '--retrieve', '--hub', 'tides', '--state', join(world.root, 'state-tides.json')]);
+    try {
+      await watcher.waitForStderr(/retrieve of .*tides\/2026-01-08\/lab-b.* failed .*retrying in \d+ ms/, 30_000);
+    } finally {
+      renameSync(hidden, b.remoteDir);
+    }
+    const [e1] = await watcher.waitForEvents(1, 30_000);
+    const target = join(w.importDir, 'tides', '2026-01-08', 'lab-b');
+    expect(e1).toMatchObject({ id: v1.id, commit: v1.commit, retrieved: { target, updated: false, attempts: expect.any(Number) } });
+    expect(e1!.retrieved!.attempts).toBeGreaterThanOrEqual(2);
+    expect(e1!.error).toBeUndefined();
+    expect(readFileSync(join(target, 'tides/levels.csv'), 'utf8')).toBe('h,m\n1,0.4\n');
+
+    // A local change in the checkout: the next version is refused once, kept as it is, and the watcher goes on.
+    writeFileSync(join(target, 'tides/levels.csv'), 'my own edit\n');
+    const v2 = await sync(world, b, 'tides', '2026-01-08 18:00:00', { 'tides/levels.csv': 'h,m\n1,0.4\n2,0.9\n' });
+    const [, e2] = await watcher.waitForEvents(2, 30_000);
+    expect(e2).toMatchObject({ id: v2.id });
+    expect(e2!.retrieved).toBeUndefined();
+    expect(e2!.error).toMatch(/^retrieve failed: refusing to retrieve into .*local modifications/);
+    expect(readFileSync(join(target, 'tides/levels.csv'), 'utf8')).toBe('my own edit\n');
+    expect(watcher.stderr).not.toMatch(new RegExp(`retrieve of ${v2.id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} failed`));
+    expect(watcher.running).toBe(true);
+    expect(await watcher.stop()).toBe(130);
+    expect(watcher.garbage).toEqual([]);
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * What a watcher does with each event: retrieve the dataset (update in place), run the --exec
  * command without a shell (its output goes to stderr: stdout carries the NDJSON events), retry a
- * failing command with backoff, and record the outcome in the event. Failures never stop it.
+ * failing retrieve or command with backoff, and record the outcome in the event. Failures never
+ * stop it.
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -21,7 +22,7 @@ export interface WatchEvent {
   commit?: string;
   syncedAt?: string;
   replay?: boolean;
-  retrieved?: { target: string; dataPath: string; updated: boolean };
+  retrieved?: { target: string; dataPath: string; updated: boolean; attempts: number };
   exec?: { code: number | null; signal?: string; attempts: number };
   error?: string;
 }
@@ -29,10 +30,53 @@ export interface WatchEvent {
 export interface ActionOptions {
   retrieve?: boolean;
   exec?: string[];
-  execAttempts: number;
+  /** How many times a failing retrieve or command is tried (with backoff in between). */
+  attempts: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Wait, but give up at once when the watcher is told to stop. */
+function pause(rt: Runtime, ms: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const signal = rt.deps.signal;
+    if (signal.aborted) return reject(interrupted());
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(interrupted());
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Failures worth trying again: a remote or etcd that did not answer. A refusal (local changes in
+ * the target), a bad signature or a tag that disagrees with the registry will not change by waiting.
+ */
+const transient = (e: unknown) => e instanceof SyncerError && (e.kind === 'GIT' || e.kind === 'REGISTRY');
+
+async function retrieve(rt: Runtime, ad: Advertisement, event: WatchEvent, attempts: number): Promise<void> {
+  const target = join(rt.config.importDir!, ad.hub, ad.date, ad.operator);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { updated } = await materialize(rt, ad, target, false);
+      event.retrieved = { target, dataPath: join(target, ad.path), updated, attempts: attempt };
+      return;
+    } catch (e) {
+      if (e instanceof SyncerError && e.kind === 'INTERRUPTED') throw e;
+      if (rt.deps.signal.aborted) throw interrupted();
+      const message = (e as Error).message;
+      if (!transient(e) || attempt >= attempts) {
+        event.error = `retrieve failed${attempt > 1 ? ` after ${attempt} attempts` : ''}: ${message}`;
+        return;
+      }
+      rt.out.warn(`retrieve of ${event.id} failed (${message}); retrying in ${backoffMs(attempt)} ms`);
+      await pause(rt, backoffMs(attempt));
+    }
+  }
+}
 
 /** Run a command for the event; its stdout and stderr are copied to our stderr. */
 async function execOnce(rt: Runtime, command: string[], event: WatchEvent): Promise<{ code: number | null; signal?: string }> {
@@ -54,30 +98,20 @@ async function execOnce(rt: Runtime, command: string[], event: WatchEvent): Prom
 }
 
 export async function act(rt: Runtime, ad: Advertisement | undefined, event: WatchEvent, options: ActionOptions): Promise<WatchEvent> {
-  if (options.retrieve && ad && event.type === 'put') {
-    const importDir = rt.config.importDir!;
-    const target = join(importDir, ad.hub, ad.date, ad.operator);
-    try {
-      const { updated } = await materialize(rt, ad, target, false);
-      event.retrieved = { target, dataPath: join(target, ad.path), updated };
-    } catch (e) {
-      if (e instanceof SyncerError && e.kind === 'INTERRUPTED') throw e;
-      event.error = `retrieve failed: ${(e as Error).message}`;
-    }
-  }
+  if (options.retrieve && ad && event.type === 'put') await retrieve(rt, ad, event, options.attempts);
   if (options.exec && !(options.retrieve && event.type === 'put' && !event.retrieved)) {
     let result: { code: number | null; signal?: string } = { code: null };
     let attempt = 0;
-    while (attempt < options.execAttempts) {
+    while (attempt < options.attempts) {
       attempt += 1;
       result = await execOnce(rt, options.exec, event);
       if (result.code === 0) break;
       // Stopping (SIGINT/SIGTERM, which a terminal also sends to the command): no retries, and the
       // event is not recorded as done, so a restart runs it again.
       if (rt.deps.signal.aborted) throw interrupted();
-      if (attempt < options.execAttempts) {
+      if (attempt < options.attempts) {
         rt.out.warn(`${options.exec[0]} failed for ${event.id} (exit ${result.code ?? result.signal}); retrying in ${backoffMs(attempt)} ms`);
-        await sleep(backoffMs(attempt));
+        await pause(rt, backoffMs(attempt));
       }
     }
     event.exec = { code: result.code, ...(result.signal ? { signal: result.signal } : {}), attempts: attempt };

@@ -32,7 +32,7 @@ export interface WatchOptions {
   acceptKey?: boolean;
 }
 
-const EXEC_ATTEMPTS = 3;
+const ACTION_ATTEMPTS = 3;
 
 /** Run the actions again over an events log (JSONL written by --events-log). */
 async function replay(ctx: FollowContext, file: string): Promise<void> {
@@ -156,7 +156,7 @@ export async function run(rt: Runtime, options: WatchOptions): Promise<void> {
     verifier: new Verifier(rt, registry, options),
     filter,
     store: fileStore(options.state ? resolve(rt.deps.cwd, options.state) : defaultStateFile(rt.paths.dataDir, rt.registryId, filter)),
-    actions: { retrieve: options.retrieve, exec: options.exec, execAttempts: EXEC_ATTEMPTS },
+    actions: { retrieve: options.retrieve, exec: options.exec, attempts: ACTION_ATTEMPTS },
     eventsLog,
     signal: rt.deps.signal,
   };
