@@ -12,6 +12,12 @@ const onSignal = () => {
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
+// A reader that went away (`syncer ls --json | head -c 1`, `syncer watch | head -1`): stop as on a
+// signal instead of crashing on an unhandled 'error' event. Later writes to stdout are dropped.
+process.stdout.on('error', (e) => {
+  if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+  controller.abort();
+});
 
 const code = await main(process.argv.slice(2), {
   env: process.env,
@@ -32,7 +38,7 @@ const done = () => {
   if (--pending <= 0) process.exit(exitCode);
 };
 for (const stream of [process.stdout, process.stderr]) {
-  if (stream.writableLength > 0) {
+  if (stream.writableLength > 0 && !stream.destroyed) {
     pending += 1;
     stream.once('drain', done);
   }

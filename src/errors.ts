@@ -39,3 +39,33 @@ export function isSyncerError(e: unknown): e is SyncerError {
 
 /** Thrown when the user interrupts (SIGINT/SIGTERM) or a prompt is cancelled. */
 export const interrupted = () => new SyncerError('INTERRUPTED', 'interrupted');
+
+/** Errors of the file system that come from the user's paths or machine, not from a bug. */
+const FILE_SYSTEM_CODES: Record<string, string> = {
+  ENOTDIR: 'a part of the path is a file, not a directory',
+  EEXIST: 'a file is in the way',
+  EISDIR: 'it is a directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  ENAMETOOLONG: 'the name is too long',
+  ELOOP: 'too many symbolic links',
+};
+
+/**
+ * A file-system error that escaped a command (a target path under a file, a full disk) as a
+ * usage error naming the path, instead of "a bug in syncer".
+ */
+export function fileSystemError(e: unknown): SyncerError | undefined {
+  const err = e as NodeJS.ErrnoException | undefined;
+  const reason = err?.code ? FILE_SYSTEM_CODES[err.code] : undefined;
+  if (!reason || !(e instanceof Error)) return undefined;
+  const syscall = err!.syscall ? `${err!.syscall} ` : '';
+  const path = err!.path ?? (err as { dest?: string }).dest;
+  return new SyncerError('USAGE', `cannot ${syscall}${path ?? ''}: ${reason} (${err!.code})`.replace('  ', ' '), {
+    hint: 'check the path (--into, importDir, --config, --state ...) and its permissions',
+    cause: e,
+  });
+}

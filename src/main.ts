@@ -1,9 +1,10 @@
 /** The entry point: parse, run, and turn errors into exit codes. Nothing else exits. */
-import { ExitCode, SyncerError } from './errors.js';
+import { ExitCode, fileSystemError, SyncerError } from './errors.js';
 import { parseArgs } from './cli.js';
 import type { Deps } from './runtime.js';
 
 function report(deps: Deps, e: unknown, verbose: boolean): number {
+  e = fileSystemError(e) ?? e;
   if (e instanceof SyncerError) {
     if (e.kind === 'INTERRUPTED') deps.stderr.write(`${e.message === 'interrupted' ? 'interrupted' : e.message}\n`);
     else deps.stderr.write(`error: ${e.message}\n`);

@@ -6,6 +6,7 @@ import type { Writable } from 'node:stream';
 import Table from 'cli-table3';
 import cliProgress from 'cli-progress';
 import { escapeControl } from '../core/sanitize.js';
+import { SyncerError } from '../errors.js';
 
 export interface OutputOptions {
   stdout: Writable;
@@ -31,9 +32,18 @@ export class Output {
     }
   }
 
-  /** One NDJSON line (streaming commands). */
-  event(data: unknown): void {
-    this.options.stdout.write(JSON.stringify(data) + '\n');
+  /**
+   * One NDJSON line (streaming commands). Resolves once the line is handed to the reader, and
+   * rejects if the reader went away (`syncer watch | head -1`): a watcher must not record as done
+   * an event nobody received.
+   */
+  event(data: unknown): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.options.stdout.write(JSON.stringify(data) + '\n', (err) => {
+        if (err) reject(new SyncerError('INTERRUPTED', `stopped: standard output was closed (${(err as NodeJS.ErrnoException).code ?? err.message})`));
+        else resolve();
+      });
+    });
   }
 
   info(message: string): void {

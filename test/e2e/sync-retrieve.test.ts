@@ -125,6 +125,19 @@ describe('sync and retrieve between two operators', () => {
     expect(existsSync(join(foreign, 'precious.txt'))).toBe(false);
     expect(existsSync(join(foreign, 'weather/temps.csv'))).toBe(true);
   });
+
+  it('a target under a file, or an import dir that is a file: exit 2 naming the path, nothing created', async () => {
+    const file = join(world.root, 'a-file');
+    writeFileSync(file, 'not a directory\n');
+    const r = await b.syncer(['retrieve', '--hub', 'weather', '--date', 'latest', '--operator', 'lab-a', '--into', join(file, 'sub')]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`^error: cannot .*${file}.*(not a directory|a file is in the way)`, 'm'));
+    expect(r.stderr).not.toMatch(/a bug in syncer/);
+    const i = await b.syncer(['retrieve', '--hub', 'weather', '--date', 'latest', '--operator', 'lab-a'], { env: { SYNCER_IMPORT_DIR: file } });
+    expect(i.code, i.stderr).toBe(2);
+    expect(i.stderr).toMatch(/^error: cannot .*(not a directory|a file is in the way)/m);
+    expect(readFileSync(file, 'utf8')).toBe('not a directory\n');
+  });
 });
 
 describe('dates, operators and listings', () => {

@@ -313,6 +313,27 @@ describe('events, filters and actions', () => {
     expect(watcher.stderr).toMatch(/failed for .*flaky\/2026-01-05\/lab-b.*retrying in \d+ ms/);
   });
 
+  it('a reader that goes away (| head -1): exit 130 without a stack trace, and what it did not get is delivered after a restart', async () => {
+    const state = join(world.root, 'state-pipe.json');
+    const synced = [];
+    for (const at of ['2026-01-09 12:00:00', '2026-01-10 12:00:00', '2026-01-11 12:00:00']) synced.push(await sync(world, b, 'pipe', at));
+    // The second event's command takes 2.5 s: the reader is gone by the time that event is printed.
+    const args = ['--from-start', '--hub', 'pipe', '--state', state, '--exec', '--', process.execPath, script];
+    const env = { WATCH_RECORD: join(world.root, 'exec-pipe.jsonl'), WATCH_SLOW_DATE: '2026-01-10' };
+    const first = startWatcher(w, args, { env });
+    const [e1] = await first.waitForEvents(1, 30_000);
+    first.child.stdout!.destroy();
+    expect(await first.exited).toBe(130);
+    expect(e1!.id).toBe(synced[0]!.id);
+    expect(first.stderr).toMatch(/standard output was closed/);
+    expect(first.stderr).not.toMatch(/\n\s+at |Unhandled|node:events/);
+
+    const again = startWatcher(w, args, { env });
+    const events = await again.waitForEvents(2, 30_000);
+    expect(await again.stop()).toBe(130);
+    expect(ids(events)).toEqual([synced[1]!.id, synced[2]!.id]);
+  });
+
   it('--retrieve tries a remote that does not answer again with backoff; a refusal (local changes) is not retried', async () => {
     const v1 = await sync(world, b, 'tides', '2026-01-08 12:00:00', { 'tides/levels.csv': 'h,m\n1,0.4\n' });
     // The remote is gone when the watcher first tries, and back after its first failure.

@@ -66,7 +66,7 @@ export async function actOn(ctx: FollowContext, change: Change, extra: Partial<W
     event.commit = ad.commit;
     event.syncedAt = ad.syncedAt;
   }
-  rt.out.event(await act(rt, ad, event, ctx.actions));
+  await rt.out.event(await act(rt, ad, event, ctx.actions));
   return ad?.commit ?? '';
 }
 
