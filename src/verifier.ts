@@ -3,6 +3,7 @@
  * from the registry, pinned locally on first sight, rotations followed when signed by the pinned
  * key, and the advertisement's signature. Decisions are cached per operator for one run.
  */
+import { escapeControl } from './core/sanitize.js';
 import { fingerprint } from './core/signing.js';
 import { decideKey, signatureProblem, type KeyDecision } from './core/trust.js';
 import type { Advertisement } from './core/advertisement.js';
@@ -59,5 +60,22 @@ export class Verifier {
     this.decisions.delete(ad.operator);
     const fresh = await this.key(ad.operator);
     return fresh.ok ? signatureProblem(ad, fresh.publicKey, fresh.retired) : fresh.problem;
+  }
+
+  /**
+   * The advertisements that may be trusted, in order; each refused one is skipped with a warning
+   * (SPEC: listing readers skip what does not verify) and returned with its reason.
+   */
+  async usable(ads: Advertisement[]): Promise<{ ok: Advertisement[]; refused: { ad: Advertisement; problem: string }[] }> {
+    const ok: Advertisement[] = [];
+    const refused: { ad: Advertisement; problem: string }[] = [];
+    for (const ad of ads) {
+      const problem = await this.problem(ad);
+      if (problem) {
+        this.rt.out.warn(`skipping ${ad.hub}/${ad.date}/${ad.operator}: ${escapeControl(problem)}`);
+        refused.push({ ad, problem });
+      } else ok.push(ad);
+    }
+    return { ok, refused };
   }
 }

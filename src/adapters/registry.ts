@@ -73,34 +73,35 @@ export class Registry {
     return [...hubs.values()].sort((a, b) => a.hub.localeCompare(b.hub));
   }
 
-  /** A hub's dates, newest first, with the operators advertising on each (keys only). */
-  async listDates(hub: string): Promise<DateSummary[]> {
-    const dates = new Map<string, string[]>();
-    for await (const kv of this.etcd.range(this.keys.hubDatasetsPrefix(hub), { keysOnly: true })) {
-      const id = parseDatasetKey(this.keys, kv.key);
-      if (!id) {
-        this.warn(`skipping malformed registry key ${escapeControl(kv.key)}`);
-        continue;
-      }
-      const list = dates.get(id.date) ?? [];
-      list.push(id.operator);
-      dates.set(id.date, list);
-    }
-    return [...dates.entries()].sort(([a], [b]) => (a < b ? 1 : a > b ? -1 : 0)).map(([date, operators]) => ({ date, operators }));
+  /**
+   * The valid advertisements of one hub and date; invalid ones are skipped with a warning (and
+   * their problems pushed to `skipped`, for a caller that must tell "refused" from "none").
+   */
+  listEntries(hub: string, date: string, skipped?: string[]): Promise<Advertisement[]> {
+    return this.parsedRange(this.keys.dateDatasetsPrefix(hub, date), skipped);
   }
 
-  /** The valid advertisements of one hub and date; invalid ones are skipped with a warning. */
-  async listEntries(hub: string, date: string): Promise<Advertisement[]> {
+  /**
+   * Every valid advertisement of one hub (all its dates; one paged read of that hub only), for
+   * listings that must skip what does not parse or verify: `ls HUB`, `--date latest`.
+   */
+  listHubEntries(hub: string, skipped?: string[]): Promise<Advertisement[]> {
+    return this.parsedRange(this.keys.hubDatasetsPrefix(hub), skipped);
+  }
+
+  private async parsedRange(prefix: string, skipped: string[] = []): Promise<Advertisement[]> {
     const out: Advertisement[] = [];
-    for await (const kv of this.etcd.range(this.keys.dateDatasetsPrefix(hub, date))) {
+    for await (const kv of this.etcd.range(prefix)) {
       const id = parseDatasetKey(this.keys, kv.key);
       if (!id) {
         this.warn(`skipping malformed registry key ${escapeControl(kv.key)}`);
+        skipped.push(`malformed registry key ${escapeControl(kv.key)}`);
         continue;
       }
       const parsed = parseAdvertisement(kv.value, { expect: id, transports: this.transports });
       if (!parsed.ok) {
         this.warn(`skipping ${id.hub}/${id.date}/${id.operator}: ${escapeControl(parsed.problem)}`);
+        skipped.push(`${id.hub}/${id.date}/${id.operator}: ${escapeControl(parsed.problem)}`);
         continue;
       }
       out.push(parsed.ad);

@@ -117,3 +117,37 @@ describe('hostile keys', () => {
     expect(hubs.stderr + dates.stderr).not.toContain('\u001b');
   });
 });
+
+describe('entries that do not parse or verify never hide good data', () => {
+  it('ls HUB skips them, and --date latest passes over them to the newest entry that verifies; retrieving one is exit 5', async () => {
+    world.etcdPut(`datasets/weather/${DATE}/lab-a`, JSON.stringify(signAd(genuine, operatorKey(a))));
+    // Newer dates whose only entries are junk: not JSON, a bare {"schema":1}, and a forged signature.
+    world.etcdPut('datasets/weather/2026-11-20/lab-x', 'not json');
+    world.etcdPut('datasets/weather/2026-11-21/lab-y', '{"schema":1}');
+    const forged = { ...genuine, date: '2026-11-22', tag: 'syncer/weather/2026-11-22', commit: 'f'.repeat(40) };
+    world.etcdPut('datasets/weather/2026-11-22/lab-a', JSON.stringify(forged));
+
+    const dates = await b.syncer(['ls', 'weather', '--json']);
+    expect(dates.code, dates.stderr).toBe(0);
+    expect(JSON.parse(dates.stdout)).toEqual([{ date: DATE, operators: ['lab-a'] }]);
+    for (const bad of ['2026-11-20/lab-x', '2026-11-21/lab-y', '2026-11-22/lab-a']) expect(dates.stderr).toContain(`warning: skipping weather/${bad}`);
+
+    const latest = await b.syncer(['ls', 'weather', 'latest', '--json']);
+    expect(latest.code, latest.stderr).toBe(0);
+    expect(JSON.parse(latest.stdout)).toEqual([expect.objectContaining({ operator: 'lab-a', commit: genuine.commit })]);
+
+    const into = join(world.root, 'latest-good');
+    const r = await b.syncer(['retrieve', '--hub', 'weather', '--date', 'latest', '--into', into, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ date: DATE, operator: 'lab-a', commit: genuine.commit });
+    expect(git(into, 'rev-parse', 'HEAD')).toBe(genuine.commit);
+
+    // Asking for a date whose only entry is refused: exit 5 naming it, not "no advertisement".
+    for (const date of ['2026-11-20', '2026-11-22']) {
+      const bad = await b.syncer(['retrieve', '--hub', 'weather', '--date', date, '--into', join(world.root, `bad-${date}`)]);
+      expect(bad.code, bad.stderr).toBe(5);
+      expect(bad.stderr).toMatch(/^error: refusing /m);
+      expect(existsSync(join(world.root, `bad-${date}`))).toBe(false);
+    }
+  });
+});

@@ -2,7 +2,7 @@
 import { checkDate, checkName } from '../../core/names.js';
 import type { Runtime } from '../../runtime.js';
 import { Verifier } from '../../verifier.js';
-import { escapeControl } from '../../core/sanitize.js';
+import { datesOf } from '../retrieve/plan.js';
 import type { Advertisement } from '../../core/advertisement.js';
 import type { DateSummary } from '../../adapters/registry.js';
 
@@ -19,11 +19,7 @@ export async function run(rt: Runtime, options: LsOptions): Promise<void> {
   if (options.hub !== undefined) checkName('hub', options.hub);
   if (options.date !== undefined && options.date !== 'latest') checkDate(options.date);
   const registry = await rt.registry();
-  if (options.hub !== undefined && options.date === 'latest') options.date = (await registry.listDates(options.hub))[0]?.date ?? 'latest';
-  if (options.date === 'latest') {
-    rt.out.result([], () => `no datasets for hub ${options.hub}`);
-    return;
-  }
+  const verifier = new Verifier(rt, registry, options);
   if (options.hub === undefined) {
     const hubs = await registry.listHubs();
     rt.out.result(hubs, () =>
@@ -31,8 +27,24 @@ export async function run(rt: Runtime, options: LsOptions): Promise<void> {
     );
     return;
   }
+  // A hub's dates come from its advertisements that verify (one read of that hub), so an entry that
+  // does not parse or verify is skipped here too and never passes for the latest.
+  let hubDates: DateSummary[] | undefined;
+  let hubEntries: Advertisement[] | undefined;
+  if (options.date === undefined || options.date === 'latest') {
+    hubEntries = (await verifier.usable(await registry.listHubEntries(options.hub))).ok;
+    hubDates = datesOf(hubEntries);
+  }
+  if (options.date === 'latest') {
+    const latest = hubDates![0];
+    if (!latest) {
+      rt.out.result([], () => `no datasets for hub ${options.hub}`);
+      return;
+    }
+    options.date = latest.date;
+  }
   if (options.date === undefined) {
-    const dates: (DateSummary & { inProgress?: string[] })[] = await registry.listDates(options.hub);
+    const dates: (DateSummary & { inProgress?: string[] })[] = hubDates!;
     if (options.all) {
       for (const r of await registry.listInProgress(options.hub)) {
         let d = dates.find((x) => x.date === r.date);
@@ -51,13 +63,8 @@ export async function run(rt: Runtime, options: LsOptions): Promise<void> {
     );
     return;
   }
-  const verifier = new Verifier(rt, registry, options);
-  const entries: Advertisement[] = [];
-  for (const e of await registry.listEntries(options.hub, options.date)) {
-    const problem = await verifier.problem(e);
-    if (problem) rt.out.warn(`skipping ${e.hub}/${e.date}/${e.operator}: ${escapeControl(problem)}`);
-    else entries.push(e);
-  }
+  const date = options.date;
+  const entries = hubEntries ? hubEntries.filter((e) => e.date === date) : (await verifier.usable(await registry.listEntries(options.hub, date))).ok;
   const rows: Record<string, unknown>[] = entries.map((e) => ({ operator: e.operator, commit: e.commit, files: e.files, bytes: e.bytes, syncedAt: e.syncedAt, remote: e.remote }));
   const table = entries.map((e) => [e.operator, e.commit.slice(0, 12), e.files, e.bytes, e.syncedAt, e.remote, e.message.slice(0, 60)]);
   if (options.all) {

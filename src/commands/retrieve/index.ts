@@ -10,7 +10,7 @@ import { escapeControl } from '../../core/sanitize.js';
 import type { Advertisement } from '../../core/advertisement.js';
 import type { Registry } from '../../adapters/registry.js';
 import type { Runtime } from '../../runtime.js';
-import { latestDate } from './plan.js';
+import { datesOf, latestDate } from './plan.js';
 import { materialize } from './checkout.js';
 
 export interface RetrieveOptions {
@@ -42,29 +42,50 @@ async function chooseHub(rt: Runtime, registry: Registry): Promise<string> {
   );
 }
 
-async function chooseDate(rt: Runtime, registry: Registry, hub: string, operator: string | undefined, wanted: string | undefined): Promise<string> {
-  if (wanted !== undefined && wanted !== 'latest') return checkDate(wanted);
-  const dates = await registry.listDates(hub);
-  if (wanted === 'latest') {
-    const date = latestDate(dates, operator);
-    if (!date) throw usageError(`no advertisement for hub ${hub}${operator ? ` by ${operator}` : ''}`);
-    return date;
+/**
+ * The date to retrieve: as given, or the newest (or a chosen one) among the hub's advertisements
+ * that verify, so that an entry that does not parse or verify never hides older good data.
+ */
+async function chooseDate(rt: Runtime, registry: Registry, verifier: Verifier, hub: string, operator: string | undefined, wanted: string | undefined): Promise<{ date: string; verified?: Advertisement[] }> {
+  if (wanted !== undefined && wanted !== 'latest') return { date: checkDate(wanted) };
+  const skipped: string[] = [];
+  const all = (await registry.listHubEntries(hub, skipped)).filter((ad) => !operator || ad.operator === operator);
+  const { ok } = await verifier.usable(all);
+  const dates = datesOf(ok);
+  const none = () =>
+    (all.length > 0 || (!operator && skipped.length > 0)) && ok.length === 0
+      ? verifyError(`refusing every advertisement for hub ${hub}${operator ? ` by ${operator}` : ''} (see the warnings above)`, REFUSED_HINT)
+      : usageError(`no advertisement for hub ${hub}${operator ? ` by ${operator}` : ''}`, 'see what exists: syncer ls');
+  let date: string | undefined;
+  if (wanted === 'latest') date = latestDate(dates, operator);
+  else if (dates.length > 0) {
+    date = await rt.prompter.select(
+      `Datasets for ${hub}, newest first:`,
+      dates.map((d) => ({ name: `${d.date}  (${d.operators.length} operator${d.operators.length === 1 ? '' : 's'})`, value: d.date })),
+    );
   }
-  const offered = dates.filter((d) => !operator || d.operators.includes(operator));
-  if (offered.length === 0) throw usageError(`no advertisement for hub ${hub}${operator ? ` by ${operator}` : ''}`);
-  return rt.prompter.select(
-    `Datasets for ${hub}, newest first:`,
-    offered.map((d) => ({ name: `${d.date}  (${d.operators.length} operator${d.operators.length === 1 ? '' : 's'})`, value: d.date })),
-  );
+  if (!date) throw none();
+  return { date, verified: ok.filter((ad) => ad.date === date) };
 }
 
-async function chooseEntry(rt: Runtime, registry: Registry, hub: string, date: string, operator: string | undefined): Promise<Advertisement> {
+const REFUSED_HINT = 'check with the operator; --accept-key trusts a changed key, --allow-unsigned an unsigned entry';
+
+/** The entry to retrieve; `verified`: the date's entries already listed and verified by chooseDate. */
+async function chooseEntry(rt: Runtime, registry: Registry, verifier: Verifier, hub: string, date: string, operator: string | undefined, verified?: Advertisement[]): Promise<Advertisement> {
+  if (verified && operator) return verified.find((ad) => ad.operator === operator)!;
   if (operator) {
     const ad = await registry.getAdvertisement({ hub, date, operator });
     if (!ad) throw usageError(`no advertisement for ${hub}/${date} by ${operator}`, `see what exists: syncer ls ${hub} ${date}`);
+    const problem = await verifier.problem(ad);
+    if (problem) throw verifyError(`refusing ${ad.hub}/${ad.date}/${ad.operator}: ${escapeControl(problem)}`, REFUSED_HINT);
     return ad;
   }
-  const entries = await registry.listEntries(hub, date);
+  const skipped: string[] = [];
+  const { ok: entries, refused } = verified ? { ok: verified, refused: [] } : await verifier.usable(await registry.listEntries(hub, date, skipped));
+  if (entries.length === 0 && refused.length + skipped.length > 0) {
+    const problems = [...skipped, ...refused.map((r) => `${hub}/${date}/${r.ad.operator}: ${escapeControl(r.problem)}`)];
+    throw verifyError(`refusing ${problems.join('; ')}`, REFUSED_HINT);
+  }
   if (entries.length === 0) throw usageError(`no advertisement for ${hub} on ${date}`, `see what exists: syncer ls ${hub}`);
   if (entries.length === 1) return entries[0]!;
   if (!rt.canPrompt) {
@@ -91,12 +112,9 @@ export async function retrieve(rt: Runtime, options: RetrieveOptions): Promise<R
   const registry = await rt.registry();
   const hub = await rt.need(options.hub, '--hub', () => chooseHub(rt, registry));
   // Interactive runs choose the date from a list; scripts must say which (or "latest").
-  const date = await chooseDate(rt, registry, hub, options.operator, options.date);
-  const ad = await chooseEntry(rt, registry, hub, date, options.operator);
-  const problem = await new Verifier(rt, registry, options).problem(ad);
-  if (problem) {
-    throw verifyError(`refusing ${ad.hub}/${ad.date}/${ad.operator}: ${escapeControl(problem)}`, 'check with the operator; --accept-key trusts a changed key, --allow-unsigned an unsigned entry');
-  }
+  const verifier = new Verifier(rt, registry, options);
+  const { date, verified } = await chooseDate(rt, registry, verifier, hub, options.operator, options.date);
+  const ad = await chooseEntry(rt, registry, verifier, hub, date, options.operator, verified);
   const resolvedTarget = options.into ? resolve(rt.deps.cwd, options.into) : join(importDir!, ad.hub, ad.date, ad.operator);
 
   if (rt.canPrompt && !rt.flags.yes) {

@@ -1,5 +1,15 @@
 /** The pure part of retrieve: which date is "latest", and what to do with an existing target. */
 import type { DateSummary } from '../../adapters/registry.js';
+import type { Advertisement } from '../../core/advertisement.js';
+
+/** A hub's dates, newest first, each with its operators (sorted), from its advertisements. */
+export function datesOf(ads: Advertisement[]): DateSummary[] {
+  const byDate = new Map<string, string[]>();
+  for (const ad of ads) byDate.set(ad.date, [...(byDate.get(ad.date) ?? []), ad.operator]);
+  return [...byDate.entries()]
+    .sort(([a], [b]) => (a < b ? 1 : a > b ? -1 : 0))
+    .map(([date, operators]) => ({ date, operators: operators.sort() }));
+}
 
 /** Newest date with an entry (by `operator` when given). `dates` is newest first. */
 export function latestDate(dates: DateSummary[], operator?: string): string | undefined {
