@@ -56,8 +56,11 @@ export function publicRemoteUrl(url: string): string {
   if (url.startsWith('/')) return 'file://' + url;
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/@]*@)?(.*)$/.exec(url);
   if (!m) return url;
-  const [, scheme, userinfo, rest] = m as unknown as [string, string, string | undefined, string];
-  if (!userinfo) return url;
+  const [, scheme, userinfo, withQuery] = m as unknown as [string, string, string | undefined, string];
+  // A query string or fragment is where tokens hide (`...git?token=...`); git does not need one to
+  // clone, so it is never advertised.
+  const rest = withQuery.replace(/[?#].*$/s, '');
+  if (!userinfo) return `${scheme}://${rest}`;
   const lower = scheme.toLowerCase();
   if (lower === 'https' || lower === 'http') return `${scheme}://${rest}`;
   const user = userinfo.slice(0, -1).split(':')[0];
@@ -66,5 +69,5 @@ export function publicRemoteUrl(url: string): string {
 
 /** Mask credentials for display in messages (never print a password). */
 export function redactUrl(url: string): string {
-  return url.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/@]*@/, '$1***@');
+  return url.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/@]*@/, '$1***@').replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^?#]*)[?#].*$/s, '$1?***');
 }

@@ -283,7 +283,7 @@ describe('GIT_SSH_COMMAND', () => {
 describe('credentials in the remote URL', () => {
   it('are never advertised nor written into the tag or the pushed operator record', async () => {
     const op = await world.operator('cred');
-    const set = await op.syncer(['config', 'set', 'remoteUrl', 'https://alice:s3cret@example.org/data.git']);
+    const set = await op.syncer(['config', 'set', 'remoteUrl', 'https://alice:s3cret@example.org/data.git?token=t0ken#x']);
     exitFailed(set, 0);
     op.write({ 'h/a.csv': 'c\n' });
 
@@ -295,16 +295,20 @@ describe('credentials in the remote URL', () => {
     expect(registry).toContain('https://example.org/data.git');
     expect(registry).not.toContain('s3cret');
     expect(registry).not.toContain('alice');
+    expect(registry).not.toContain('t0ken');
 
     const tag = git(op.remoteDir, 'cat-file', '-p', `refs/tags/syncer/h/${today()}`);
     expect(tag).toContain('https://example.org/data.git');
     expect(tag).not.toContain('s3cret');
     expect(tag).not.toContain('alice');
+    expect(tag).not.toContain('t0ken');
     const opRecord = git(op.remoteDir, 'show', 'main:.syncer/operator.json');
     expect(opRecord).toContain('https://example.org/data.git');
     expect(opRecord).not.toContain('s3cret');
     expect(opRecord).not.toContain('alice');
+    expect(opRecord).not.toContain('t0ken');
     expect(r.stderr + r.stdout).not.toContain('s3cret');
+    expect(r.stderr + r.stdout).not.toContain('t0ken');
   });
 });
 

@@ -14,6 +14,12 @@ describe('remote URLs', () => {
     expect(publicRemoteUrl('ssh://git:pw@host/x.git')).toBe('ssh://git@host/x.git');
     expect(publicRemoteUrl('/srv/x.git')).toBe('file:///srv/x.git');
     expect(publicRemoteUrl('git@host:x.git')).toBe('git@host:x.git');
+    // Tokens in a query string or fragment are never advertised either.
+    expect(publicRemoteUrl('https://bob:pw@example.org/x.git?token=abc')).toBe('https://example.org/x.git');
+    expect(publicRemoteUrl('https://example.org/x.git?private_token=abc#frag')).toBe('https://example.org/x.git');
   });
-  it('redacts for display', () => expect(redactUrl('https://a:b@h/x')).toBe('https://***@h/x'));
+  it('redacts for display', () => {
+    expect(redactUrl('https://a:b@h/x')).toBe('https://***@h/x');
+    expect(redactUrl('https://h/x.git?token=abc')).toBe('https://h/x.git?***');
+  });
 });
