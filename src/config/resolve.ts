@@ -4,7 +4,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { usageError } from '../errors.js';
-import { fileConfigSchema, CONFIG_KEYS, type Config, type FileConfig } from './schema.js';
+import { ETCD_HOST, fileConfigSchema, CONFIG_KEYS, type Config, type FileConfig } from './schema.js';
 
 export const DEFAULTS = {
   remote: 'origin',
@@ -85,10 +85,10 @@ export function resolveConfig(input: { file: FileConfig; fileDir: string; env: N
   }
   const merged: Flat = { ...fileFlat, ...envFlat, ...fromFlags(input.flags) };
   const str = (k: string) => merged[k] as string | undefined;
-  const hosts = (merged['etcd.hosts'] as string[] | undefined) ?? [];
-  for (const h of hosts) {
-    if (!/^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(h)) throw usageError(`invalid etcd host ${JSON.stringify(h)}: expected http(s)://host:port`);
-  }
+  const hosts = ((merged['etcd.hosts'] as string[] | undefined) ?? []).map((h) => {
+    if (!ETCD_HOST.test(h)) throw usageError(`invalid etcd host ${JSON.stringify(h)}: expected http(s)://host:port (with the port, no path)`, 'e.g. http://10.0.0.5:2379');
+    return h.replace(/\/$/, '');
+  });
   const tls = { ca: str('etcd.tls.ca'), cert: str('etcd.tls.cert'), key: str('etcd.tls.key') };
   const operator = str('operator');
   if (operator !== undefined) {

@@ -2,6 +2,12 @@
 import { z } from 'zod';
 import { isName } from '../core/names.js';
 
+/**
+ * An etcd member URL: scheme, host and port, nothing else (a trailing slash is tolerated). Without
+ * the port gRPC would dial 443 even over http, and a path makes it fail to parse the address.
+ */
+export const ETCD_HOST = /^https?:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):\d{1,5}\/?$/;
+
 export const fileConfigSchema = z
   .object({
     operator: z.string().refine(isName, 'not a valid name (lower case, ^[a-z0-9][a-z0-9._-]{0,62}$)').optional(),
@@ -13,7 +19,7 @@ export const fileConfigSchema = z
     gitStallTimeoutSeconds: z.number().positive().optional(),
     etcd: z
       .object({
-        hosts: z.array(z.string().regex(/^https?:\/\/[^\s/]+(:\d+)?\/?$/, 'expected http(s)://host:port')).optional(),
+        hosts: z.array(z.string().regex(ETCD_HOST, 'expected http(s)://host:port (with the port)')).optional(),
         namespace: z.string().min(1).optional(),
         username: z.string().optional(),
         password: z.string().optional(),

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, chmodSync } from 'node:fs';
 import { basename, dirname, extname } from 'node:path';
 import { usageError } from '../errors.js';
 import { validateFileConfig } from './resolve.js';
-import type { FileConfig } from './schema.js';
+import { fileConfigSchema, type FileConfig } from './schema.js';
 
 export function configFilePath(flag: string | undefined, env: NodeJS.ProcessEnv, defaultFile: string): string {
   return flag || env.SYNCER_CONFIG || defaultFile;
@@ -63,7 +63,14 @@ export async function updateConfigKey(file: string, key: string, value: unknown)
   }
   if (value === undefined) delete node[parts.at(-1)!];
   else node[parts.at(-1)!] = value;
-  await writeConfigFile(file, validateFileConfig(next, file));
+  const parsed = fileConfigSchema.safeParse(next);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const where = issue.path.join('.');
+    if (where === key || where.startsWith(`${key}.`)) throw usageError(`invalid value for ${key}: ${issue.message} (config not changed)`);
+    throw usageError(`invalid config in ${file}: ${where || '(root)'}: ${issue.message} (config not changed)`, `fix that key first: syncer config set ${where} VALUE, or syncer config unset ${where}`);
+  }
+  await writeConfigFile(file, parsed.data);
 }
 
 export function getConfigKey(config: FileConfig, key: string): unknown {

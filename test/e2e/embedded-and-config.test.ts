@@ -142,6 +142,15 @@ describe('config', () => {
     const bad = await a.syncer(['config', 'set', 'etcd.timeoutMs', 'abc']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/invalid value for etcd.timeoutMs: expected a positive number \(config not changed\)/);
+    // An etcd member without its port (gRPC would dial 443) or with a path: refused when set, and when used.
+    for (const host of ['http://127.0.0.1', 'http://127.0.0.1:2379/v3']) {
+      const set = await a.syncer(['config', 'set', 'etcd.hosts', host]);
+      expect(set.code, set.stderr).toBe(2);
+      expect(set.stderr).toMatch(/invalid value for etcd.hosts: expected http\(s\):\/\/host:port .*\(config not changed\)/);
+      const use = await a.syncer(['ls', '--etcd-hosts', host]);
+      expect(use.code, use.stderr).toBe(2);
+      expect(use.stderr).toMatch(/invalid etcd host/);
+    }
   });
 
   it('a broken config file is a clear exit 2', async () => {

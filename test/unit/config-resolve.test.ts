@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config/resolve.js';
+import { fileConfigSchema } from '../../src/config/schema.js';
 
 const base = { fileDir: '/home/u/.config/syncer', cwd: '/work', flags: {} };
 
@@ -30,6 +31,14 @@ describe('config precedence: defaults < file < env < flags', () => {
   it('refuses bad values with exit 2', () => {
     expect(() => resolveConfig({ ...base, file: {}, env: { SYNCER_OPERATOR: 'Bad Name' } })).toThrow(/invalid operator/);
     expect(() => resolveConfig({ ...base, file: {}, env: { SYNCER_ETCD_HOSTS: 'localhost:2379' } })).toThrow(/etcd host/);
+    // Without a port gRPC would dial 443; a path makes it fail to parse the address.
+    expect(() => resolveConfig({ ...base, file: {}, env: { SYNCER_ETCD_HOSTS: 'http://127.0.0.1' } })).toThrow(/with the port/);
+    expect(() => resolveConfig({ ...base, file: {}, env: {}, flags: { etcdHosts: 'http://10.0.0.5:2379/v3' } })).toThrow(/no path/);
+    expect(fileConfigSchema.safeParse({ etcd: { hosts: ['http://127.0.0.1'] } }).success).toBe(false);
     expect(() => resolveConfig({ ...base, file: {}, env: { SYNCER_ETCD_TIMEOUT_MS: 'soon' } })).toThrow(/positive number/);
+  });
+  it('accepts a trailing slash and IPv6 members, and drops the slash', () => {
+    const c = resolveConfig({ ...base, file: {}, env: { SYNCER_ETCD_HOSTS: 'http://127.0.0.1:2379/,https://[::1]:2379' } });
+    expect(c.etcd.hosts).toEqual(['http://127.0.0.1:2379', 'https://[::1]:2379']);
   });
 });
