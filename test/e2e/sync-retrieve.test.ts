@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { git, World, type Operator } from '../helpers/world.js';
 
 const today = new Date().toISOString().slice(0, 10);
@@ -75,6 +76,22 @@ describe('sync and retrieve between two operators', () => {
     const second = json(world.etcdGet(`datasets/weather/${today}/lab-a`)[`${world.namespace}datasets/weather/${today}/lab-a`]!);
     expect(second.commit).toBe(first.commit);
     expect(second.runId).not.toBe(first.runId);
+  });
+
+  it('a registry that does not know the operator yet (another namespace) gets the record from the repository: no commit', async () => {
+    const before = commits(a);
+    const record = readFileSync(join(a.repo, '.syncer/operator.json'), 'utf8');
+    const alt = world.namespace.replace(/\/$/, '-alt/');
+    const r = await a.syncer(['sync', '--hub', 'weather', '--json'], { env: { SYNCER_ETCD_NAMESPACE: alt } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(json(r.stdout)).toMatchObject({ committed: false, advertised: 'created' });
+    expect(commits(a)).toBe(before);
+    expect(readFileSync(join(a.repo, '.syncer/operator.json'), 'utf8')).toBe(record);
+    const inAlt = execFileSync('etcdctl', ['--endpoints', world.etcdHosts, 'get', '--print-value-only', `${alt}operators/lab-a`], { encoding: 'utf8', env: { ...process.env, ETCDCTL_API: '3' } });
+    expect(JSON.parse(inAlt)).toEqual(JSON.parse(record));
+    // And the first namespace's entry still matches the tag (nothing moved it).
+    const again = await a.syncer(['sync', '--hub', 'weather', '--json']);
+    expect(json(again.stdout)).toMatchObject({ committed: false });
   });
 
   it('same-day re-sync after a change replaces the entry, and retrieve updates in place', async () => {

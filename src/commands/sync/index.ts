@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { SyncerError, usageError, verifyError } from '../../errors.js';
 import { checkDatasetPath, checkName, utcDate } from '../../core/names.js';
 import { checkRemoteUrl, publicRemoteUrl, redactUrl } from '../../core/remote-url.js';
-import type { OperatorRecord } from '../../core/advertisement.js';
+import { operatorRecordSchema, type OperatorRecord } from '../../core/advertisement.js';
 import { planOperatorRecord } from '../../core/operator-record.js';
 import { fingerprint, type KeyPair } from '../../core/signing.js';
 import type { Runtime } from '../../runtime.js';
@@ -138,17 +138,33 @@ async function prepare(rt: Runtime, git: Git, registry: () => Promise<Registry>,
   }
   const { pair, created } = rt.keystore.loadOrCreate(operator);
   if (created) rt.out.info(`made a signing key for ${operator} (${fingerprint(pair.publicKey)}) in ${rt.keystore.keyFile(operator)}: back it up`);
-  const recordPlan = planOperatorRecord(entry?.record, pair, operator, remote, rt.now());
+  const opPath = join(top, OPERATOR_FILE);
+  const inRepo = existsSync(opPath) ? readFileSync(opPath, 'utf8') : undefined;
+  // A registry that does not know us yet (a new namespace, a wiped registry) gets the record the
+  // repository already holds, if it is ours: re-signing it would change registeredAt and make a
+  // commit although the dataset did not change.
+  const fromRepo = entry?.record ? undefined : ownRecord(inRepo, operator, pair.publicKey);
+  const recordPlan = planOperatorRecord(entry?.record ?? fromRepo, pair, operator, remote, rt.now());
   const record = recordPlan.record;
   const text = JSON.stringify(record, null, 2) + '\n';
-  const opPath = join(top, OPERATOR_FILE);
-  const stale = !existsSync(opPath) || readFileSync(opPath, 'utf8') !== text;
+  const stale = inRepo !== text;
   const changed = await git.changedPaths([path]);
   warnLargeFiles(rt, top, changed);
   return {
     top, branch, hub, date, operator, path, message: options.message ?? defaultMessage(hub, date), remote, changed, pair,
-    operatorFile: { path: opPath, text, stale, record, registryWrite: recordPlan.write, registryRevision: entry?.modRevision },
+    operatorFile: { path: opPath, text, stale, record, registryWrite: recordPlan.write || !entry?.record, registryRevision: entry?.modRevision },
   };
+}
+
+/** The operator record of `text` (the repository's copy) if it is this operator's, with this key. */
+function ownRecord(text: string | undefined, operator: string, publicKey: string): OperatorRecord | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const parsed = operatorRecordSchema.safeParse(JSON.parse(text));
+    return parsed.success && parsed.data.operator === operator && parsed.data.publicKey === publicKey ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function sync(rt: Runtime, options: SyncOptions): Promise<SyncResult> {
