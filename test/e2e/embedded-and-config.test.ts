@@ -3,7 +3,7 @@
  * config file (mode 0600, precedence, secrets masked, init checks before writing).
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, run, World, type Operator } from '../helpers/world.js';
 
@@ -193,5 +193,18 @@ describe('config', () => {
     expect(down.code).toBe(3);
     expect(down.stdout).toMatch(/FAIL\s+etcd/);
     expect(down.stdout).toMatch(/fix:/);
+
+    // A remote that is gone: the check fails with exit 4 and says what to fix.
+    const hidden = `${a.remoteDir}.gone`;
+    renameSync(a.remoteDir, hidden);
+    try {
+      const gone = await a.syncer(['doctor', '--json']);
+      expect(gone.code).toBe(4);
+      const remote = (JSON.parse(gone.stdout) as { check: string; ok: boolean; hint?: string }[]).find((c) => c.check === 'remote')!;
+      expect(remote.ok).toBe(false);
+      expect(remote.hint).toMatch(/git remote set-url origin URL/);
+    } finally {
+      renameSync(hidden, a.remoteDir);
+    }
   });
 });

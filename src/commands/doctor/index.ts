@@ -54,7 +54,13 @@ export async function doctor(rt: Runtime): Promise<Check[]> {
       if (!repoGit) throw new SyncerError('USAGE', 'no repository to read the remote from');
       const url = await repoGit.remoteUrl(c.remote);
       if (!url) throw new SyncerError('USAGE', `no remote "${c.remote}" in ${c.repoPath}`, { hint: `git -C ${c.repoPath} remote add ${c.remote} URL` });
-      await repoGit.run(['ls-remote', '--heads', '--', c.remote], { network: true, what: `git ls-remote ${c.remote}` });
+      await repoGit.run(['ls-remote', '--heads', '--', c.remote], { network: true, what: `git ls-remote ${c.remote}` }).catch((e) => {
+        if (!(e instanceof SyncerError) || e.hint) throw e;
+        throw new SyncerError(e.kind, e.message, {
+          hint: `check that ${redactUrl(url)} exists and that you may read it (try: git -C ${c.repoPath} ls-remote ${c.remote}); fix it with git remote set-url ${c.remote} URL`,
+          cause: e,
+        });
+      });
       return `${c.remote} = ${redactUrl(url)} is reachable`;
     }),
   );
