@@ -244,7 +244,8 @@ export async function parseArgs(argv: string[], io: { stdout: (s: string) => voi
     .wrap(Math.min(io.width ?? 100, 110))
     .exitProcess(false)
     .fail((msg, err) => {
-      throw err ?? usageError(msg.split('\n')[0]!, 'syncer --help lists the commands; syncer <command> --help their flags');
+      // One line: yargs puts the detail ("Argument: action, Given: ..., Choices: ...") on the next ones.
+      throw err ?? usageError(msg.split('\n').map((l) => l.trim()).filter(Boolean).join(' '), 'syncer --help lists the commands; syncer <command> --help their flags');
     });
 
   let helpShown = false;

@@ -153,6 +153,12 @@ describe('config', () => {
     }
   });
 
+  it('a bad action names what was given and the choices, on one line (exit 2)', async () => {
+    const r = await a.syncer(['config', 'bogus']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n')[0]).toMatch(/^error: Invalid values: .*Given: "bogus".*Choices: "path", "get", "set", "unset", "list"$/);
+  });
+
   it('a broken config file is a clear exit 2', async () => {
     const cfg = join(world.root, 'broken.json');
     writeFileSync(cfg, '{ not json');
