@@ -184,6 +184,9 @@ describe('config', () => {
     expect(r3.code).toBe(3);
     expect(r3.stderr).toMatch(/config not written/);
     expect(existsSync(cfg)).toBe(false);
+    // Nor a signing key for the operator it could not register.
+    expect(r3.stderr).not.toMatch(/made a signing key/);
+    expect(existsSync(join(a.home, '.config/syncer/keys/x.ed25519.pem'))).toBe(false);
     const r4 = await a.syncer(['init', '--config', cfg, '--repo', a.repo]);
     expect(r4.code).toBe(2);
     expect(r4.stderr).toMatch(/--operator/);

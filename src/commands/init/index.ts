@@ -13,7 +13,7 @@ import type { FileConfig } from '../../config/schema.js';
 import type { Runtime } from '../../runtime.js';
 import { checkRemoteUrl, publicRemoteUrl, redactUrl } from '../../core/remote-url.js';
 import { planOperatorRecord } from '../../core/operator-record.js';
-import { fingerprint } from '../../core/signing.js';
+import { fingerprint, generateKeyPair } from '../../core/signing.js';
 
 export interface InitOptions {
   operator?: string;
@@ -94,13 +94,19 @@ export async function init(rt: Runtime, options: InitOptions): Promise<FileConfi
 
   // etcd is checked with the config about to be written (flags and env still apply on top), and
   // our operator record (name, remote, public key) is registered: create-only, or signed update.
-  const { pair, created } = rt.keystore.loadOrCreate(operator);
-  if (created) rt.out.info(`made a signing key for ${operator} (${fingerprint(pair.publicKey)}) in ${rt.keystore.keyFile(operator)}: back it up`);
+  // A new key is saved only once etcd answered and the name is free, just before the record that
+  // holds its public half is written: a failed init leaves no key behind.
+  const existingPair = rt.keystore.load(operator);
+  const pair = existingPair ?? generateKeyPair();
   const checker = rt.withFileConfig(next, { etcdHosts: hosts?.join(',') });
   try {
     const registry = await checker.registry({ writes: true });
     const entry = await registry.getOperatorEntry(operator);
     const plan = planOperatorRecord(entry?.record, pair, operator, publicUrl, rt.now());
+    if (!existingPair) {
+      rt.keystore.save(operator, pair);
+      rt.out.info(`made a signing key for ${operator} (${fingerprint(pair.publicKey)}) in ${rt.keystore.keyFile(operator)}: back it up`);
+    }
     const written = plan.write ? await registry.putOperator(plan.record, entry?.modRevision).catch((e: unknown) => e) : true;
     if (written === false) throw new SyncerError('REGISTRY', `the operator record of ${operator} changed meanwhile`, { hint: 'run syncer init again' });
     // A read-only etcd user can still retrieve: register later, from a sync with write access.
