@@ -252,7 +252,9 @@ export async function parseArgs(argv: string[], io: { stdout: (s: string) => voi
   const parsed = await parser.parseAsync(argv, {}, (_err, _argv, output) => {
     if (output) {
       helpShown = true;
-      io.stdout(output + '\n');
+      // `--version --json` is data for scripts: one JSON document, as every --json output.
+      const version = argv.includes('--version') && argv.includes('--json') && /^\d+\.\d+\.\d+\S*$/.test(output.trim());
+      io.stdout((version ? JSON.stringify({ version: output.trim() }) : output) + '\n');
     }
   });
   if (helpShown && !selected) return undefined;

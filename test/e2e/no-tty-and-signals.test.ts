@@ -48,6 +48,14 @@ describe('no TTY: missing values are errors naming the flag', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(r.stderr.trim().split('\n')[0]).toMatch(/^error: /);
   });
+  it('--version prints the version; with --json, one JSON document', async () => {
+    const plain = await a.syncer(['--version']);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+    const json = await a.syncer(['--version', '--json']);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual({ version: plain.stdout.trim() });
+  });
 });
 
 describe('interrupted', () => {
