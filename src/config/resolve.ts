@@ -50,6 +50,13 @@ export function fromEnv(env: NodeJS.ProcessEnv): Flat {
       flat[key] = n;
     } else flat[key] = raw;
   }
+  // Inside a `watch --exec` command, SYNCER_OPERATOR names the event's operator (issue 4's event
+  // environment), not ours: a `syncer` run there keeps the watcher's own operator, which watch
+  // passes as SYNCER_WATCHER_OPERATOR (or the config file's).
+  if (env.SYNCER_EVENT_ID !== undefined) {
+    delete flat.operator;
+    if (env.SYNCER_WATCHER_OPERATOR) flat.operator = env.SYNCER_WATCHER_OPERATOR;
+  }
   return flat;
 }
 

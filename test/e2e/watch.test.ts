@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { git, World, type Operator } from '../helpers/world.js';
+import { BIN, git, World, type Operator } from '../helpers/world.js';
 import { killWatchers, startWatcher, type WatcherProcess, type WatchEvent } from '../helpers/watcher.js';
 import { startCluster, type Cluster } from '../helpers/etcd.js';
 
@@ -311,6 +311,18 @@ describe('events, filters and actions', () => {
     expect(e2!.error).toBeUndefined();
     expect(records(recordFile).map((r) => r.id)).toEqual([bad.id, bad.id, bad.id, good.id]);
     expect(watcher.stderr).toMatch(/failed for .*flaky\/2026-01-05\/lab-b.*retrying in \d+ ms/);
+  });
+
+  it('a syncer run by the --exec command acts as the watcher\'s operator, not as the event\'s', async () => {
+    const watcher = startWatcher(w, ['--hub', 'whoami', '--state', join(world.root, 'state-whoami.json'), '--exec', '--', process.execPath, BIN, 'config', 'get', 'operator']);
+    await watcher.waitForStderr(/watching/);
+    await sync(world, b, 'whoami', '2026-01-12 12:00:00');
+    const [e] = await watcher.waitForEvents(1, 30_000);
+    expect(await watcher.stop()).toBe(130);
+    expect(e).toMatchObject({ operator: 'lab-b', exec: { code: 0 } });
+    // The command's stdout is copied to the watcher's stderr.
+    expect(watcher.stderr.split('\n')).toContain('lab-w');
+    expect(watcher.stderr.split('\n')).not.toContain('lab-b');
   });
 
   it('a reader that goes away (| head -1): exit 130 without a stack trace, and what it did not get is delivered after a restart', async () => {

@@ -37,6 +37,13 @@ describe('config precedence: defaults < file < env < flags', () => {
     expect(fileConfigSchema.safeParse({ etcd: { hosts: ['http://127.0.0.1'] } }).success).toBe(false);
     expect(() => resolveConfig({ ...base, file: {}, env: { SYNCER_ETCD_TIMEOUT_MS: 'soon' } })).toThrow(/positive number/);
   });
+  it('inside a watch --exec command, SYNCER_OPERATOR is the event\'s: the watcher\'s own operator is kept', () => {
+    const file = { operator: 'me-file' };
+    const hook = { SYNCER_EVENT_ID: 'syncer/datasets/h/2026-01-01/peer@7', SYNCER_OPERATOR: 'peer' };
+    expect(resolveConfig({ ...base, file, env: hook }).operator).toBe('me-file');
+    expect(resolveConfig({ ...base, file, env: { ...hook, SYNCER_WATCHER_OPERATOR: 'me-env' } }).operator).toBe('me-env');
+    expect(resolveConfig({ ...base, file, env: { SYNCER_OPERATOR: 'me-env' } }).operator).toBe('me-env');
+  });
   it('accepts a trailing slash and IPv6 members, and drops the slash', () => {
     const c = resolveConfig({ ...base, file: {}, env: { SYNCER_ETCD_HOSTS: 'http://127.0.0.1:2379/,https://[::1]:2379' } });
     expect(c.etcd.hosts).toEqual(['http://127.0.0.1:2379', 'https://[::1]:2379']);

@@ -82,7 +82,8 @@ async function retrieve(rt: Runtime, ad: Advertisement, event: WatchEvent, attem
 async function execOnce(rt: Runtime, command: string[], event: WatchEvent): Promise<{ code: number | null; signal?: string }> {
   const { execa } = await import('execa');
   const child = execa(command[0]!, command.slice(1), {
-    env: { ...rt.env, ...execEnv({ ...event, dataPath: event.retrieved?.dataPath }) },
+    // SYNCER_OPERATOR is the event's; a syncer run by the command keeps ours (config/resolve.ts).
+    env: { ...rt.env, ...(rt.config.operator ? { SYNCER_WATCHER_OPERATOR: rt.config.operator } : {}), ...execEnv({ ...event, dataPath: event.retrieved?.dataPath }) },
     extendEnv: false,
     reject: false,
     stdin: 'ignore',
