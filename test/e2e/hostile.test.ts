@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { existsSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { git, World, type Operator } from '../helpers/world.js';
 import { operatorKey, signAd } from '../helpers/forge.js';
@@ -86,6 +87,18 @@ describe('hostile advertisement fields', () => {
     expect(r.code).toBe(5);
     expect(r.stderr).toMatch(/tag syncer\/weather\/2026-11-06 points to [0-9a-f]{12}, but the registry advertises/);
     expect(existsSync(join(world.root, 't3'))).toBe(false);
+  });
+
+  it('an entry (validly signed) whose tag the remote does not have is refused, naming the tag', async () => {
+    const date = '2026-11-10';
+    const ad = signAd({ ...genuine, date, tag: `syncer/weather/${date}` }, operatorKey(a));
+    world.etcdPut(`datasets/weather/${date}/lab-a`, JSON.stringify(ad));
+    const into = join(world.root, 't-notag');
+    const r = await b.syncer(['retrieve', '--hub', 'weather', '--date', date, '--operator', 'lab-a', '--into', into]);
+    expect(r.code, r.stderr).toBe(5);
+    expect(r.stderr).toMatch(new RegExp(`^error: the remote .* has no tag syncer/weather/${date}`, 'm'));
+    expect(existsSync(into)).toBe(false);
+    execFileSync('etcdctl', ['--endpoints', world.etcdHosts, 'del', `${world.namespace}datasets/weather/${date}/lab-a`], { env: { ...process.env, ETCDCTL_API: '3' } });
   });
 
   it('terminal escapes in registry text are printed escaped', async () => {

@@ -8,6 +8,7 @@ import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SyncerError, verifyError } from '../../errors.js';
 import { tagMessageProblem, type Advertisement } from '../../core/advertisement.js';
+import { redactUrl } from '../../core/remote-url.js';
 import type { Runtime } from '../../runtime.js';
 import { protocolArgs, type Git } from '../../adapters/git.js';
 import { withLock } from '../../adapters/locks.js';
@@ -48,7 +49,14 @@ async function fetchCommit(git: Git, ad: Advertisement, proto: string[]): Promis
   } catch (e) {
     // An archive made by `syncer mirror` keeps each operator's tag under refs/tags/<operator>/<hub>/<date>.
     if (!(e instanceof SyncerError && /couldn't find remote ref/i.test(e.message))) throw e;
-    await fetch(`refs/tags/${ad.operator}/${ad.hub}/${ad.date}`);
+    await fetch(`refs/tags/${ad.operator}/${ad.hub}/${ad.date}`).catch((e2: unknown) => {
+      if (!(e2 instanceof SyncerError && /couldn't find remote ref/i.test(e2.message))) throw e2;
+      // The remote answered, and holds nothing that backs the advertisement.
+      throw verifyError(
+        `the remote ${redactUrl(ad.remote)} has no tag ${ad.tag}: the registry advertises a commit its operator's remote does not back`,
+        'ask the operator to sync again (it pushes the tag before advertising); until then this entry cannot be retrieved',
+      );
+    });
   }
   const target = await git.revParse(tagRef);
   if (target !== ad.commit) {
