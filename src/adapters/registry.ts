@@ -41,6 +41,12 @@ export interface RegistryOptions extends EtcdConnectOptions {
   warn: (message: string) => void;
 }
 
+/** An entry a listing skipped: its operator (when the key parsed) and why. */
+export interface Skipped {
+  operator?: string;
+  problem: string;
+}
+
 export class Registry {
   readonly etcd: EtcdAdapter;
   readonly keys: Keys;
@@ -77,7 +83,7 @@ export class Registry {
    * The valid advertisements of one hub and date; invalid ones are skipped with a warning (and
    * their problems pushed to `skipped`, for a caller that must tell "refused" from "none").
    */
-  listEntries(hub: string, date: string, skipped?: string[]): Promise<Advertisement[]> {
+  listEntries(hub: string, date: string, skipped?: Skipped[]): Promise<Advertisement[]> {
     return this.parsedRange(this.keys.dateDatasetsPrefix(hub, date), skipped);
   }
 
@@ -85,23 +91,23 @@ export class Registry {
    * Every valid advertisement of one hub (all its dates; one paged read of that hub only), for
    * listings that must skip what does not parse or verify: `ls HUB`, `--date latest`.
    */
-  listHubEntries(hub: string, skipped?: string[]): Promise<Advertisement[]> {
+  listHubEntries(hub: string, skipped?: Skipped[]): Promise<Advertisement[]> {
     return this.parsedRange(this.keys.hubDatasetsPrefix(hub), skipped);
   }
 
-  private async parsedRange(prefix: string, skipped: string[] = []): Promise<Advertisement[]> {
+  private async parsedRange(prefix: string, skipped: Skipped[] = []): Promise<Advertisement[]> {
     const out: Advertisement[] = [];
     for await (const kv of this.etcd.range(prefix)) {
       const id = parseDatasetKey(this.keys, kv.key);
       if (!id) {
         this.warn(`skipping malformed registry key ${escapeControl(kv.key)}`);
-        skipped.push(`malformed registry key ${escapeControl(kv.key)}`);
+        skipped.push({ problem: `malformed registry key ${escapeControl(kv.key)}` });
         continue;
       }
       const parsed = parseAdvertisement(kv.value, { expect: id, transports: this.transports });
       if (!parsed.ok) {
         this.warn(`skipping ${id.hub}/${id.date}/${id.operator}: ${escapeControl(parsed.problem)}`);
-        skipped.push(`${id.hub}/${id.date}/${id.operator}: ${escapeControl(parsed.problem)}`);
+        skipped.push({ operator: id.operator, problem: `${id.hub}/${id.date}/${id.operator}: ${escapeControl(parsed.problem)}` });
         continue;
       }
       out.push(parsed.ad);

@@ -8,7 +8,7 @@ import { Verifier } from '../../verifier.js';
 import { checkDate, checkName } from '../../core/names.js';
 import { escapeControl } from '../../core/sanitize.js';
 import type { Advertisement } from '../../core/advertisement.js';
-import type { Registry } from '../../adapters/registry.js';
+import type { Registry, Skipped } from '../../adapters/registry.js';
 import type { Runtime } from '../../runtime.js';
 import { datesOf, latestDate } from './plan.js';
 import { materialize } from './checkout.js';
@@ -48,12 +48,12 @@ async function chooseHub(rt: Runtime, registry: Registry): Promise<string> {
  */
 async function chooseDate(rt: Runtime, registry: Registry, verifier: Verifier, hub: string, operator: string | undefined, wanted: string | undefined): Promise<{ date: string; verified?: Advertisement[] }> {
   if (wanted !== undefined && wanted !== 'latest') return { date: checkDate(wanted) };
-  const skipped: string[] = [];
+  const skipped: Skipped[] = [];
   const all = (await registry.listHubEntries(hub, skipped)).filter((ad) => !operator || ad.operator === operator);
   const { ok } = await verifier.usable(all);
   const dates = datesOf(ok);
   const none = () =>
-    (all.length > 0 || (!operator && skipped.length > 0)) && ok.length === 0
+    (all.length > 0 || skipped.some((s) => !operator || s.operator === operator)) && ok.length === 0
       ? verifyError(`refusing every advertisement for hub ${hub}${operator ? ` by ${operator}` : ''} (see the warnings above)`, REFUSED_HINT)
       : usageError(`no advertisement for hub ${hub}${operator ? ` by ${operator}` : ''}`, 'see what exists: syncer ls');
   let date: string | undefined;
@@ -80,10 +80,10 @@ async function chooseEntry(rt: Runtime, registry: Registry, verifier: Verifier, 
     if (problem) throw verifyError(`refusing ${ad.hub}/${ad.date}/${ad.operator}: ${escapeControl(problem)}`, REFUSED_HINT);
     return ad;
   }
-  const skipped: string[] = [];
+  const skipped: Skipped[] = [];
   const { ok: entries, refused } = verified ? { ok: verified, refused: [] } : await verifier.usable(await registry.listEntries(hub, date, skipped));
   if (entries.length === 0 && refused.length + skipped.length > 0) {
-    const problems = [...skipped, ...refused.map((r) => `${hub}/${date}/${r.ad.operator}: ${escapeControl(r.problem)}`)];
+    const problems = [...skipped.map((s) => s.problem), ...refused.map((r) => `${hub}/${date}/${r.ad.operator}: ${escapeControl(r.problem)}`)];
     throw verifyError(`refusing ${problems.join('; ')}`, REFUSED_HINT);
   }
   if (entries.length === 0) throw usageError(`no advertisement for ${hub} on ${date}`, `see what exists: syncer ls ${hub}`);
