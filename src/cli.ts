@@ -20,6 +20,19 @@ const trustOptions = {
 } as const;
 const trust = (a: Record<string, unknown>) => ({ allowUnsigned: a['allow-unsigned'] as boolean | undefined, acceptKey: a['accept-key'] as boolean | undefined });
 
+/**
+ * A flag given without its value (`mirror --to`, `retrieve --into`) parses as "", which a path
+ * would then take as the working directory: refuse it, naming the flag.
+ */
+function refuseEmptyValues(argv: string[], parsed: Record<string, unknown>): void {
+  const given = new Set(argv.filter((t) => t.startsWith('--')).map((t) => t.slice(2).split('=')[0]!));
+  for (const [key, value] of Object.entries(parsed)) {
+    if (!given.has(key)) continue;
+    const empty = value === '' || (Array.isArray(value) && (value.length === 0 || value.some((v) => v === '')));
+    if (empty) throw usageError(`--${key} needs a value`, `syncer <command> --help shows what --${key} takes`);
+  }
+}
+
 export async function parseArgs(argv: string[], io: { stdout: (s: string) => void; width?: number }): Promise<Selected | undefined> {
   let selected: Selected['run'] | undefined;
   const parser: Argv = yargs(argv)
@@ -259,6 +272,7 @@ export async function parseArgs(argv: string[], io: { stdout: (s: string) => voi
   });
   if (helpShown && !selected) return undefined;
   const a = parsed as Record<string, unknown>;
+  refuseEmptyValues(argv, a);
   const flags: GlobalFlags = {
     config: str(a.config),
     json: a.json as boolean | undefined,

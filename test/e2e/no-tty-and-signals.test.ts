@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createServer, type Server, type Socket } from 'node:net';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { git, World, type Operator } from '../helpers/world.js';
 
@@ -47,6 +48,26 @@ describe('no TTY: missing values are errors naming the flag', () => {
     expect(r.code).toBe(3);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(r.stderr.trim().split('\n')[0]).toMatch(/^error: /);
+  });
+  it('a flag given without its value is exit 2 naming it, and nothing is written in the working directory', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'syncer-empty-flag-'));
+    try {
+      for (const [args, flag] of [
+        [['mirror', '--to'], '--to'],
+        [['retrieve', '--hub', 'weather', '--date', 'latest', '--into'], '--into'],
+        [['init', '--import-dir'], '--import-dir'],
+        [['reindex', '--from-mirror', '--dry-run'], '--from-mirror'],
+        [['watch', '--hub'], '--hub'],
+        [['ls', '--config'], '--config'],
+      ] as const) {
+        const r = await a.syncer([...args], { cwd });
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+        expect(r.stderr.split('\n')[0]).toBe(`error: ${flag} needs a value`);
+      }
+      expect(readdirSync(cwd)).toEqual([]);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
   });
   it('--version prints the version; with --json, one JSON document', async () => {
     const plain = await a.syncer(['--version']);
