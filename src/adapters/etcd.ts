@@ -190,7 +190,10 @@ export class EtcdAdapter {
         }),
       },
       grpcOptions: {
-        'grpc.keepalive_time_ms': 5000,
+        // etcd refuses pings closer than 5 s apart (--grpc-keepalive-min-time) and, after a few,
+        // drops the connection ("excess pings"): 6 s keeps a margin and still notices a silent
+        // network loss within about 8 s.
+        'grpc.keepalive_time_ms': 6000,
         'grpc.keepalive_timeout_ms': 2000,
         'grpc.max_receive_message_length': 64 * 1024 * 1024,
       },

@@ -357,3 +357,24 @@ describe('invalid input', () => {
     expect(existsSync(join(op.importDir, 'h')), 'nothing retrieved').toBe(false);
   });
 });
+
+describe('git does not know who you are', () => {
+  it('sync is exit 4 with the fix, and leaves the index as it was (nothing staged, nothing advertised)', async () => {
+    const op = await world.operator('noident');
+    git(op.repo, 'config', '--unset', 'user.name');
+    git(op.repo, 'config', '--unset', 'user.email');
+    git(op.repo, 'config', 'user.useConfigOnly', 'true');
+    op.write({ 'h/a.csv': 'c\n1\n' });
+    const r = await op.syncer(['sync', '--hub', 'h'], { env: { GIT_AUTHOR_NAME: undefined, GIT_AUTHOR_EMAIL: undefined, GIT_COMMITTER_NAME: undefined, GIT_COMMITTER_EMAIL: undefined, EMAIL: undefined } });
+    exitFailed(r, 4);
+    expect(r.stderr).toMatch(/git does not know who you are/);
+    expect(r.stderr).toMatch(/hint: git config --global user.name/);
+    expect(git(op.repo, 'diff', '--cached', '--name-only')).toBe('');
+    expect(git(op.repo, 'rev-list', '--count', 'HEAD')).toBe('1');
+    expect(world.etcdGet(`datasets/h/`)).toEqual({});
+    // doctor says the same, with the same exit code.
+    const d = await op.syncer(['doctor']);
+    expect(d.code).toBe(4);
+    expect(d.stdout).toMatch(/FAIL\s+repository\s+git has no user.name/);
+  });
+});

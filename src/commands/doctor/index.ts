@@ -44,7 +44,8 @@ export async function doctor(rt: Runtime): Promise<Check[]> {
       if (!top) throw new SyncerError('USAGE', `${c.repoPath} is not a git repository`, { hint: `git -C ${c.repoPath} init` });
       const [name, email] = await Promise.all([repoGit.configGet('user.name'), repoGit.configGet('user.email')]);
       if (!name || !email) {
-        throw new SyncerError('USAGE', `git has no ${!name ? 'user.name' : 'user.email'} for commits in ${top}`, { hint: 'git config --global user.name "Your Name"; git config --global user.email you@example.org' });
+        // The same exit code as the sync that would fail on it (4: git).
+        throw new SyncerError('GIT', `git has no ${!name ? 'user.name' : 'user.email'} for commits in ${top}`, { hint: 'git config --global user.name "Your Name"; git config --global user.email you@example.org' });
       }
       return `${top} (branch ${(await repoGit.currentBranch()) ?? 'none: detached HEAD, sync needs a branch'}; commits as ${name} <${email}>)`;
     }),

@@ -28,7 +28,12 @@ async function commitDataset(git: Git, plan: SyncPlan): Promise<boolean> {
   try {
     await git.run(['commit', '--quiet', '--no-verify', '-m', plan.message, '--', ...pathspec], { what: 'git commit' });
   } catch (e) {
-    if (e instanceof SyncerError && /Please tell me who you are|auto-detect email|empty ident/i.test(e.message)) {
+    // Leave the index as it was: what `add` staged for the commit that did not happen is unstaged
+    // (the files themselves are untouched). An unborn branch has no HEAD to reset to.
+    if ((await git.tryRun(['reset', '--quiet', '--', ...pathspec])) === undefined) {
+      await git.tryRun(['rm', '-r', '--cached', '--quiet', '--ignore-unmatch', '--', ...pathspec]);
+    }
+    if (e instanceof SyncerError && /Please tell me who you are|auto-detect email|empty ident|no (email|name) was given|auto-detection is disabled/i.test(e.message)) {
       throw new SyncerError('GIT', 'git commit failed: git does not know who you are (user.name / user.email)', {
         hint: 'git config --global user.name "Your Name"; git config --global user.email you@example.org; then run syncer sync again',
         cause: e,
