@@ -281,3 +281,31 @@ describe('interactive retrieve on a TTY', () => {
     expect(output).not.toMatch(/Which hub/);
   });
 });
+
+describe('interactive init on a TTY', () => {
+  it('checks the repository and the etcd endpoints as they are typed, then writes the config', async () => {
+    const world = newWorld();
+    const ivan = await world.operator('ivan', { init: false });
+    // Started outside any repository, so the default answer (the working directory) is refused.
+    const t = startPty(['init'], { env: ivan.env, cwd: world.root });
+    await t.waitFor(/Your operator name/);
+    t.write('ivan' + keys.enter);
+    await t.waitFor(/Local git repository holding your data/);
+    t.write(keys.enter);
+    await t.waitFor(/is not in a git repository/);
+    t.write(ivan.repo + keys.enter);
+    await t.waitFor(/Where retrieved data goes/);
+    t.write(ivan.importDir + keys.enter);
+    await t.waitFor(/Registry/);
+    await t.choose(/^\s*[❯>] a shared etcd cluster/);
+    await t.waitFor(/etcd endpoints/);
+    t.write('127.0.0.1:2379' + keys.enter);
+    await t.waitFor(/127\.0\.0\.1:2379: expected http\(s\):\/\/host:port/);
+    t.write(keys.backspace.repeat(20) + world.etcdHosts + keys.enter);
+    const { code, output } = await t.exit();
+    expect(code, output).toBe(0);
+    const cfg = JSON.parse(readFileSync(join(ivan.home, '.config/syncer/config.json'), 'utf8'));
+    expect(cfg).toMatchObject({ operator: 'ivan', repoPath: ivan.repo, importDir: ivan.importDir, etcd: { hosts: [world.etcdHosts] } });
+    expect(existsSync(join(ivan.home, '.config/syncer/keys/ivan.ed25519.pem'))).toBe(true);
+  });
+});

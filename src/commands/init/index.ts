@@ -3,13 +3,13 @@
  * etcd). Every value has a flag; prompts only on a TTY; existing values are kept as defaults.
  */
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { homedir } from 'node:os';
 import { SyncerError, usageError } from '../../errors.js';
 import { checkName } from '../../core/names.js';
 import { parseList } from '../../config/resolve.js';
 import { writeConfigFile } from '../../config/store.js';
-import type { FileConfig } from '../../config/schema.js';
+import { ETCD_HOST, type FileConfig } from '../../config/schema.js';
 import type { Runtime } from '../../runtime.js';
 import { checkRemoteUrl, publicRemoteUrl, redactUrl } from '../../core/remote-url.js';
 import { planOperatorRecord } from '../../core/operator-record.js';
@@ -33,6 +33,14 @@ const validName = (v: string) => {
   }
 };
 
+/** Whether `dir` or one of its parents holds `.git` (a cheap check for the prompt; init checks with git after). */
+function insideGitWorkTree(dir: string): boolean {
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(join(d, '.git'))) return true;
+    if (dirname(d) === d) return false;
+  }
+}
+
 export async function init(rt: Runtime, options: InitOptions): Promise<FileConfig> {
   rt.createsConfig = true;
   const current = rt.fileConfig;
@@ -49,7 +57,8 @@ export async function init(rt: Runtime, options: InitOptions): Promise<FileConfi
     await rt.need(options.repo ?? current.repoPath, '--repo', () =>
       rt.prompter.input('Local git repository holding your data', {
         default: rt.deps.cwd,
-        validate: (v) => (existsSync(path(v)) ? true : `${path(v)} does not exist`),
+        // Checked as you type, so a wrong answer does not cost the whole questionnaire.
+        validate: (v) => (!existsSync(path(v)) ? `${path(v)} does not exist` : !insideGitWorkTree(path(v)) ? `${path(v)} is not in a git repository (git init it first)` : true),
       }),
     ),
   );
@@ -66,7 +75,16 @@ export async function init(rt: Runtime, options: InitOptions): Promise<FileConfi
       { name: 'embedded local etcd (try it out; peers will not see your data)', value: false },
       { name: 'a shared etcd cluster', value: true },
     ]);
-    if (shared) hosts = parseList(await rt.prompter.input('etcd endpoints (comma separated http(s)://host:port)'));
+    if (shared) {
+      const answer = await rt.prompter.input('etcd endpoints (comma separated http(s)://host:port)', {
+        validate: (v) => {
+          const list = parseList(v);
+          const bad = list.find((h) => !ETCD_HOST.test(h));
+          return list.length === 0 ? 'give at least one endpoint' : bad ? `${bad}: expected http(s)://host:port, e.g. http://10.0.0.5:2379` : true;
+        },
+      });
+      hosts = parseList(answer);
+    }
   }
 
   // Check before writing.
