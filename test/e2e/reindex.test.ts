@@ -216,6 +216,9 @@ describe('remotes that misbehave', () => {
     expect(out.stale).toHaveLength(2);
     expect(out).toMatchObject({ pruned: 0, skipped: expect.arrayContaining([{ operator: 'lab-b', reason: expect.stringMatching(/no syncer\/<hub>\/<date> tags at all/) }]) });
     expect(modRevisions()).toEqual(before);
+    // An empty remote is a normal state (registered, never synced): said so, without git's words.
+    expect(r.stderr).toMatch(/is empty \(nothing pushed yet\)/);
+    expect(r.stderr).not.toMatch(/couldn't find remote ref/);
   });
 
   describe('a remote that accepts connections and never answers', () => {

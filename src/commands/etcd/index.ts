@@ -21,6 +21,8 @@ export async function run(rt: Runtime, options: { action: 'start' | 'stop' | 'st
   rt.out.result({ ...status, usedByConfig: !configured }, () =>
     status.running
       ? `running: embedded etcd at ${status.endpoint} (pid ${status.pid}, data in ${status.dataDir})${configured ? '\nnote: etcd.hosts is set, so commands use that cluster instead' : ''}`
-      : `not running (data in ${status.dataDir}; commands start it on demand)`,
+      : configured
+        ? `not running (data in ${status.dataDir}); etcd.hosts is set, so commands use that cluster and never start it`
+        : `not running (data in ${status.dataDir}; commands start it on demand)`,
   );
 }

@@ -87,6 +87,8 @@ async function readRecord(rt: Runtime, git: Git, dir: string, proto: string[], s
     if (truncated) return { problem: `.syncer/operator.json is larger than ${MAX_RECORD_BYTES} bytes` };
     return { text: out.toString('utf8') };
   } catch (e) {
+    // A remote nothing was pushed to yet (an operator who registered but never synced) has no HEAD.
+    if (e instanceof SyncerError && /couldn't find remote ref HEAD/i.test(e.message)) return { problem: `${shown} is empty (nothing pushed yet)` };
     if (e instanceof SyncerError && e.kind === 'GIT') return { problem: e.message };
     throw e;
   }

@@ -111,7 +111,8 @@ export async function act(rt: Runtime, ad: Advertisement | undefined, event: Wat
       // event is not recorded as done, so a restart runs it again.
       if (rt.deps.signal.aborted) throw interrupted();
       if (attempt < options.attempts) {
-        rt.out.warn(`${options.exec[0]} failed for ${event.id} (exit ${result.code ?? result.signal}); retrying in ${backoffMs(attempt)} ms`);
+        const why = result.code === 127 ? 'exit 127: command not found?' : `exit ${result.code ?? result.signal}`;
+        rt.out.warn(`${options.exec[0]} failed for ${event.id} (${why}); retrying in ${backoffMs(attempt)} ms`);
         await pause(rt, backoffMs(attempt));
       }
     }
