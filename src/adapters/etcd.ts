@@ -70,7 +70,7 @@ function tlsCause(msg: string, ctx: ErrorContext): { cause: string; hint: string
     const why = ctx.cert ? 'etcd.tls.cert is not signed by a CA the cluster trusts' : 'the cluster requires one and etcd.tls.cert / etcd.tls.key are unset';
     return { cause: `the server refused the client certificate: ${why}${detail}`, hint: clientHint };
   }
-  if (/wrong version number|packet length too long|http request/i.test(msg)) {
+  if (/wrong version number|packet length too long|http request|socket disconnected before secure TLS connection/i.test(msg)) {
     return { cause: `the server does not speak TLS: an https:// URL for a plain http:// endpoint?${detail}`, hint: 'use http:// in etcd.hosts for a server without TLS' };
   }
   if (/certificate|SSL|TLS|handshake/i.test(msg)) return { cause: tlsDetail(msg), hint: `${caHint}; ${clientHint}` };
@@ -112,11 +112,20 @@ export function registryError(e: unknown, hosts: string[], what = 'registry requ
   if (tls) {
     return new SyncerError('REGISTRY', `TLS connection to etcd at ${where} failed: ${tls.cause}`, { hint: tls.hint, cause: e });
   }
-  const detail = isBrokenCircuitError(e) ? 'no member answered in time' : firstLine(msg);
+  const detail = isBrokenCircuitError(e) ? 'no member answered in time' : plainCause(msg);
   return new SyncerError('REGISTRY', `etcd at ${where} is unreachable or did not answer: ${detail}`, {
     hint: 'check etcd.hosts and that the cluster is up (`syncer doctor`)',
     cause: e,
   });
+}
+
+/** gRPC's words ("14 UNAVAILABLE: No connection established. Last error: ...") as a person would say them. */
+function plainCause(msg: string): string {
+  if (/ECONNREFUSED/.test(msg)) return 'connection refused (is etcd running there, on that port?)';
+  if (/ENOTFOUND|EAI_AGAIN|getaddrinfo|Name resolution failed/i.test(msg)) return 'host name not found';
+  if (/EHOSTUNREACH|ENETUNREACH/.test(msg)) return 'no route to the host';
+  if (/DEADLINE_EXCEEDED|Deadline exceeded|no answer within/i.test(msg)) return `no answer in time (${firstLine(msg).replace(/^\d+ DEADLINE_EXCEEDED: Deadline exceeded after ([\d.]+s).*$/, 'gave up after $1')})`;
+  return firstLine(msg);
 }
 
 const firstLine = (s: string) => s.split('\n')[0]!.replace(/\.?\s*Resolution note:.*$/, '').slice(0, 300);

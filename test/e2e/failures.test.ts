@@ -65,6 +65,9 @@ describe('etcd unreachable (connection refused)', () => {
     expect(s.ms).toBeLessThan(7000);
     expect(s.stderr).toMatch(/^error: .*etcd/m);
     expect(s.stderr).toContain(`127.0.0.1:${port}`);
+    // Said as a person would, not in gRPC's words.
+    expect(s.stderr).toMatch(/connection refused \(is etcd running there, on that port\?\)/);
+    expect(s.stderr).not.toMatch(/UNAVAILABLE|No connection established/);
     expectNothingWritten(op, world, before);
     expect(before.status).toContain('?? h/');
 
@@ -364,14 +367,14 @@ describe('git does not know who you are', () => {
     git(op.repo, 'config', '--unset', 'user.name');
     git(op.repo, 'config', '--unset', 'user.email');
     git(op.repo, 'config', 'user.useConfigOnly', 'true');
-    op.write({ 'h/a.csv': 'c\n1\n' });
-    const r = await op.syncer(['sync', '--hub', 'h'], { env: { GIT_AUTHOR_NAME: undefined, GIT_AUTHOR_EMAIL: undefined, GIT_COMMITTER_NAME: undefined, GIT_COMMITTER_EMAIL: undefined, EMAIL: undefined } });
+    op.write({ 'noident/a.csv': 'c\n1\n' });
+    const r = await op.syncer(['sync', '--hub', 'noident'], { env: { GIT_AUTHOR_NAME: undefined, GIT_AUTHOR_EMAIL: undefined, GIT_COMMITTER_NAME: undefined, GIT_COMMITTER_EMAIL: undefined, EMAIL: undefined } });
     exitFailed(r, 4);
     expect(r.stderr).toMatch(/git does not know who you are/);
     expect(r.stderr).toMatch(/hint: git config --global user.name/);
     expect(git(op.repo, 'diff', '--cached', '--name-only')).toBe('');
     expect(git(op.repo, 'rev-list', '--count', 'HEAD')).toBe('1');
-    expect(world.etcdGet(`datasets/h/`)).toEqual({});
+    expect(world.etcdGet(`datasets/noident/`)).toEqual({});
     // doctor says the same, with the same exit code.
     const d = await op.syncer(['doctor']);
     expect(d.code).toBe(4);
