@@ -60,7 +60,8 @@ const FILE_SYSTEM_CODES: Record<string, string> = {
  */
 export function fileSystemError(e: unknown): SyncerError | undefined {
   const err = e as NodeJS.ErrnoException | undefined;
-  const reason = err?.code ? FILE_SYSTEM_CODES[err.code] : undefined;
+  // ENOENT is a user's path only when creating a directory (under /proc, say); elsewhere it may be ours.
+  const reason = err?.code === 'ENOENT' && err.syscall === 'mkdir' ? 'it cannot be created there' : err?.code ? FILE_SYSTEM_CODES[err.code] : undefined;
   if (!reason || !(e instanceof Error)) return undefined;
   const syscall = err!.syscall ? `${err!.syscall} ` : '';
   const path = err!.path ?? (err as { dest?: string }).dest;

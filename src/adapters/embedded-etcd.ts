@@ -3,12 +3,13 @@
  * started on demand when `etcd.hosts` is unset. Before use we check the process on the port is our
  * own member (its name carries a token only our state file knows), never someone else's etcd.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { SyncerError } from '../errors.js';
+import { makeDirs } from './dirs.js';
 
 export interface EmbeddedState {
   name: string;
@@ -113,7 +114,7 @@ export class EmbeddedEtcd {
 
   /** The endpoint of our running member, starting it if needed. */
   async ensure(): Promise<{ endpoint: string; started: boolean }> {
-    mkdirSync(this.root, { recursive: true, mode: 0o700 });
+    makeDirs(this.root, 0o700);
     const state = this.readState();
     if (state && alive(state.pid) && (await this.isOurs(state))) return { endpoint: this.endpoint(state), started: false };
     return this.withStartLock(async () => {

@@ -2,11 +2,12 @@
  * Files in the per-user config dir that hold trust: this operator's private signing key (mode
  * 0600, never printed, never in a repository) and the keys pinned for other operators.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SyncerError } from '../errors.js';
 import { generateKeyPair, publicKeyOf, type KeyPair } from '../core/signing.js';
+import { makeDirs } from './dirs.js';
 
 interface Pin {
   publicKey: string;
@@ -51,7 +52,7 @@ export class Keystore {
   }
 
   save(operator: string, pair: KeyPair): void {
-    mkdirSync(this.keysDir, { recursive: true, mode: 0o700 });
+    makeDirs(this.keysDir, 0o700);
     writePrivate(this.keyFile(operator), pair.privateKeyPem);
   }
 
@@ -82,7 +83,7 @@ export class Keystore {
   pin(registryId: string, operator: string, publicKey: string, now: Date): void {
     const pins = this.readPins();
     (pins.registries[registryId] ??= {})[operator] = { publicKey, pinnedAt: now.toISOString() };
-    mkdirSync(join(this.pinsFile, '..'), { recursive: true, mode: 0o700 });
+    makeDirs(join(this.pinsFile, '..'), 0o700);
     writePrivate(this.pinsFile, JSON.stringify(pins, null, 2) + '\n');
   }
 }

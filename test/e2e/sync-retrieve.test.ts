@@ -154,6 +154,10 @@ describe('sync and retrieve between two operators', () => {
     expect(i.code, i.stderr).toBe(2);
     expect(i.stderr).toMatch(/^error: cannot .*(not a directory|a file is in the way)/m);
     expect(readFileSync(file, 'utf8')).toBe('not a directory\n');
+    // Under /proc, Node's own recursive mkdir never returns (and blocks Ctrl-C): ours fails at once.
+    const p = await b.syncer(['retrieve', '--hub', 'weather', '--date', 'latest', '--operator', 'lab-a', '--into', '/proc/syncer-nope/x'], { timeoutMs: 20_000 });
+    expect(p.code, p.stderr).toBe(2);
+    expect(p.stderr).toMatch(/^error: cannot mkdir \/proc\/syncer-nope: it cannot be created there/m);
   });
 });
 

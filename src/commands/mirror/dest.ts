@@ -5,7 +5,7 @@
  * the branch `syncer-mirror` (file state.json).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SyncerError } from '../../errors.js';
 import { tagMessageProblem, type Advertisement } from '../../core/advertisement.js';
@@ -13,6 +13,7 @@ import { checkRemoteUrl, isRemoteUrlLike, redactUrl } from '../../core/remote-ur
 import { protocolArgs, type Git } from '../../adapters/git.js';
 import type { Runtime } from '../../runtime.js';
 import { emptyState, type MirrorState } from './plan.js';
+import { makeDirs } from '../../adapters/dirs.js';
 
 export const STATE_BRANCH = 'refs/heads/syncer-mirror';
 export const mirrorTagRef = (ad: { operator: string; hub: string; date: string }) => `refs/tags/${ad.operator}/${ad.hub}/${ad.date}`;
@@ -41,7 +42,7 @@ export class MirrorDest {
       const check = checkRemoteUrl(dest, rt.config.allowedTransports);
       if (!check.ok) throw new SyncerError('USAGE', `--to ${redactUrl(dest)}: ${check.problem}`);
       const cache = join(rt.paths.dataDir, 'mirror-cache', createHash('sha256').update(dest).digest('hex').slice(0, 16) + '.git');
-      mkdirSync(cache, { recursive: true });
+      makeDirs(cache);
       const { git } = rt.git(cache);
       if (!(await git.tryRun(['rev-parse', '--git-dir']))) await git.run(['init', '--quiet', '--bare']);
       // Bring the cache up to date with the archive (an empty archive has nothing to fetch).
@@ -55,7 +56,7 @@ export class MirrorDest {
       return new MirrorDest(rt, git, dest, dest);
     }
     const path = resolve(rt.deps.cwd, dest);
-    if (!existsSync(path)) mkdirSync(path, { recursive: true });
+    if (!existsSync(path)) makeDirs(path);
     const { git } = rt.git(path);
     // Only a repository rooted at DEST: a directory inside someone's working tree gets its own.
     if (!(await isRepositoryRoot(git, path))) await git.run(['init', '--quiet', '--bare']);

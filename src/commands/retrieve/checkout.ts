@@ -3,7 +3,7 @@
  * retrieve is cloned beside the target and renamed into place only when complete and verified;
  * an existing checkout of the same dataset is updated in place.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SyncerError, verifyError } from '../../errors.js';
@@ -13,6 +13,7 @@ import type { Runtime } from '../../runtime.js';
 import { protocolArgs, type Git } from '../../adapters/git.js';
 import { withLock } from '../../adapters/locks.js';
 import { targetAction, type TargetState } from './plan.js';
+import { makeDirs } from '../../adapters/dirs.js';
 
 async function inspectTarget(rt: Runtime, target: string, ad: Advertisement): Promise<TargetState> {
   if (!existsSync(target)) return { kind: 'absent' };
@@ -111,7 +112,7 @@ function removeEmptyDirs(dir: string, top: string): void {
 /** Retrieve `ad` into `target`, one retrieve per target at a time. Returns whether it updated in place. */
 export async function materialize(rt: Runtime, ad: Advertisement, target: string, force: boolean): Promise<{ updated: boolean }> {
   const parent = dirname(target);
-  const createdFrom = mkdirSync(parent, { recursive: true }); // first directory created, if any
+  const createdFrom = makeDirs(parent); // first directory created, if any
   const lockIo = { info: (m: string) => rt.out.info(m), warn: (m: string) => rt.out.warn(m), signal: rt.deps.signal };
   try {
     return await withLock(join(parent, `.${basename(target)}.syncer-lock`), `retrieve into ${target}`, lockIo, () => materializeLocked(rt, ad, target, force));

@@ -4,7 +4,7 @@
  * and cursor together. Memory stays bounded by the sort chunk, not by the number of records. A
  * run that fails before the commit leaves the working tree and the cursor as they were.
  */
-import { mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { SyncerError, usageError } from '../../errors.js';
@@ -18,6 +18,7 @@ import {
 } from './records.js';
 import { csvColumns, csvNames, fileDigest, LineWriter, readStored, SortSpool, StoreError, toCsvShape, writeCsvFromNdjson, type StoredFormat } from './store.js';
 import { commitPaths, ensureClean, getDefinition, locked, openRepo, readText, restorePaths, writeAtomic, type Repo } from './repo.js';
+import { makeDirs } from '../../adapters/dirs.js';
 
 export interface PullOptions {
   full?: boolean;
@@ -174,7 +175,7 @@ async function pullLocked(rt: Runtime, repo: Repo, name: string, def: Definition
     // 4. Replace the files and commit them together, or put everything back.
     throwIfAborted(rt.deps.signal);
     try {
-      mkdirSync(dirname(abs), { recursive: true });
+      makeDirs(dirname(abs));
       renameSync(out, abs);
       renamed = true;
       writeAtomic(join(top, stateRel), newStateText);
@@ -199,7 +200,7 @@ async function pullLocked(rt: Runtime, repo: Repo, name: string, def: Definition
 /** A committed file that is out of order (edited by hand): sort it, the last line of an id winning. */
 async function resortCommitted(abs: string, format: StoredFormat, target: string, work: string, chunk: number): Promise<void> {
   const spool = new SortSpool(join(work), chunk);
-  mkdirSync(work, { recursive: true });
+  makeDirs(work);
   for await (const r of readStored(abs, format)) await spool.add(r.key, format === 'ndjson' ? r.line : canonicalLine(r.rec));
   const w = new LineWriter(target);
   let pending: { key: string; text: string } | undefined;

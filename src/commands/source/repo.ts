@@ -3,13 +3,14 @@
  * "no uncommitted edits" check, pathspec commits (only our files, whatever else is staged), and
  * putting files back as they were committed when a run fails after writing them.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { usageError } from '../../errors.js';
 import { withLock } from '../../adapters/locks.js';
 import type { Git } from '../../adapters/git.js';
 import type { Runtime } from '../../runtime.js';
 import { parseSourcesFile, SOURCES_FILE, type Definition, type SourcesFile } from './definitions.js';
+import { makeDirs } from '../../adapters/dirs.js';
 
 export interface Repo {
   top: string;
@@ -80,7 +81,7 @@ export async function restorePaths(git: Git, top: string, paths: string[]): Prom
 
 /** Write a file atomically (temp + rename), creating its directory. */
 export function writeAtomic(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true });
+  makeDirs(dirname(path));
   const tmp = `${path}.syncer-tmp-${process.pid}`;
   writeFileSync(tmp, text);
   renameSync(tmp, path);

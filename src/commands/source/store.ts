@@ -3,10 +3,11 @@
  * most `chunkSize` records on disk, then a k-way merge), and the hub's data file in either stored
  * format (NDJSON, or CSV with `externalIds.<source>` columns), always read and written sorted by id.
  */
-import { createReadStream, createWriteStream, existsSync, mkdirSync, type WriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, type WriteStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { canonical, canonicalLine, compareKeys, EXT, HUB_ID, idString, isPlainObject, sortKey, type Rec } from './records.js';
+import { makeDirs } from '../../adapters/dirs.js';
 
 /** Lines of a file (without their `\n` or `\r\n`), streamed. */
 export async function* readLines(path: string, bufferBytes = 1 << 20): AsyncGenerator<string> {
@@ -27,7 +28,7 @@ export class LineWriter {
   private failed: Error | undefined;
 
   constructor(readonly path: string) {
-    mkdirSync(dirname(path), { recursive: true });
+    makeDirs(dirname(path));
     this.stream = createWriteStream(path, { encoding: 'utf8' });
     this.stream.on('error', (e) => (this.failed = e));
   }

@@ -3,7 +3,7 @@
  * tag, push branch and tag atomically, and only then advertise. A failed push advertises nothing
  * and keeps the commit; a failed advertisement says the data is pushed and a rerun completes it.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SyncerError, usageError } from '../../errors.js';
 import { serializeAdvertisement } from '../../core/advertisement.js';
@@ -14,11 +14,12 @@ import type { Registry } from '../../adapters/registry.js';
 import type { Runtime } from '../../runtime.js';
 import { buildAdvertisement, OPERATOR_FILE } from './plan.js';
 import type { SyncPlan, SyncResult } from './index.js';
+import { makeDirs } from '../../adapters/dirs.js';
 
 async function commitDataset(git: Git, plan: SyncPlan): Promise<boolean> {
   const { operatorFile } = plan;
   if (operatorFile.stale) {
-    mkdirSync(dirname(operatorFile.path), { recursive: true });
+    makeDirs(dirname(operatorFile.path));
     writeFileSync(operatorFile.path, operatorFile.text);
   }
   const pathspec = [plan.path, OPERATOR_FILE];

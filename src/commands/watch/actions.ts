@@ -4,13 +4,14 @@
  * failing retrieve or command with backoff, and record the outcome in the event. Failures never
  * stop it.
  */
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { interrupted, SyncerError } from '../../errors.js';
 import type { Advertisement } from '../../core/advertisement.js';
 import type { Runtime } from '../../runtime.js';
 import { materialize } from '../retrieve/checkout.js';
 import { backoffMs, execEnv } from './events.js';
+import { makeDirs } from '../../adapters/dirs.js';
 
 export interface WatchEvent {
   id: string;
@@ -125,6 +126,6 @@ export async function act(rt: Runtime, ad: Advertisement | undefined, event: Wat
 /** --events-log: every raw change, appended as one JSON line, before it is acted on (no record: just create the file). */
 export function appendEventLog(file: string | undefined, record: Record<string, unknown> | undefined): void {
   if (!file) return;
-  mkdirSync(dirname(file), { recursive: true });
+  makeDirs(dirname(file));
   appendFileSync(file, record ? JSON.stringify(record) + '\n' : '');
 }

@@ -14,11 +14,12 @@
  *          <ns>watch/groups/<group>/known/<key without ns>   {rev, commit}
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Registry } from '../../adapters/registry.js';
 import { SyncerError, usageError } from '../../errors.js';
 import type { Filter, Known, Position } from './events.js';
+import { makeDirs } from '../../adapters/dirs.js';
 
 export interface PositionStore {
   describe: string;
@@ -66,7 +67,7 @@ export function fileStore(file: string): PositionStore {
     throw usageError(`cannot write the watch position to ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'pass a writable --state FILE');
   };
   const snapshot = (position: Position) => {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    makeDirs(dirname(file), 0o700);
     const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
     writeFileSync(tmp, JSON.stringify({ seq, revision: position.revision, known: position.known }));
     renameSync(tmp, file); // atomic: a crash leaves the old snapshot, never half a file
@@ -122,7 +123,7 @@ export function fileStore(file: string): PositionStore {
         // Rewrite the snapshot when asked to, or when the journal has grown past the snapshot's size.
         if (!touched || !haveSnapshot || journalLines >= Math.max(1000, knownSize)) return snapshot(position);
         const { set, del } = changes(position.known, touched);
-        mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+        makeDirs(dirname(file), 0o700);
         appendFileSync(journal, JSON.stringify({ seq, revision: position.revision, set, del }) + '\n');
         journalLines += 1;
       } catch (e) {
