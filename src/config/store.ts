@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, chmodSync } from 'node:fs';
 import { basename, dirname, extname } from 'node:path';
 import { usageError } from '../errors.js';
+import { makeDirs } from '../adapters/dirs.js';
 import { validateFileConfig } from './resolve.js';
 import { fileConfigSchema, type FileConfig } from './schema.js';
 
@@ -29,6 +30,8 @@ export function readConfigFile(file: string): FileConfig {
  * them at once, which would cut short the clean-up every other command does on interrupt.
  */
 async function open(file: string) {
+  // conf makes the directory with Node's recursive mkdir, which never returns under /proc: make it first.
+  makeDirs(dirname(file));
   const { default: Conf } = await import('conf');
   const ext = extname(file);
   return new Conf<Record<string, unknown>>({
