@@ -35,10 +35,18 @@ export function publicKeyOf(privateKeyPem: string): string {
   return encodePublicKey(createPublicKey(createPrivateKey(privateKeyPem)));
 }
 
+/** Parsed keys: a listing verifies thousands of entries by a handful of operators (parsing is half the cost). */
+const parsedKeys = new Map<string, KeyObject>();
+
 function decodePublicKey(publicKey: string): KeyObject {
+  const cached = parsedKeys.get(publicKey);
+  if (cached) return cached;
   const m = KEY_RE.exec(publicKey);
   if (!m) throw new Error('not an ed25519 public key');
-  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, Buffer.from(m[1]!, 'base64')]), format: 'der', type: 'spki' });
+  const key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, Buffer.from(m[1]!, 'base64')]), format: 'der', type: 'spki' });
+  if (parsedKeys.size >= 1024) parsedKeys.clear();
+  parsedKeys.set(publicKey, key);
+  return key;
 }
 
 export function fingerprint(publicKey: string): string {
