@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { interrupted } from '../../errors.js';
+import { waitOrInterrupt } from '../../adapters/wait.js';
 import { atPath, remoteError, secretFromEnv, throwIfAborted, type Destination, type FetchContext, type FetchedItem, type OutgoingRecord, type PushContext } from './adapter.js';
 import { idString } from './records.js';
 import type { HttpDefinition } from './definitions.js';
@@ -35,21 +36,6 @@ export function retryDelay(attempt: number, retryAfter: string | null, baseMs: n
   }
   const exp = Math.min(baseMs * 2 ** attempt, MAX_DELAY_MS);
   return Math.round(exp / 2 + (Math.random() * exp) / 2);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(interrupted());
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(interrupted());
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 const retryable = (status: number) => status === 429 || status >= 500;
@@ -102,7 +88,7 @@ export async function request<T>(url: string, init: RequestInit, o: RequestOptio
     }
     const delay = retryDelay(attempt, retryAfter, base);
     o.debug(`${o.what}: ${last}; retry ${attempt + 1}/${o.retries} in ${delay} ms`);
-    await sleep(delay, o.signal);
+    await waitOrInterrupt(delay, o.signal);
   }
 }
 

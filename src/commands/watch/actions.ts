@@ -12,6 +12,7 @@ import type { Runtime } from '../../runtime.js';
 import { materialize } from '../retrieve/checkout.js';
 import { backoffMs, execEnv } from './events.js';
 import { makeDirs } from '../../adapters/dirs.js';
+import { waitOrInterrupt } from '../../adapters/wait.js';
 
 export interface WatchEvent {
   id: string;
@@ -33,23 +34,6 @@ export interface ActionOptions {
   exec?: string[];
   /** How many times a failing retrieve or command is tried (with backoff in between). */
   attempts: number;
-}
-
-/** Wait, but give up at once when the watcher is told to stop. */
-function pause(rt: Runtime, ms: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const signal = rt.deps.signal;
-    if (signal.aborted) return reject(interrupted());
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(interrupted());
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /**
@@ -74,7 +58,7 @@ async function retrieve(rt: Runtime, ad: Advertisement, event: WatchEvent, attem
         return;
       }
       rt.out.warn(`retrieve of ${event.id} failed (${message}); retrying in ${backoffMs(attempt)} ms`);
-      await pause(rt, backoffMs(attempt));
+      await waitOrInterrupt(backoffMs(attempt), rt.deps.signal);
     }
   }
 }
@@ -114,7 +98,7 @@ export async function act(rt: Runtime, ad: Advertisement | undefined, event: Wat
       if (attempt < options.attempts) {
         const why = result.code === 127 ? 'exit 127: command not found?' : `exit ${result.code ?? result.signal}`;
         rt.out.warn(`${options.exec[0]} failed for ${event.id} (${why}); retrying in ${backoffMs(attempt)} ms`);
-        await pause(rt, backoffMs(attempt));
+        await waitOrInterrupt(backoffMs(attempt), rt.deps.signal);
       }
     }
     event.exec = { code: result.code, ...(result.signal ? { signal: result.signal } : {}), attempts: attempt };

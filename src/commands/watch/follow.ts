@@ -16,6 +16,7 @@ import type { Verifier } from '../../verifier.js';
 import { act, appendEventLog, type ActionOptions, type WatchEvent } from './actions.js';
 import { diffKnown, eventId, matches, type Change, type Filter, type Position } from './events.js';
 import type { PositionStore } from './state.js';
+import { waitUnlessStopped } from '../../adapters/wait.js';
 
 export interface FollowContext {
   rt: Runtime;
@@ -37,17 +38,6 @@ export interface FollowContext {
 /** This watcher no longer leads its group: stop, act on nothing more. */
 export class LeadershipLost extends Error {}
 
-/** Wait `ms`, or less if the signal stops us. */
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((r) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      r();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 const minus1 = (rev: string) => String(BigInt(rev) - 1n);
 
 /** Verify and act on one change, and print its event. Returns the advertised commit ('' if none or refused). */
@@ -231,12 +221,12 @@ export async function follow(ctx: FollowContext, options: { fromStart?: boolean 
         if (!lost) ctx.rt.out.warn(`lost the connection to etcd (${e.message}); watching again from revision ${BigInt(position.revision) + 1n} when it is back`);
         else ctx.rt.out.debug(`etcd still unreachable (${e.message})`);
         lost = true;
-        await sleep(delay, ctx.signal);
+        await waitUnlessStopped(delay, ctx.signal);
         delay = Math.min(delay * 2, 5_000);
         continue;
       }
       ctx.rt.out.warn(`the watch stopped (${(e as Error).message}); re-listing the registry and going on`);
-      await sleep(delay, ctx.signal);
+      await waitUnlessStopped(delay, ctx.signal);
       delay = Math.min(delay * 2, 10_000);
       try {
         await resync(ctx, position);

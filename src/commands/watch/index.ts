@@ -17,6 +17,7 @@ import { actOn, follow, type FollowContext } from './follow.js';
 import { appendEventLog } from './actions.js';
 import { defaultStateFile, fileStore, groupStore } from './state.js';
 import { matches, type Change } from './events.js';
+import { waitUnlessStopped } from '../../adapters/wait.js';
 
 export interface WatchOptions {
   hubs: string[];
@@ -71,11 +72,7 @@ async function leadGroup(ctx: FollowContext, registry: Registry, group: string, 
   const { rt } = ctx;
   const election = registry.etcd.client.namespace(registry.keys.namespace).election(`watch-group-${group}`, ttl);
   const me = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const pause = (ms: number) =>
-    new Promise<void>((r) => {
-      const t = setTimeout(r, ms);
-      ctx.signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
-    });
+  const pause = (ms: number) => waitUnlessStopped(ms, ctx.signal);
   while (!ctx.signal.aborted) {
     const campaign = election.campaign(me);
     rt.out.info(`waiting to lead watch group ${group} (as ${me})`);
