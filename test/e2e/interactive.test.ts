@@ -10,6 +10,7 @@ import { join, relative } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BIN, baseEnv, git, World, type Operator } from '../helpers/world.js';
 import { keys, killAllPtys, startPty } from '../helpers/pty.js';
+import type { Advertisement } from '../../src/core/advertisement.js';
 
 const utcToday = () => new Date().toISOString().slice(0, 10);
 /** An older UTC date (three weeks back) for faketime runs, at noon so no time zone moves it. */
@@ -47,20 +48,9 @@ function tree(dir: string): string[] {
   return out.sort();
 }
 
-interface Ad {
-  hub: string;
-  date: string;
-  operator: string;
-  commit: string;
-  tag: string;
-  remote: string;
-  path: string;
-  files: number;
-}
-
-function advertisement(world: World, hub: string, date: string, operator: string): Ad | undefined {
+function advertisement(world: World, hub: string, date: string, operator: string): Advertisement | undefined {
   const v = world.etcdGet(`datasets/${hub}/${date}/${operator}`)[`${world.namespace}datasets/${hub}/${date}/${operator}`];
-  return v === undefined ? undefined : (JSON.parse(v) as Ad);
+  return v === undefined ? undefined : (JSON.parse(v) as Advertisement);
 }
 
 async function syncOk(op: Operator, args: string[], at?: string): Promise<void> {

@@ -4,10 +4,9 @@
  * git repositories. Every failure case checks that nothing was committed and the cursor stayed.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, baseEnv, git, World, type Operator, type RunResult } from '../helpers/world.js';
+import { git, run, World, type Operator, type RunResult } from '../helpers/world.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
 import { FakeApi } from '../helpers/http-server.js';
 
@@ -467,17 +466,8 @@ describe('publishing and scale', () => {
 /** Run the CLI with a 48 MB heap and a hook that reports the process's peak RSS (MB) when it exits. */
 function runWithRss(args: string[], extra: Record<string, string | undefined>): Promise<RunResult & { maxRssMb: number }> {
   const hook = `data:text/javascript,${encodeURIComponent("process.on('exit', () => process.stderr.write('\\nmaxrss-kb ' + process.resourceUsage().maxRSS + '\\n'))")}`;
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn(process.execPath, ['--max-old-space-size=48', '--import', hook, BIN, ...args], { env: baseEnv(extra), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const kb = Number(/maxrss-kb (\d+)/.exec(stderr)?.[1] ?? NaN);
-      resolve({ code: code ?? -1, stdout, stderr, ms: Date.now() - started, maxRssMb: kb / 1024 });
-    });
-  });
+  return run(args, { env: extra, nodeArgs: ['--max-old-space-size=48', '--import', hook], timeoutMs: 600_000 }).then((r) => ({
+    ...r,
+    maxRssMb: Number(/maxrss-kb (\d+)/.exec(r.stderr)?.[1] ?? NaN) / 1024,
+  }));
 }

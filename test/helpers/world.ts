@@ -28,6 +28,8 @@ export interface RunOptions {
   /** Leave stdin open and silent (a launcher that never closes it): nothing may wait on it. */
   stdinOpen?: boolean;
   timeoutMs?: number;
+  /** Options for node itself, before the script (e.g. a heap limit, an --import hook). */
+  nodeArgs?: string[];
   /** Called with the child once spawned (to send it signals). */
   onSpawn?: (child: import('node:child_process').ChildProcess) => void;
 }
@@ -47,7 +49,7 @@ export function run(args: string[], options: RunOptions = {}): Promise<RunResult
   // '2026-11-01 12:00:00' starts the clock there; '+3h' (or '-1d') shifts it from now.
   const env = { ...baseEnv(options.env), ...(options.at ? faketimeEnv(options.at) : {}) };
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, ...args], { env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
