@@ -313,6 +313,19 @@ describe('events, filters and actions', () => {
     expect(watcher.stderr).toMatch(/failed for .*flaky\/2026-01-05\/lab-b.*retrying in \d+ ms/);
   });
 
+  it('SIGTERM while waiting to retry a failing --exec: exit 130 at once, no further attempt, the event left to a restart', async () => {
+    const recordFile = join(world.root, 'exec-stop.jsonl');
+    const watcher = startWatcher(w, ['--hub', 'stopwait', '--state', join(world.root, 'state-stopwait.json'), '--exec', '--', process.execPath, script], {
+      env: { WATCH_RECORD: recordFile, WATCH_FAIL_DATE: '2026-01-13' },
+    });
+    await watcher.waitForStderr(/watching/);
+    const bad = await sync(world, b, 'stopwait', '2026-01-13 12:00:00');
+    await watcher.waitForStderr(/failed for .*stopwait.*retrying in \d+ ms/, 30_000);
+    expect(await watcher.stop('SIGTERM')).toBe(130);
+    expect(records(recordFile).map((r) => r.id)).toEqual([bad.id]);
+    expect(watcher.events).toEqual([]);
+  });
+
   it('a syncer run by the --exec command acts as the watcher\'s operator, not as the event\'s', async () => {
     const watcher = startWatcher(w, ['--hub', 'whoami', '--state', join(world.root, 'state-whoami.json'), '--exec', '--', process.execPath, BIN, 'config', 'get', 'operator']);
     await watcher.waitForStderr(/watching/);
