@@ -20,45 +20,16 @@ note() { printf '    %s\n' "$*"; }
 die() { printf '%sdemo failed: %s%s\n' "$red" "$*" "$reset" >&2; exit 1; }
 
 # ---------------------------------------------------------------------------------------------
-step "Checking prerequisites (node, git, etcd)"
-
+step "Checking prerequisites (node, git, etcd) and installing what is missing"
 command -v node >/dev/null 2>&1 || die "node is not installed: install Node.js >= 20.19 (https://nodejs.org or your distribution)"
 command -v npm >/dev/null 2>&1 || die "npm is not installed: install Node.js >= 20.19 with npm"
-node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' \
-  || die "Node.js $(node --version) is too old: syncer needs >= 20.19"
-note "node $(node --version)"
-
-missing=()
+# The project's one set-up step (also used by `npm test` and .ci/run): apt-get as root on Debian,
+# else it prints the command to run; then `npm ci` when node_modules/ is missing.
+bash "$ROOT/scripts/setup.sh" demo || die "set-up failed (see above)"
 ETCD_BIN="${SYNCER_ETCD_BIN:-etcd}"   # syncer runs $SYNCER_ETCD_BIN when set, else etcd from PATH
-command -v "$ETCD_BIN" >/dev/null 2>&1 || missing+=(etcd)
-command -v git >/dev/null 2>&1 || missing+=(git)
-if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-    note "missing: ${missing[*]}; installing with apt-get"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update
-    apt-get install -y etcd-server etcd-client git
-  else
-    {
-      echo "missing: ${missing[*]}"
-      echo "install them, then run the demo again. On Debian/Ubuntu:"
-      echo "    sudo apt-get update && sudo apt-get install -y etcd-server etcd-client git"
-      echo "(or point SYNCER_ETCD_BIN at an etcd binary: the demo uses the embedded local etcd)"
-    } >&2
-    exit 1
-  fi
-fi
+note "node $(node --version)"
 note "$(git --version)"
 note "$("$ETCD_BIN" --version 2>&1 | sed -n 1p)"
-
-# ---------------------------------------------------------------------------------------------
-step "Installing dependencies and building syncer (only what is missing)"
-if [ ! -d node_modules ]; then
-  note "node_modules/ is missing: npm ci"
-  npm ci
-else
-  note "node_modules/ present"
-fi
 if [ ! -f dist/main.js ]; then
   note "dist/ is missing: npm run build"
   npm run build

@@ -7,6 +7,9 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { World, type Operator } from '../helpers/world.js';
 
+/** The UTC date after today's, by the clock of this process (faked in scripts/test-dates.sh). */
+const tomorrowUtc = () => new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+
 let world: World;
 let a: Operator;
 
@@ -36,14 +39,18 @@ describe('in-progress marker', () => {
   });
 
   it('ls --all shows syncs in progress, marked; plain ls does not', async () => {
-    world.etcdPut('inprogress/weather/2026-11-30/lab-z', JSON.stringify({ runId: 'run-z', startedAt: '2026-11-30T10:00:00.000Z' }));
+    // A sync that started just before midnight and is still running: its date is the newest one,
+    // after today's dataset of the test above (dates from the clock, never written in).
+    const day = tomorrowUtc();
+    const startedAt = `${day}T00:00:01.000Z`;
+    world.etcdPut(`inprogress/weather/${day}/lab-z`, JSON.stringify({ runId: 'run-z', startedAt }));
     const plain = await a.syncer(['ls', 'weather', '--json']);
-    expect(JSON.parse(plain.stdout).map((d: { date: string }) => d.date)).not.toContain('2026-11-30');
+    expect(JSON.parse(plain.stdout).map((d: { date: string }) => d.date)).not.toContain(day);
     const dates = await a.syncer(['ls', 'weather', '--all', '--json']);
-    expect(JSON.parse(dates.stdout)[0]).toEqual({ date: '2026-11-30', operators: [], inProgress: ['lab-z'] });
-    const one = await a.syncer(['ls', 'weather', '2026-11-30', '--all', '--json']);
-    expect(JSON.parse(one.stdout)).toEqual([{ operator: 'lab-z', inProgress: true, runId: 'run-z', startedAt: '2026-11-30T10:00:00.000Z' }]);
-    const text = await a.syncer(['ls', 'weather', '2026-11-30', '--all']);
+    expect(JSON.parse(dates.stdout)[0]).toEqual({ date: day, operators: [], inProgress: ['lab-z'] });
+    const one = await a.syncer(['ls', 'weather', day, '--all', '--json']);
+    expect(JSON.parse(one.stdout)).toEqual([{ operator: 'lab-z', inProgress: true, runId: 'run-z', startedAt }]);
+    const text = await a.syncer(['ls', 'weather', day, '--all']);
     expect(text.stdout).toMatch(/lab-z \(in progress\)/);
   });
 });

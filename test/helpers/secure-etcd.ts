@@ -40,7 +40,7 @@ function makeCa(dir: string, name: string, cn: string): { cert: string; key: str
   const cert = join(dir, `${name}.pem`);
   openssl(dir, [
     'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${cn}`,
+    '-keyout', key, '-out', cert, '-days', '3650', '-subj', `/CN=${cn}`,
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
   ]);
   return { cert, key };
@@ -53,7 +53,7 @@ function signed(dir: string, ca: { cert: string; key: string }, name: string, cn
   const ext = join(dir, `${name}.ext`);
   writeFileSync(ext, extensions);
   openssl(dir, ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${cn}`]);
-  openssl(dir, ['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-out', cert, '-days', '2', '-extfile', ext]);
+  openssl(dir, ['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-out', cert, '-days', '3650', '-extfile', ext]);
   return { cert, key };
 }
 
