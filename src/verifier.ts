@@ -4,11 +4,24 @@
  * key, and the advertisement's signature. Decisions are cached per operator for one run.
  */
 import { escapeControl } from './core/sanitize.js';
+import { transportFix } from './core/remote-url.js';
 import { fingerprint } from './core/signing.js';
 import { decideKey, signatureProblem, type KeyDecision } from './core/trust.js';
 import type { Advertisement } from './core/advertisement.js';
 import type { Registry } from './adapters/registry.js';
 import type { Runtime } from './runtime.js';
+
+/** What to do about refused entries: check the signature... unless every refusal is a transport the config does not allow. */
+export const SIGNATURE_HINT = 'check with the operator; --accept-key trusts a changed key, --allow-unsigned an unsigned entry';
+
+/**
+ * The hint for refused entries, from their problems: a transport refusal already names its fix
+ * (`syncer config set allowedTransports http`) and gets no signature advice.
+ */
+export function refusedHint(problems: readonly string[]): string | undefined {
+  if (problems.length > 0 && transportFix(problems)) return undefined;
+  return SIGNATURE_HINT;
+}
 
 export interface VerifyOptions {
   /** Accept advertisements without a signature (with a warning). Signed ones are still verified. */

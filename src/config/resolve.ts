@@ -5,12 +5,14 @@
 import { isAbsolute, resolve } from 'node:path';
 import { usageError } from '../errors.js';
 import { ETCD_HOST, fileConfigSchema, CONFIG_KEYS, type Config, type FileConfig } from './schema.js';
+import { effectiveTransports, KNOWN_TRANSPORTS } from '../core/remote-url.js';
 
 export const DEFAULTS = {
   remote: 'origin',
   namespace: 'syncer/',
   etcdTimeoutMs: 5000,
   gitStallTimeoutSeconds: 60,
+  /** Always allowed; `allowedTransports` adds to them (see effectiveTransports). */
   allowedTransports: ['https', 'ssh', 'git', 'file'],
 };
 
@@ -97,6 +99,11 @@ export function resolveConfig(input: { file: FileConfig; fileDir: string; env: N
     return h.replace(/\/$/, '');
   });
   const tls = { ca: str('etcd.tls.ca'), cert: str('etcd.tls.cert'), key: str('etcd.tls.key') };
+  const extraTransports = (merged.allowedTransports as string[] | undefined) ?? [];
+  const unknown = extraTransports.find((t) => !(KNOWN_TRANSPORTS as readonly string[]).includes(t));
+  if (unknown !== undefined) {
+    throw usageError(`invalid allowedTransports entry ${JSON.stringify(unknown)}: expected any of ${KNOWN_TRANSPORTS.join(', ')}`, 'e.g. syncer config set allowedTransports http (https, ssh, git and file are always allowed)');
+  }
   const operator = str('operator');
   if (operator !== undefined) {
     const check = fileConfigSchema.shape.operator.safeParse(operator);
@@ -108,7 +115,8 @@ export function resolveConfig(input: { file: FileConfig; fileDir: string; env: N
     remote: str('remote') ?? DEFAULTS.remote,
     remoteUrl: str('remoteUrl'),
     importDir: str('importDir'),
-    allowedTransports: (merged.allowedTransports as string[] | undefined) ?? DEFAULTS.allowedTransports,
+    // What the config lists is allowed in addition to the defaults (an old config listing them is the same).
+    allowedTransports: effectiveTransports(extraTransports),
     gitStallTimeoutSeconds: (merged.gitStallTimeoutSeconds as number | undefined) ?? DEFAULTS.gitStallTimeoutSeconds,
     etcd: {
       hosts,

@@ -15,6 +15,11 @@ export const fileConfigSchema = z
     remote: z.string().min(1).optional(),
     remoteUrl: z.string().min(1).optional(),
     importDir: z.string().min(1).optional(),
+    /**
+     * Git transports allowed IN ADDITION to https, ssh, git and file (always allowed), for your own
+     * remote and those read from the registry: today only `http` adds anything. Listing the
+     * defaults too (older configs did) changes nothing.
+     */
     allowedTransports: z.array(z.enum(['https', 'http', 'ssh', 'git', 'file'])).optional(),
     gitStallTimeoutSeconds: z.number().positive().optional(),
     etcd: z
@@ -40,6 +45,7 @@ export interface Config {
   remote: string;
   remoteUrl?: string;
   importDir?: string;
+  /** In effect: https, ssh, git, file and whatever the config's `allowedTransports` adds. */
   allowedTransports: string[];
   gitStallTimeoutSeconds: number;
   etcd: {

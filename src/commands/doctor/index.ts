@@ -1,7 +1,7 @@
 /** syncer doctor: check git, config, repository, remote and etcd, and say what to fix. */
 import { existsSync, accessSync, constants } from 'node:fs';
 import { SyncerError, ExitCode } from '../../errors.js';
-import { redactUrl } from '../../core/remote-url.js';
+import { classifyRemote, publicRemoteUrl, redactUrl } from '../../core/remote-url.js';
 import type { Runtime } from '../../runtime.js';
 import type { Config } from '../../config/schema.js';
 
@@ -55,6 +55,12 @@ export async function doctor(rt: Runtime): Promise<Check[]> {
       if (!repoGit) throw new SyncerError('USAGE', 'no repository to read the remote from');
       const url = await repoGit.remoteUrl(c.remote);
       if (!url) throw new SyncerError('USAGE', `no remote "${c.remote}" in ${c.repoPath}`, { hint: `git -C ${c.repoPath} remote add ${c.remote} URL` });
+      // What peers would clone from must be a transport they (and we) allow: say which key allows it.
+      const advertised = publicRemoteUrl(c.remoteUrl ?? url);
+      const usable = classifyRemote(advertised, { allowed: c.allowedTransports, local: { base: c.repoPath! } });
+      if (!usable.ok) {
+        throw new SyncerError('USAGE', `peers could not clone from ${redactUrl(advertised)}: ${usable.problem}`, { hint: usable.fix ?? 'set remoteUrl to the URL peers should clone from' });
+      }
       await repoGit.run(['ls-remote', '--heads', '--', c.remote], { network: true, what: `git ls-remote ${c.remote}` }).catch((e) => {
         if (!(e instanceof SyncerError) || e.hint) throw e;
         throw new SyncerError(e.kind, e.message, {

@@ -11,7 +11,7 @@ import { parseList } from '../../config/resolve.js';
 import { writeConfigFile } from '../../config/store.js';
 import { ETCD_HOST, type FileConfig } from '../../config/schema.js';
 import type { Runtime } from '../../runtime.js';
-import { checkRemoteUrl, publicRemoteUrl, redactUrl } from '../../core/remote-url.js';
+import { classifyRemote, publicRemoteUrl, redactUrl } from '../../core/remote-url.js';
 import { planOperatorRecord } from '../../core/operator-record.js';
 import { fingerprint, generateKeyPair } from '../../core/signing.js';
 
@@ -106,9 +106,12 @@ export async function init(rt: Runtime, options: InitOptions): Promise<FileConfi
   if (!hosts) delete next.etcd!.hosts;
   if (Object.keys(next.etcd!).length === 0) delete next.etcd;
 
-  const publicUrl = publicRemoteUrl(url);
-  const usable = checkRemoteUrl(publicUrl, rt.config.allowedTransports);
-  if (!usable.ok) throw usageError(`peers could not clone from ${redactUrl(publicUrl)}: ${usable.problem}`, 'pass --remote-url with the URL peers should use');
+  // Whatever git accepts (URL, user@host:path, a local path); a refused transport names the key.
+  const usable = classifyRemote(publicRemoteUrl(url), { allowed: rt.config.allowedTransports, local: { base: repoPath } });
+  if (!usable.ok) {
+    throw usageError(`peers could not clone from ${redactUrl(publicRemoteUrl(url))}: ${usable.problem} (config not written)`, usable.fix ? undefined : 'pass --remote-url with the URL peers should use');
+  }
+  const publicUrl = usable.url!;
 
   // etcd is checked with the config about to be written (flags and env still apply on top), and
   // our operator record (name, remote, public key) is registered: create-only, or signed update.

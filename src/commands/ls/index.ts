@@ -1,10 +1,12 @@
 /** syncer ls [hub [date]]: hubs, a hub's dates (newest first), or one date's advertisements. */
 import { checkDate, checkName } from '../../core/names.js';
 import type { Runtime } from '../../runtime.js';
-import { Verifier } from '../../verifier.js';
+import { refusedHint, Verifier } from '../../verifier.js';
+import { verifyError } from '../../errors.js';
+import { escapeControl } from '../../core/sanitize.js';
 import { datesOf } from '../retrieve/plan.js';
 import type { Advertisement } from '../../core/advertisement.js';
-import type { DateSummary } from '../../adapters/registry.js';
+import type { DateSummary, Skipped } from '../../adapters/registry.js';
 
 export interface LsOptions {
   hub?: string;
@@ -31,13 +33,22 @@ export async function run(rt: Runtime, options: LsOptions): Promise<void> {
   // does not parse or verify is skipped here too and never passes for the latest.
   let hubDates: DateSummary[] | undefined;
   let hubEntries: Advertisement[] | undefined;
+  const skipped: Skipped[] = [];
+  let refusedProblems: string[] = [];
   if (options.date === undefined || options.date === 'latest') {
-    hubEntries = (await verifier.usable(await registry.listHubEntries(options.hub))).ok;
+    const { ok, refused } = await verifier.usable(await registry.listHubEntries(options.hub, skipped));
+    hubEntries = ok;
     hubDates = datesOf(hubEntries);
+    refusedProblems = [...skipped.map((s) => s.problem), ...refused.map((r) => `${r.ad.hub}/${r.ad.date}/${r.ad.operator}: ${escapeControl(r.problem)}`)];
   }
   if (options.date === 'latest') {
     const latest = hubDates![0];
     if (!latest) {
+      // Entries exist but every one is refused: like retrieve --date latest (exit 5), not "no datasets".
+      if (refusedProblems.length > 0) {
+        const shown = refusedProblems.slice(0, 3).join('; ') + (refusedProblems.length > 3 ? '; ...' : '');
+        throw verifyError(`refusing every advertisement for hub ${options.hub}: ${shown}`, refusedHint(refusedProblems));
+      }
       rt.out.result([], () => `no datasets for hub ${options.hub}`);
       return;
     }

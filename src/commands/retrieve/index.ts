@@ -4,7 +4,7 @@
  */
 import { join, resolve } from 'node:path';
 import { SyncerError, usageError, verifyError } from '../../errors.js';
-import { Verifier } from '../../verifier.js';
+import { refusedHint, Verifier } from '../../verifier.js';
 import { checkDate, checkName } from '../../core/names.js';
 import { escapeControl } from '../../core/sanitize.js';
 import type { Advertisement } from '../../core/advertisement.js';
@@ -50,11 +50,13 @@ async function chooseDate(rt: Runtime, registry: Registry, verifier: Verifier, h
   if (wanted !== undefined && wanted !== 'latest') return { date: checkDate(wanted) };
   const skipped: Skipped[] = [];
   const all = (await registry.listHubEntries(hub, skipped)).filter((ad) => !operator || ad.operator === operator);
-  const { ok } = await verifier.usable(all);
+  const { ok, refused } = await verifier.usable(all);
   const dates = datesOf(ok);
+  const mine = skipped.filter((s) => !operator || s.operator === operator);
+  const problems = [...mine.map((s) => s.problem), ...refused.map((r) => `${r.ad.hub}/${r.ad.date}/${r.ad.operator}: ${escapeControl(r.problem)}`)];
   const none = () =>
-    (all.length > 0 || skipped.some((s) => !operator || s.operator === operator)) && ok.length === 0
-      ? verifyError(`refusing every advertisement for hub ${hub}${operator ? ` by ${operator}` : ''} (see the warnings above)`, REFUSED_HINT)
+    (all.length > 0 || mine.length > 0) && ok.length === 0
+      ? verifyError(`refusing every advertisement for hub ${hub}${operator ? ` by ${operator}` : ''}: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? '; ...' : ''}`, refusedHint(problems))
       : usageError(`no advertisement for hub ${hub}${operator ? ` by ${operator}` : ''}`, 'see what exists: syncer ls');
   let date: string | undefined;
   if (wanted === 'latest') date = latestDate(dates, operator);
@@ -68,7 +70,6 @@ async function chooseDate(rt: Runtime, registry: Registry, verifier: Verifier, h
   return { date, verified: ok.filter((ad) => ad.date === date) };
 }
 
-const REFUSED_HINT = 'check with the operator; --accept-key trusts a changed key, --allow-unsigned an unsigned entry';
 
 /** The entry to retrieve; `verified`: the date's entries already listed and verified by chooseDate. */
 async function chooseEntry(rt: Runtime, registry: Registry, verifier: Verifier, hub: string, date: string, operator: string | undefined, verified?: Advertisement[]): Promise<Advertisement> {
@@ -77,14 +78,14 @@ async function chooseEntry(rt: Runtime, registry: Registry, verifier: Verifier, 
     const ad = await registry.getAdvertisement({ hub, date, operator });
     if (!ad) throw usageError(`no advertisement for ${hub}/${date} by ${operator}`, `see what exists: syncer ls ${hub} ${date}`);
     const problem = await verifier.problem(ad);
-    if (problem) throw verifyError(`refusing ${ad.hub}/${ad.date}/${ad.operator}: ${escapeControl(problem)}`, REFUSED_HINT);
+    if (problem) throw verifyError(`refusing ${ad.hub}/${ad.date}/${ad.operator}: ${escapeControl(problem)}`, refusedHint([problem]));
     return ad;
   }
   const skipped: Skipped[] = [];
   const { ok: entries, refused } = verified ? { ok: verified, refused: [] } : await verifier.usable(await registry.listEntries(hub, date, skipped));
   if (entries.length === 0 && refused.length + skipped.length > 0) {
     const problems = [...skipped.map((s) => s.problem), ...refused.map((r) => `${hub}/${date}/${r.ad.operator}: ${escapeControl(r.problem)}`)];
-    throw verifyError(`refusing ${problems.join('; ')}`, REFUSED_HINT);
+    throw verifyError(`refusing ${problems.join('; ')}`, refusedHint(problems));
   }
   if (entries.length === 0) throw usageError(`no advertisement for ${hub} on ${date}`, `see what exists: syncer ls ${hub}`);
   if (entries.length === 1) return entries[0]!;

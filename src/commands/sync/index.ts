@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { SyncerError, usageError, verifyError } from '../../errors.js';
 import { checkDatasetPath, checkName, utcDate } from '../../core/names.js';
-import { checkRemoteUrl, publicRemoteUrl, redactUrl } from '../../core/remote-url.js';
+import { classifyRemote, publicRemoteUrl, redactUrl } from '../../core/remote-url.js';
 import { operatorRecordSchema, type OperatorRecord } from '../../core/advertisement.js';
 import { planOperatorRecord } from '../../core/operator-record.js';
 import { fingerprint, type KeyPair } from '../../core/signing.js';
@@ -86,9 +86,9 @@ async function advertisedRemote(rt: Runtime, git: Git): Promise<string> {
   const url = remoteUrl ?? (await git.remoteUrl(remote));
   if (!url) throw usageError(`the repository has no remote "${remote}"`, `add one (git remote add ${remote} URL) or set remote in the config`);
   const pub = publicRemoteUrl(url);
-  const check = checkRemoteUrl(pub, allowedTransports);
-  if (!check.ok) throw usageError(`the remote peers would clone from (${redactUrl(pub)}) is not usable: ${check.problem}`, 'set remoteUrl to the URL peers should clone from');
-  return pub;
+  const check = classifyRemote(pub, { allowed: allowedTransports, local: { base: git.dir } });
+  if (!check.ok) throw usageError(`the remote peers would clone from (${redactUrl(pub)}) is not usable: ${check.problem}`, check.fix ? undefined : 'set remoteUrl to the URL peers should clone from');
+  return check.url!;
 }
 
 /** Everything decided before git or etcd is written to. */
