@@ -22,6 +22,7 @@ export const fileConfigSchema = z
      */
     allowedTransports: z.array(z.enum(['https', 'http', 'ssh', 'git', 'file'])).optional(),
     gitStallTimeoutSeconds: z.number().positive().optional(),
+    lfsThresholdMiB: z.number().positive().optional(),
     etcd: z
       .object({
         hosts: z.array(z.string().regex(ETCD_HOST, 'expected http(s)://host:port (with the port)')).optional(),
@@ -48,6 +49,8 @@ export interface Config {
   /** In effect: https, ssh, git, file and whatever the config's `allowedTransports` adds. */
   allowedTransports: string[];
   gitStallTimeoutSeconds: number;
+  /** Files over this many MiB are stored with git-lfs (default 50; adapters/lfs.ts reads it). */
+  lfsThresholdMiB?: number;
   etcd: {
     /** Empty means the embedded local etcd. */
     hosts: string[];
@@ -68,6 +71,7 @@ export const CONFIG_KEYS: Record<string, { env?: string; kind: 'string' | 'list'
   importDir: { env: 'SYNCER_IMPORT_DIR', kind: 'string' },
   allowedTransports: { env: 'SYNCER_ALLOWED_TRANSPORTS', kind: 'list' },
   gitStallTimeoutSeconds: { env: 'SYNCER_GIT_STALL_TIMEOUT', kind: 'number' },
+  lfsThresholdMiB: { env: 'SYNCER_LFS_THRESHOLD_MIB', kind: 'number' },
   'etcd.hosts': { env: 'SYNCER_ETCD_HOSTS', kind: 'list' },
   'etcd.namespace': { env: 'SYNCER_ETCD_NAMESPACE', kind: 'string' },
   'etcd.username': { env: 'SYNCER_ETCD_USERNAME', kind: 'string' },

@@ -14,6 +14,7 @@ import { protocolArgs, type Git } from '../../adapters/git.js';
 import type { Runtime } from '../../runtime.js';
 import { emptyState, type MirrorState } from './plan.js';
 import { makeDirs } from '../../adapters/dirs.js';
+import { archiveLfsObjects, localObjectIds, pushObjectIds } from '../../adapters/lfs.js';
 
 export const STATE_BRANCH = 'refs/heads/syncer-mirror';
 export const mirrorTagRef = (ad: { operator: string; hub: string; date: string }) => `refs/tags/${ad.operator}/${ad.hub}/${ad.date}`;
@@ -124,10 +125,16 @@ export class MirrorDest {
     return problems;
   }
 
-  /** Remote archive: push the tags and the state branch. */
+  /** The git-lfs objects of these (fetched, verified) datasets, into the archive, checked. */
+  async fetchLfsObjects(remote: string, ads: Advertisement[]): Promise<number> {
+    return archiveLfsObjects(this.git, remote, ads, protocolArgs(this.rt.config.allowedTransports));
+  }
+
+  /** Remote archive: push the git-lfs objects (first), then the tags and the state branch. */
   async publish(): Promise<void> {
     if (!this.pushTo) return;
     const proto = protocolArgs(this.rt.config.allowedTransports);
+    await pushObjectIds(this.git, this.pushTo, await localObjectIds(this.git), proto, `the archive ${redactUrl(this.pushTo)}`);
     await this.git.run([...proto, 'push', '--quiet', '--', this.pushTo, '+refs/tags/*:refs/tags/*', `${STATE_BRANCH}:${STATE_BRANCH}`], {
       network: true,
       what: `git push to the archive ${redactUrl(this.pushTo)}`,

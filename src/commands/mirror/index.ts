@@ -73,12 +73,25 @@ async function mirrorAds(rt: Runtime, dest: MirrorDest, state: MirrorState, ads:
       continue;
     }
     const problems = await dest.verifyTags(group);
+    // The datasets' git-lfs objects come into the archive too: an archive of pointers is no archive.
+    let lfsFailure: string | undefined;
+    try {
+      await dest.fetchLfsObjects(remote, group.filter((ad) => !problems.has(mirrorTagRef(ad))));
+    } catch (e) {
+      if (!(e instanceof SyncerError) || e.kind !== 'GIT') throw e;
+      lfsFailure = e.hint ? `${e.message} (${e.hint})` : e.message;
+      rt.out.warn(`${group[0]!.operator}: ${lfsFailure}`);
+    }
     for (const ad of group) {
       const key = entryKey(ad);
       const problem = problems.get(mirrorTagRef(ad));
       if (problem) {
         rt.out.warn(escapeControl(problem));
         changes.push({ key, status: 'failed', reason: problem, refused: true });
+        continue;
+      }
+      if (lfsFailure) {
+        changes.push({ key, status: 'failed', reason: lfsFailure });
         continue;
       }
       state.entries[key] = { hub: ad.hub, date: ad.date, operator: ad.operator, status: 'mirrored', runId: ad.runId, commit: ad.commit, updatedAt: now };

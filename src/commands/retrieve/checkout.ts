@@ -71,6 +71,8 @@ async function fetchCommit(git: Git, ad: Advertisement, proto: string[]): Promis
 }
 
 async function checkoutAndVerify(git: Git, ad: Advertisement, proto: string[], force: boolean): Promise<void> {
+  // git-lfs: refuse without it, else fetch the dataset's LFS objects now (explicit, checked); the checkout reads them locally.
+  await (await import('../../adapters/lfs.js')).fetchLfsObjects(git, ad, proto);
   // Non-cone pattern: cone mode would also check out every file at the repository root.
   await git.run(['sparse-checkout', 'set', '--no-cone', `/${ad.path}/`]);
   await git.run([...proto, '-c', 'advice.detachedHead=false', 'checkout', '--quiet', ...(force ? ['--force'] : []), '--detach', ad.commit], {

@@ -4,6 +4,7 @@
  * and cursor together. Memory stays bounded by the sort chunk, not by the number of records. A
  * run that fails before the commit leaves the working tree and the cursor as they were.
  */
+import { ensureContent } from '../../adapters/lfs.js';
 import { mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -77,6 +78,7 @@ async function pullLocked(rt: Runtime, repo: Repo, name: string, def: Definition
   const home = fileStem(name, def) === name;
   const idField = idFieldOf(def);
   await ensureClean(git, [rel, stateRel]);
+  await ensureContent(git, top, rel); // records, not a git-lfs pointer
   const stateText = readText(join(top, stateRel));
   const state = parseState(stateText);
   const cursor: Cursor | undefined = options.full || !def.updatedField ? undefined : state.pull?.cursor;

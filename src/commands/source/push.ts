@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { SyncerError, usageError } from '../../errors.js';
 import { gitEnv } from '../../adapters/git.js';
+import { ensureContent, isPointerFile, LFS_INSTALL_HINT } from '../../adapters/lfs.js';
 import { utcDate } from '../../core/names.js';
 import type { Runtime } from '../../runtime.js';
 import { throwIfAborted, type Destination, type OutgoingRecord, type PushContext } from './adapter.js';
@@ -53,10 +54,20 @@ export async function push(rt: Runtime, name: string, options: PushOptions): Pro
 
 /** `git cat-file blob <commit>:<path>` into a file; false when the commit has no such file. */
 async function extract(rt: Runtime, top: string, commit: string, rel: string, target: string): Promise<boolean> {
+  const found = await catFile(rt, top, 'blob', commit, rel, target);
+  // A version stored with git-lfs: its content through the LFS filter, never the pointer.
+  if (!found || !isPointerFile(target)) return found;
+  if (!(await catFile(rt, top, '--filters', commit, rel, target)) || isPointerFile(target)) {
+    throw new SyncerError('GIT', `${rel} at ${commit.slice(0, 12)} is stored with git-lfs and its content could not be read`, { hint: `${LFS_INSTALL_HINT}; the LFS object must be in the repository or its remote (git lfs fetch)` });
+  }
+  return true;
+}
+
+async function catFile(rt: Runtime, top: string, mode: 'blob' | '--filters', commit: string, rel: string, target: string): Promise<boolean> {
   const fd = openSync(target, 'w');
   try {
     const code = await new Promise<number>((resolve, reject) => {
-      const child = spawn('git', ['cat-file', 'blob', `${commit}:${rel}`], { cwd: top, env: gitEnv(rt.env), stdio: ['ignore', fd, 'ignore'] });
+      const child = spawn('git', ['cat-file', mode, `${commit}:${rel}`], { cwd: top, env: gitEnv(rt.env), stdio: ['ignore', fd, 'ignore'] });
       child.on('error', reject);
       child.on('close', (c) => resolve(c ?? 1));
     });
@@ -110,6 +121,7 @@ async function pushLocked(rt: Runtime, repo: Repo, name: string, def: Definition
   const format: StoredFormat = def.format ?? 'ndjson';
   const idField = idFieldOf(def);
   await ensureClean(git, [rel, stateRel]);
+  await ensureContent(git, top, rel); // records, not a git-lfs pointer
   const stateText = readText(join(top, stateRel));
   const state = parseState(stateText);
   const report = new RunReport();

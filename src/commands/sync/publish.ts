@@ -15,6 +15,7 @@ import type { Runtime } from '../../runtime.js';
 import { buildAdvertisement, OPERATOR_FILE } from './plan.js';
 import type { SyncPlan, SyncResult } from './index.js';
 import { makeDirs } from '../../adapters/dirs.js';
+import { pushLfsObjects, realTreeSize, storeLargeFiles } from '../../adapters/lfs.js';
 
 async function commitDataset(git: Git, plan: SyncPlan): Promise<boolean> {
   const { operatorFile } = plan;
@@ -72,15 +73,22 @@ export async function publish(rt: Runtime, git: Git, registry: Registry, plan: S
   if (registryWrite && !(await registry.putOperator(record, registryRevision))) {
     throw new SyncerError('REGISTRY', `the operator record of ${operator} changed while this sync ran; nothing was committed`, { hint: 'run syncer sync again' });
   }
+  // Files over the LFS threshold go through git-lfs (listed in <path>/.gitattributes, committed
+  // with the dataset); without git-lfs that is exit 4 before anything is committed.
+  const lfs = await storeLargeFiles(rt, git, plan.top, path);
+  if (lfs.attributesFile && !plan.changed.includes(lfs.attributesFile)) plan.changed.push(lfs.attributesFile);
+  if (lfs.added.length) rt.out.info(`stored with git-lfs (over lfsThresholdMiB): ${lfs.added.join(', ')}`);
   const committed = await commitDataset(git, plan);
   const commit = (await git.revParse('HEAD'))!;
-  const size = await git.treeSize(commit, path);
+  const size = await realTreeSize(git, commit, path);
   if (size.files === 0) throw usageError(`${path}/ has no committed files`, 'add data to the dataset directory first');
 
   const unsigned = buildAdvertisement({ hub, date, operator, remote, branch: plan.branch, commit, path, ...size, message: plan.message, now: rt.now(), runId });
   const ad = { ...unsigned, signature: signText(advertisementSigningText(unsigned), plan.pair.privateKeyPem) };
   const tag = tagName(hub, date);
   await git.run(['tag', '-a', '-f', '-m', serializeAdvertisement(ad), tag, commit], { what: 'git tag' });
+  // LFS objects first: a remote that cannot take them gets neither branch nor tag (exit 4).
+  await pushLfsObjects(git, rt.config.remote, commit, path);
   await push(rt, git, plan, tag, committed);
 
   try {
