@@ -101,7 +101,8 @@ export async function init(rt: Runtime, options: InitOptions): Promise<FileConfi
     remote,
     importDir,
     ...(options.remoteUrl ? { remoteUrl: options.remoteUrl } : {}),
-    etcd: { ...current.etcd, hosts },
+    // --namespace (a global flag) is saved like --etcd-hosts: the next command uses the same registry.
+    etcd: { ...current.etcd, hosts, ...(rt.flags.namespace !== undefined ? { namespace: rt.flags.namespace } : {}) },
   };
   if (!hosts) delete next.etcd!.hosts;
   if (Object.keys(next.etcd!).length === 0) delete next.etcd;

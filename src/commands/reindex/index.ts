@@ -9,6 +9,7 @@
  */
 import { SyncerError, usageError } from '../../errors.js';
 import { redactUrl } from '../../core/remote-url.js';
+import { resolve } from 'node:path';
 import { escapeControl } from '../../core/sanitize.js';
 import { fingerprint } from '../../core/signing.js';
 import type { DatasetId } from '../../core/keys.js';
@@ -121,7 +122,7 @@ function pinKeys(rt: Runtime, trusts: Map<string, Trust>): void {
 export async function reindex(rt: Runtime, options: ReindexOptions): Promise<ReindexResult> {
   const transports = rt.config.allowedTransports;
   // Every input is checked before anything is read: a bad flag is exit 2 with nothing done.
-  const explicit = mergeExplicit([...parseRemoteFlags(options.remotes, transports), ...(options.remotesFile ? readRemotesFile(options.remotesFile, transports) : [])]);
+  const explicit = mergeExplicit([...parseRemoteFlags(options.remotes, transports, rt.deps.cwd), ...(options.remotesFile ? readRemotesFile(resolve(rt.deps.cwd, options.remotesFile), transports) : [])]);
   if (options.fromMirror && explicit.length) throw usageError('--from-mirror reads only the archive: drop --remote / --remotes-file');
   if (options.fromMirror && options.prune) throw usageError('--from-mirror only adds what is missing: --prune does not apply');
   const dryRun = !!options.dryRun;

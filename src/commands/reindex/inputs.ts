@@ -5,10 +5,11 @@
  * usage errors (exit 2), found before anything is read.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { usageError } from '../../errors.js';
 import { operatorRecordSchema, MAX_ADVERTISEMENT_BYTES, type OperatorRecord } from '../../core/advertisement.js';
 import { nameProblem } from '../../core/names.js';
-import { checkRemoteUrl, redactUrl } from '../../core/remote-url.js';
+import { checkRemoteUrl, classifyRemote, redactUrl } from '../../core/remote-url.js';
 import { escapeControl } from '../../core/sanitize.js';
 import type { Skip } from './verify.js';
 
@@ -18,20 +19,24 @@ export interface RemoteTarget {
   source: 'flag' | 'file' | 'registry' | 'mirror';
 }
 
-function target(operator: string, url: string, source: RemoteTarget['source'], where: string, transports: readonly string[]): RemoteTarget {
+/**
+ * A remote the user gave: whatever git and sync accept (URL, user@host:path, a plain path: the
+ * file transport, relative to `base`), through the same classifyRemote as init and sync.
+ */
+function target(operator: string, url: string, source: RemoteTarget['source'], where: string, transports: readonly string[], base: string): RemoteTarget {
   const problem = nameProblem(operator);
   if (problem) throw usageError(`${where}: invalid operator ${JSON.stringify(escapeControl(operator))}: ${problem}`);
-  const check = checkRemoteUrl(url, transports);
+  const check = classifyRemote(url, { allowed: transports, local: { base } });
   if (!check.ok) throw usageError(`${where}: the remote of ${operator} (${escapeControl(redactUrl(url))}) is not usable: ${check.problem}`);
-  return { operator, url, source };
+  return { operator, url: check.url!, source };
 }
 
 /** `--remote OPERATOR=URL` values. */
-export function parseRemoteFlags(values: string[], transports: readonly string[]): RemoteTarget[] {
+export function parseRemoteFlags(values: string[], transports: readonly string[], cwd: string = process.cwd()): RemoteTarget[] {
   return values.map((v) => {
     const eq = v.indexOf('=');
     if (eq <= 0) throw usageError(`--remote ${JSON.stringify(escapeControl(v))}: expected OPERATOR=URL`, 'e.g. --remote lab-a=https://git.example.org/lab-a/data.git');
-    return target(v.slice(0, eq), v.slice(eq + 1), 'flag', '--remote', transports);
+    return target(v.slice(0, eq), v.slice(eq + 1), 'flag', '--remote', transports, cwd);
   });
 }
 
@@ -44,7 +49,8 @@ export function parseRemotesFile(text: string, file: string, transports: readonl
     const fields = line.split(/\s+/);
     const where = `${file} line ${i + 1}`;
     if (fields.length !== 2) throw usageError(`${where}: expected "operator url", got ${fields.length} field(s)`);
-    out.push(target(fields[0]!, fields[1]!, 'file', where, transports));
+    // Relative paths in the file are relative to the file.
+    out.push(target(fields[0]!, fields[1]!, 'file', where, transports, dirname(resolve(file))));
   });
   return out;
 }
