@@ -152,7 +152,7 @@ describe('verifying a remote\'s tags', () => {
 describe('which remotes', () => {
   it('parses --remote and remotes files; bad values are usage errors (exit 2)', () => {
     expect(parseRemoteFlags(['lab-a=https://git.example.org/a.git?x=1'], T)).toEqual([{ operator: 'lab-a', url: 'https://git.example.org/a.git?x=1', source: 'flag' }]);
-    for (const bad of ['lab-a', '=file:///x', 'Lab=file:///x', 'lab-a=ext::sh', 'lab-a=/srv/a.git', 'lab-a=ftp://x/y']) {
+    for (const bad of ['lab-a', '=file:///x', 'Lab=file:///x', 'lab-a=ext::sh', 'lab-a=ftp://x/y', 'lab-a=http://x/y.git']) {
       try {
         parseRemoteFlags([bad], T);
         expect.unreachable(bad);
@@ -165,6 +165,13 @@ describe('which remotes', () => {
     expect(() => parseRemotesFile('lab-a file:///a.git\nlab-b file:///b.git extra\n', 'f', T)).toThrow(/f line 2/);
     expect(() => mergeExplicit(parseRemoteFlags(['lab-a=file:///a.git', 'lab-a=file:///b.git'], T))).toThrow(/two remotes/);
     expect(mergeExplicit(parseRemoteFlags(['lab-a=file:///a.git', 'lab-a=file:///a.git'], T))).toHaveLength(1);
+    // Plain paths (the file transport) and scp-like remotes, as git and sync accept them.
+    expect(parseRemoteFlags(['lab-a=/srv/a.git', 'lab-b=../b.git', 'lab-c=git@host:c.git'], T, '/work/x')).toEqual([
+      { operator: 'lab-a', url: 'file:///srv/a.git', source: 'flag' },
+      { operator: 'lab-b', url: 'file:///work/b.git', source: 'flag' },
+      { operator: 'lab-c', url: 'git@host:c.git', source: 'flag' },
+    ]);
+    expect(parseRemotesFile('lab-a ../a.git\n', '/srv/lists/f', T)).toEqual([{ operator: 'lab-a', url: 'file:///srv/a.git', source: 'file' }]);
   });
 
   it('registered operators: explicit remotes win; bad records and refused URLs are skipped, never read', () => {
