@@ -3,10 +3,11 @@
  * remotes git and sync accept (plain paths), and init saves --namespace.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { World, type Operator } from '../helpers/world.js';
+import { git, World, type Operator } from '../helpers/world.js';
+import { operatorKey, signAd } from '../helpers/forge.js';
 
 let world: World;
 let a: Operator;
@@ -50,5 +51,46 @@ describe('smaller fixes of issue 9', () => {
     expect(cfg.etcd.namespace).toBe(ns);
     const get = await op.syncer(['config', 'get', 'etcd.namespace'], { env });
     expect(get.stdout.trim()).toBe(ns);
+  });
+
+  it('sync refuses a hub directory that is a symbolic link (exit 2, naming the link and its target)', async () => {
+    mkdirSync(join(world.root, 'elsewhere'), { recursive: true });
+    writeFileSync(join(world.root, 'elsewhere', 'x.csv'), 'x\n');
+    symlinkSync(join(world.root, 'elsewhere'), join(a.repo, 'linked'));
+    const head = git(a.repo, 'rev-parse', 'HEAD');
+    const r = await a.syncer(['sync', '--hub', 'linked']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${join(a.repo, 'linked')} is a symbolic link (to ${join(world.root, 'elsewhere')})`);
+    expect(git(a.repo, 'rev-parse', 'HEAD')).toBe(head);
+    rmSync(join(a.repo, 'linked'));
+  });
+
+  it('retrieve never reports a data path that does not exist (a dataset committed as a link)', async () => {
+    const b = await world.operator('lab-b');
+    // What an older syncer published: the dataset is a committed symbolic link.
+    symlinkSync('/nonexistent/place', join(a.repo, 'oldlink'));
+    git(a.repo, 'add', 'oldlink');
+    git(a.repo, 'commit', '-q', '-m', 'link');
+    const commit = git(a.repo, 'rev-parse', 'HEAD');
+    const date = new Date().toISOString().slice(0, 10);
+    const ad = signAd({ schema: 1, hub: 'oldlink', date, operator: 'lab-a', remote: a.remoteUrl, branch: 'main', commit, tag: `syncer/oldlink/${date}`, path: 'oldlink', files: 1, bytes: 19, message: 'old', syncedAt: new Date().toISOString(), runId: 'r1' }, operatorKey(a));
+    git(a.repo, 'tag', '-a', '-f', '-m', JSON.stringify(ad), `syncer/oldlink/${date}`, commit);
+    git(a.repo, 'push', '-q', 'origin', 'main', `+refs/tags/syncer/oldlink/${date}`);
+    world.etcdPut(`datasets/oldlink/${date}/lab-a`, JSON.stringify(ad));
+    const r = await b.syncer(['retrieve', '--hub', 'oldlink', '--date', date, '--operator', 'lab-a'], { timeoutMs: 120_000 });
+    expect(r.stdout).not.toMatch(/^data:/m);
+    expect(r.code).toBe(5);
+    expect(r.stderr).toMatch(/its dataset oldlink (is a symbolic link \(to \/nonexistent\/place\), not a directory|is not a directory in the commit)/);
+  });
+
+  it('a dataset that changes from a symbolic link to a directory is synced (the type change committed)', async () => {
+    // HEAD holds oldlink as a link (previous test); now it is a real directory.
+    rmSync(join(a.repo, 'oldlink'));
+    a.write({ 'oldlink/data.csv': 'real\n' });
+    const r = await a.syncer(['sync', '--hub', 'oldlink']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(git(a.repo, 'ls-tree', 'HEAD', 'oldlink/')).toMatch(/^100644 blob \w+\toldlink\/data.csv$/);
+    const again = await a.syncer(['sync', '--hub', 'oldlink']);
+    expect(again.code, again.stderr).toBe(0);
   });
 });

@@ -2,6 +2,7 @@
  * syncer retrieve: pick hub, date and operator (flags, or the original tool's prompts), then put a
  * verified, detached, sparse checkout of the advertised commit at the target.
  */
+import { lstatSync, readlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SyncerError, usageError, verifyError } from '../../errors.js';
 import { refusedHint, Verifier } from '../../verifier.js';
@@ -123,7 +124,21 @@ export async function retrieve(rt: Runtime, options: RetrieveOptions): Promise<R
     if (!(await rt.confirm('Retrieve it?'))) throw new SyncerError('INTERRUPTED', 'cancelled; nothing was changed');
   }
   const { updated } = await materialize(rt, ad, resolvedTarget, !!options.force);
-  return { hub: ad.hub, date: ad.date, operator: ad.operator, commit: ad.commit, target: resolvedTarget, dataPath: join(resolvedTarget, ad.path), updated };
+  // Never report a data path that does not exist: a dataset committed as a symbolic link (older
+  // syncers published those) or as a file holds no data here.
+  const dataPath = join(resolvedTarget, ad.path);
+  const st = (() => {
+    try {
+      return lstatSync(dataPath);
+    } catch {
+      return undefined;
+    }
+  })();
+  if (!st || !st.isDirectory()) {
+    const what = !st ? 'is not a directory in the commit (a symbolic link or a file?)' : st.isSymbolicLink() ? `is a symbolic link (to ${escapeControl(readlinkSync(dataPath))}), not a directory` : 'is not a directory';
+    throw verifyError(`retrieved ${ad.hub}/${ad.date} from ${ad.operator} into ${resolvedTarget}, but its dataset ${ad.path} ${what}: there is no data to use`, `ask ${ad.operator} to sync the directory itself (syncer sync refuses links now)`);
+  }
+  return { hub: ad.hub, date: ad.date, operator: ad.operator, commit: ad.commit, target: resolvedTarget, dataPath, updated };
 }
 
 export async function run(rt: Runtime, options: RetrieveOptions): Promise<void> {

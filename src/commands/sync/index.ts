@@ -3,7 +3,7 @@
  * advertisement, push branch and tag, then advertise. Nothing is advertised that was not pushed;
  * a failed push keeps the local commit, and a rerun pushes and advertises it without a new commit.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { SyncerError, usageError, verifyError } from '../../errors.js';
@@ -91,6 +91,26 @@ async function advertisedRemote(rt: Runtime, git: Git): Promise<string> {
   return check.url!;
 }
 
+/**
+ * A dataset path (or one of its parent directories) that is a symbolic link would be committed as
+ * a link (a 1-file dataset whose data is elsewhere, that no peer can read): refuse it, naming it.
+ */
+function refuseSymlink(top: string, path: string): void {
+  const parts = path.split('/');
+  for (let i = 1; i <= parts.length; i++) {
+    const p = join(top, ...parts.slice(0, i));
+    let target: string | undefined;
+    try {
+      if (lstatSync(p).isSymbolicLink()) target = readlinkSync(p);
+    } catch {
+      return; // absent: the caller says so
+    }
+    if (target !== undefined) {
+      throw usageError(`${p} is a symbolic link (to ${target}): a dataset must be a real directory in the repository`, `replace the link with the directory itself (e.g. rm ${p} && cp -r ${target} ${p}), or pass --path to the real directory`);
+    }
+  }
+}
+
 /** Everything decided before git or etcd is written to. */
 export interface SyncPlan {
   top: string;
@@ -118,6 +138,7 @@ async function prepare(rt: Runtime, git: Git, registry: () => Promise<Registry>,
   if (!existsSync(join(top, path)) && !(await git.revParse(`HEAD:${path}`))) {
     throw usageError(`nothing at ${join(top, path)}`, 'put the dataset in that directory, or pass --path');
   }
+  refuseSymlink(top, path);
   const remote = await advertisedRemote(rt, git);
 
   // Ask the registry before touching git: an unreachable etcd, or a user who may not write,

@@ -23,7 +23,9 @@ async function commitDataset(git: Git, plan: SyncPlan): Promise<boolean> {
     makeDirs(dirname(operatorFile.path));
     writeFileSync(operatorFile.path, operatorFile.text);
   }
-  const pathspec = [plan.path, OPERATOR_FILE];
+  // `path/` (trailing slash): a dataset that was a symbolic link and is now a directory commits the
+  // type change (with `path` git refuses: "'path' does not have a commit checked out").
+  const pathspec = [`${plan.path}/`, OPERATOR_FILE];
   if (plan.changed.length === 0 && (await git.changedPaths([OPERATOR_FILE])).length === 0) return false;
   await git.run(['add', '-A', '--', ...pathspec]);
   // A pathspec commit: whatever else is staged stays staged and out of this commit.
