@@ -32,7 +32,7 @@ beforeAll(async () => {
 });
 afterAll(() => world.cleanup());
 
-describe('git-lfs', () => {
+describe('git-lfs', { timeout: 120_000 }, () => {
   it('sync stores files over lfsThresholdMiB with git-lfs, pushes the objects first, advertises real sizes', async () => {
     a.write({ 'other/huge.bin': other });
     expect((await a.syncer(['sync', '--hub', 'other'], { env: LFS })).code).toBe(0);
@@ -122,5 +122,5 @@ describe('git-lfs', () => {
     } finally {
       renameSync(`${a.remoteDir}.gone`, a.remoteDir);
     }
-  });
+  }, 240_000);
 });

@@ -28,9 +28,12 @@ async function commitDataset(git: Git, plan: SyncPlan): Promise<boolean> {
   const pathspec = [`${plan.path}/`, OPERATOR_FILE];
   if (plan.changed.length === 0 && (await git.changedPaths([OPERATOR_FILE])).length === 0) return false;
   await git.run(['add', '-A', '--', ...pathspec]);
-  // A pathspec commit: whatever else is staged stays staged and out of this commit.
+  // A pathspec commit: whatever else is staged stays staged and out of this commit. When nothing
+  // else is staged the plain commit is the same commit, and it does not run the clean filter again
+  // over every file of the path (git-lfs hashes a 1 GB file once more for `commit -- PATH`).
+  const othersStaged = ((await git.tryRun(['diff', '--cached', '--name-only', '-z', '--', ':/', ...pathspec.map((p) => `:(exclude,top)${p}`)])) ?? 'unknown') !== '';
   try {
-    await git.run(['commit', '--quiet', '--no-verify', '-m', plan.message, '--', ...pathspec], { what: 'git commit' });
+    await git.run(['commit', '--quiet', '--no-verify', '-m', plan.message, ...(othersStaged ? ['--', ...pathspec] : [])], { what: 'git commit' });
   } catch (e) {
     // Leave the index as it was: what `add` staged for the commit that did not happen is unstaged
     // (the files themselves are untouched). An unborn branch has no HEAD to reset to.
