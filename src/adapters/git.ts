@@ -5,8 +5,12 @@
  * turned into a SyncerError (exit 4) carrying git's own `fatal:` line. Arguments are always an
  * array: nothing from the registry ever reaches a shell.
  */
-import { simpleGit, GitError, GitPluginError, type SimpleGit, type SimpleGitProgressEvent } from 'simple-git';
 import { SyncerError, interrupted } from '../errors.js';
+import { gitFailure, gitFailureHint } from '../core/git-failure.js';
+import type { GitProgressEvent } from './git-process.js';
+
+export { gitFailure };
+export type { GitProgressEvent };
 
 /** Variables passed through to git from the user's environment (simple-git strips GIT_* otherwise). */
 const PASSED_GIT_VARS = [
@@ -15,8 +19,14 @@ const PASSED_GIT_VARS = [
   'GIT_SSH_VARIANT',
   'GIT_SSL_CAINFO',
   'GIT_SSL_CAPATH',
+  'GIT_SSL_CERT',
+  'GIT_SSL_KEY',
+  'GIT_SSL_CERT_PASSWORD_PROTECTED',
+  'GIT_PROXY_COMMAND',
   'GIT_CONFIG_GLOBAL',
+  'GIT_CONFIG_SYSTEM',
   'GIT_CONFIG_NOSYSTEM',
+  'GIT_CONFIG_COUNT',
   'GIT_AUTHOR_NAME',
   'GIT_AUTHOR_EMAIL',
   'GIT_COMMITTER_NAME',
@@ -30,7 +40,7 @@ export interface GitContext {
   /** Kill a git that prints nothing for this long. */
   stallTimeoutMs: number;
   signal?: AbortSignal;
-  progress?: (event: SimpleGitProgressEvent) => void;
+  progress?: (event: GitProgressEvent) => void;
 }
 
 /**
@@ -46,7 +56,9 @@ export function gitEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined) continue;
     const upper = k.toUpperCase();
-    if (upper.startsWith('GIT_') && !PASSED_GIT_VARS.includes(upper)) continue;
+    // The user's own `git -c` settings in the environment (GIT_CONFIG_KEY_<n>/GIT_CONFIG_VALUE_<n>).
+    const userConfig = /^GIT_CONFIG_(KEY|VALUE)_\d+$/.test(upper);
+    if (upper.startsWith('GIT_') && !PASSED_GIT_VARS.includes(upper) && !userConfig) continue;
     if (['EDITOR', 'VISUAL', 'PAGER', 'GIT_PAGER', 'SSH_ASKPASS', 'GIT_ASKPASS', 'PREFIX'].includes(upper)) continue;
     out[k] = v;
   }
@@ -56,15 +68,27 @@ export function gitEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   return out;
 }
 
-/** git's `fatal:`/`error:` line, or the first line of its output. */
-export function gitFailure(message: string): string {
-  const lines = message.split('\n').map((l) => l.trim()).filter(Boolean);
-  const line = lines.find((l) => /^(fatal|error):/.test(l)) ?? lines.find((l) => /rejected/.test(l)) ?? lines[0] ?? 'git failed';
-  // Why the remote refused: "[remote rejected] (pre-receive hook declined)" and what the hook said.
-  const reasons = lines.filter((l) => /\[(remote )?rejected\]/.test(l)).map((l) => l.replace(/^.*?(\[(remote )?rejected\].*)$/, '$1'));
-  const remote = lines.filter((l) => /^remote:\s*\S/.test(l)).map((l) => l.replace(/^remote:\s*/, '')).slice(0, 3);
-  const extra = [...new Set(reasons)].concat(remote.length ? [`remote said: ${remote.join(' / ')}`] : []);
-  return [line, ...extra.filter((x) => x !== line)].join('; ').slice(0, 600);
+/** Verbs that take --progress: asked for always, so the stall deadline sees bytes moving. */
+const PROGRESS_VERBS = new Set(['fetch', 'push', 'clone']);
+
+/** args with --progress after a fetch, push or clone verb (and without --quiet, which hides it). */
+export function withProgress(args: string[]): string[] {
+  const verb = args.findIndex((a, i) => !a.startsWith('-') && args[i - 1] !== '-c');
+  if (verb < 0 || !PROGRESS_VERBS.has(args[verb]!)) return args;
+  const sep = args.indexOf('--');
+  const options = args.slice(verb + 1, sep < 0 ? undefined : sep).filter((a) => a !== '--quiet' && a !== '-q' && a !== '--progress');
+  return [...args.slice(0, verb + 1), '--progress', ...options, ...(sep < 0 ? [] : args.slice(sep))];
+}
+
+/** An ssh URL among the command's words, for the hint's ssh-keyscan line. */
+function urlIn(words: string[]): string | undefined {
+  return words.find((w) => /^ssh:\/\/|^[^\s/:@]+@[^\s/:]+:/.test(w));
+}
+
+export interface GitTransferResult {
+  stdout: string;
+  /** git's messages (warnings included), without its progress meter. */
+  stderr: string;
 }
 
 export class Git {
@@ -76,24 +100,10 @@ export class Git {
     this.ctx = ctx;
   }
 
-  private client(options: { network: boolean; progress: boolean }): SimpleGit {
-    const env = gitEnv(this.ctx.env);
-    const allow = Object.keys(env).filter((k) => k.toUpperCase().startsWith('GIT_') || k.toUpperCase() === 'GCM_INTERACTIVE');
-    const block = options.network ? this.ctx.stallTimeoutMs : Math.max(this.ctx.stallTimeoutMs, 300_000);
-    return simpleGit({
-      baseDir: this.dir,
-      timeout: { block },
-      abort: this.ctx.signal,
-      progress: options.progress ? this.ctx.progress : undefined,
-      allowEnvironment: allow,
-      unsafe: { allowUnsafeSshCommand: true, allowUnsafeProtocolOverride: true, allowUnsafeConfigPaths: true },
-    } as never).env(env);
-  }
-
   /**
    * Local commands run through execa: simple-git waits an extra 50 ms after every command that
-   * prints nothing, which added half a second to a retrieve (bench/). Network commands keep
-   * simple-git for its progress events and its stall deadline.
+   * prints nothing, which added half a second to a retrieve (bench/). Network commands run
+   * through git-process.ts for progress and a stall deadline that watches bytes moving.
    */
   private async runLocal(args: string[], what: string, allowFailure: boolean, input?: string): Promise<string | undefined> {
     const { execa } = await import('execa');
@@ -124,36 +134,55 @@ export class Git {
 
   /** Run `git <args>` and return stdout. `network` operations get the stall deadline and progress. */
   async run(args: string[], options: { network?: boolean; what?: string; input?: string } = {}): Promise<string> {
-    const network = options.network ?? false;
-    if (!network) return (await this.runLocal(args, options.what ?? `git ${args[0]}`, false, options.input))!;
-    const progress = network && !!this.ctx.progress;
-    const git = this.client({ network, progress });
-    // simple-git appends --progress to the end, where a `--` would make it a refspec or path:
-    // put it before the `--` ourselves (simple-git then leaves it alone).
-    const sep = args.indexOf('--');
-    if (progress && sep > 0 && !args.includes('--progress')) args = [...args.slice(0, sep), '--progress', ...args.slice(sep)];
+    if (!options.network) return (await this.runLocal(args, options.what ?? `git ${args[0]}`, false, options.input))!;
+    return (await this.transfer(args, options)).stdout;
+  }
+
+  /**
+   * A git command that talks to a remote: progress always asked for (shown on a TTY only), cut off
+   * when no bytes move for the stall deadline, and a failure carrying git's reason and its fix.
+   */
+  async transfer(args: string[], options: { what?: string; input?: string } = {}): Promise<GitTransferResult> {
+    const what = options.what ?? `git ${args[0]}`;
+    const { runGitProcess } = await import('./git-process.js');
+    let res;
     try {
-      return await git.raw(args);
+      res = await runGitProcess(withProgress(args), {
+        cwd: this.dir,
+        env: gitEnv(this.ctx.env),
+        stallMs: this.ctx.stallTimeoutMs,
+        signal: this.ctx.signal,
+        input: options.input,
+        onProgress: this.ctx.progress,
+      });
     } catch (e) {
-      throw this.mapError(e, options.what ?? `git ${args[0]}`);
+      if ((e as NodeJS.ErrnoException)?.code === 'ENOENT') {
+        throw new SyncerError('GIT', 'git is not installed (or not on PATH)', { hint: 'install git: apt-get install -y git', cause: e });
+      }
+      throw new SyncerError('GIT', `${what} failed: ${(e as Error)?.message ?? e}`, { cause: e });
     }
+    if (res.aborted || this.ctx.signal?.aborted) throw interrupted();
+    if (res.stalled) {
+      throw new SyncerError('GIT', `${what} made no progress for ${Math.round(this.ctx.stallTimeoutMs / 1000)} s and was stopped`, {
+        hint: 'check the remote is reachable; raise gitStallTimeoutSeconds (SYNCER_GIT_STALL_TIMEOUT) for links that pause that long',
+      });
+    }
+    if (res.exitCode !== 0) {
+      const hint = gitFailureHint(res.stderr, urlIn([...args, ...what.split(' ')]) ?? (await this.namedRemoteUrl(args)));
+      throw new SyncerError('GIT', `${what} failed: ${gitFailure(res.stderr || `exit code ${res.exitCode}`)}`, hint ? { hint } : {});
+    }
+    return { stdout: res.stdout, stderr: res.stderr };
+  }
+
+  /** The URL of a configured remote named among the arguments ("origin"), for a hint. */
+  private async namedRemoteUrl(args: string[]): Promise<string | undefined> {
+    const remotes = new Set(((await this.tryRun(['remote'])) ?? '').split('\n').filter(Boolean));
+    const name = args.find((a) => remotes.has(a));
+    return name ? this.remoteUrl(name) : undefined;
   }
 
   private mapError(e: unknown, what: string): SyncerError {
     if (this.ctx.signal?.aborted) return interrupted();
-    if (e instanceof GitPluginError) {
-      if (e.plugin === 'abort') return interrupted();
-      if (e.plugin === 'timeout') {
-        return new SyncerError('GIT', `${what} made no progress for ${Math.round(this.ctx.stallTimeoutMs / 1000)} s and was stopped`, {
-          hint: 'check the remote is reachable; raise gitStallTimeoutSeconds (SYNCER_GIT_STALL_TIMEOUT) for very slow links',
-          cause: e,
-        });
-      }
-      return new SyncerError('GIT', `${what} refused: ${e.message}`, { cause: e });
-    }
-    if (e instanceof GitError) {
-      return new SyncerError('GIT', `${what} failed: ${gitFailure(e.message)}`, { cause: e });
-    }
     if ((e as NodeJS.ErrnoException)?.code === 'ENOENT') {
       return new SyncerError('GIT', 'git is not installed (or not on PATH)', { hint: 'install git: apt-get install -y git', cause: e });
     }
@@ -221,4 +250,3 @@ export class Git {
   }
 }
 
-export type { SimpleGitProgressEvent };

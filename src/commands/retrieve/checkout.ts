@@ -7,12 +7,12 @@ import { existsSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SyncerError, verifyError } from '../../errors.js';
-import { tagMessageProblem, type Advertisement } from '../../core/advertisement.js';
-import { redactUrl } from '../../core/remote-url.js';
+import type { Advertisement } from '../../core/advertisement.js';
 import type { Runtime } from '../../runtime.js';
 import { protocolArgs, type Git } from '../../adapters/git.js';
 import { withLock } from '../../adapters/locks.js';
 import { targetAction, type TargetState } from './plan.js';
+import { fetchAdvertised } from './fetch.js';
 import { makeDirs } from '../../adapters/dirs.js';
 
 async function inspectTarget(rt: Runtime, target: string, ad: Advertisement): Promise<TargetState> {
@@ -34,49 +34,13 @@ async function inspectTarget(rt: Runtime, target: string, ad: Advertisement): Pr
   return { kind: 'same-dataset', clean: status.trim() === '' && head === retrieved };
 }
 
-/**
- * Fetch the advertised tag (commits and trees only) and check it against the registry: the tag must
- * point at the advertised commit and carry the same advertisement (all but the remote).
- */
-async function fetchCommit(git: Git, ad: Advertisement, proto: string[]): Promise<void> {
-  const tagRef = `refs/tags/${ad.tag}`;
-  const fetch = (source: string) =>
-    git.run([...proto, 'fetch', '--quiet', '--no-tags', '--filter=blob:none', '--depth=1', 'origin', `+${source}:${tagRef}`], {
-      network: true,
-      what: `git fetch of ${ad.tag} from ${ad.remote}`,
-    });
-  try {
-    await fetch(tagRef);
-  } catch (e) {
-    // An archive made by `syncer mirror` keeps each operator's tag under refs/tags/<operator>/<hub>/<date>.
-    if (!(e instanceof SyncerError && /couldn't find remote ref/i.test(e.message))) throw e;
-    await fetch(`refs/tags/${ad.operator}/${ad.hub}/${ad.date}`).catch((e2: unknown) => {
-      if (!(e2 instanceof SyncerError && /couldn't find remote ref/i.test(e2.message))) throw e2;
-      // The remote answered, and holds nothing that backs the advertisement.
-      throw verifyError(
-        `the remote ${redactUrl(ad.remote)} has no tag ${ad.tag}: the registry advertises a commit its operator's remote does not back`,
-        'ask the operator to sync again (it pushes the tag before advertising); until then this entry cannot be retrieved',
-      );
-    });
-  }
-  const target = await git.revParse(tagRef);
-  if (target !== ad.commit) {
-    throw verifyError(
-      `the remote's tag ${ad.tag} points to ${target?.slice(0, 12) ?? 'nothing'}, but the registry advertises ${ad.commit.slice(0, 12)}`,
-      'the operator may have re-synced a moment ago: run retrieve again; if it persists, the registry entry is not trustworthy',
-    );
-  }
-  const problem = tagMessageProblem(await git.run(['for-each-ref', '--format=%(contents)', '--', tagRef]), ad);
-  if (problem) throw verifyError(`${ad.tag} in the remote: ${problem}`);
-}
-
 async function checkoutAndVerify(git: Git, ad: Advertisement, proto: string[], force: boolean): Promise<void> {
   // git-lfs: refuse without it, else fetch the dataset's LFS objects now (explicit, checked); the checkout reads them locally.
   await (await import('../../adapters/lfs.js')).fetchLfsObjects(git, ad, proto);
   // Non-cone pattern: cone mode would also check out every file at the repository root.
   await git.run(['sparse-checkout', 'set', '--no-cone', `/${ad.path}/`]);
   await git.run([...proto, '-c', 'advice.detachedHead=false', 'checkout', '--quiet', ...(force ? ['--force'] : []), '--detach', ad.commit], {
-    network: true, // blobs of the dataset path are fetched lazily from the promisor remote here
+    network: true, // the dataset's blobs are local by now (fetch.ts); a lazy fetch is still a network step
     what: 'git checkout',
   });
   if (force) await git.run(['clean', '-ffdq']);
@@ -93,7 +57,7 @@ async function cloneInto(rt: Runtime, dir: string, ad: Advertisement, proto: str
   const { git, done } = rt.git(dir, { progressLabel: 'retrieve' });
   try {
     await git.run(['remote', 'add', 'origin', ad.remote]);
-    await fetchCommit(git, ad, proto);
+    await fetchAdvertised(git, ad, proto, (m) => rt.out.warn(m));
     await checkoutAndVerify(git, ad, proto, false);
   } finally {
     done();
@@ -133,7 +97,7 @@ async function materializeLocked(rt: Runtime, ad: Advertisement, target: string,
     const { git, done } = rt.git(target, { progressLabel: 'retrieve' });
     try {
       await git.run(['remote', 'set-url', 'origin', ad.remote]);
-      await fetchCommit(git, ad, proto);
+      await fetchAdvertised(git, ad, proto, (m) => rt.out.warn(m));
       await checkoutAndVerify(git, ad, proto, force);
     } finally {
       done();

@@ -65,7 +65,7 @@ async function push(rt: Runtime, git: Git, plan: SyncPlan, tag: string, committe
     throw new SyncerError('GIT', `${e.message}${committed ? ' (your commit is kept locally)' : ''}; nothing was advertised`, {
       hint: nonFF
         ? `the remote has commits you do not: git -C ${plan.top} pull --rebase ${remote} ${plan.branch}, then run syncer sync again`
-        : 'fix the remote, then run syncer sync again: it pushes and advertises without a new commit',
+        : (e.hint ?? 'fix the remote, then run syncer sync again: it pushes and advertises without a new commit'),
       cause: e,
     });
   }

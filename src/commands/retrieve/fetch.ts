@@ -1,0 +1,135 @@
+/**
+ * Bring an advertised commit and its dataset's files into a local repository. Partial where the
+ * remote allows it (the commit's trees, then exactly the dataset's blobs); wherever a plain clone
+ * of the tag works but a partial fetch does not (filters off, protocol v0 without
+ * allowReachableSHA1InWant, a dumb http server), the whole commit instead, said once on stderr
+ * with the size and the server setting that avoids it.
+ */
+import { dirname } from 'node:path';
+import { SyncerError, verifyError } from '../../errors.js';
+import { tagMessageProblem, type Advertisement } from '../../core/advertisement.js';
+import { redactUrl } from '../../core/remote-url.js';
+import { dumbHttp, fallbackWarning, filterIgnored, singleObjectsRefused, type PartialFetchFailure } from '../../core/partial-fetch.js';
+import type { Git } from '../../adapters/git.js';
+
+const missingRef = (e: unknown) => e instanceof SyncerError && /couldn't find remote ref/i.test(e.message);
+
+/** Bytes in the repository's object store (packs and loose objects). */
+async function storeBytes(git: Git): Promise<number> {
+  const out = await git.run(['count-objects', '-v']);
+  const kib = (key: string) => Number(new RegExp(`^${key}: (\\d+)$`, 'm').exec(out)?.[1] ?? 0);
+  return (kib('size') + kib('size-pack')) * 1024;
+}
+
+interface TagFetch {
+  /** The remote's ref that backs the advertisement. */
+  source: string;
+  failure?: PartialFetchFailure;
+}
+
+/** Fetch `source` into the local tag: partial and shallow, or (dumb http) whole. */
+async function fetchRef(git: Git, ad: Advertisement, proto: string[], source: string): Promise<TagFetch> {
+  const refspec = `+${source}:refs/tags/${ad.tag}`;
+  const what = `git fetch of ${ad.tag} from ${redactUrl(ad.remote)}`;
+  try {
+    const { stderr } = await git.transfer([...proto, 'fetch', '--no-tags', '--filter=blob:none', '--depth=1', 'origin', refspec], { what });
+    return { source, ...(filterIgnored(stderr) ? { failure: 'no-filter' as const } : {}) };
+  } catch (e) {
+    if (!(e instanceof SyncerError && dumbHttp(e.message))) throw e;
+    await notPromisor(git); // else fetch applies the filter again, and a dumb server never answers it
+    await git.transfer([...proto, 'fetch', '--no-tags', 'origin', refspec], { what });
+    return { source, failure: 'dumb-http' };
+  }
+}
+
+/** The advertised tag, or an archive's (`syncer mirror` keeps refs/tags/<operator>/<hub>/<date>). */
+async function fetchTag(git: Git, ad: Advertisement, proto: string[]): Promise<TagFetch> {
+  try {
+    return await fetchRef(git, ad, proto, `refs/tags/${ad.tag}`);
+  } catch (e) {
+    if (!missingRef(e)) throw e;
+  }
+  try {
+    return await fetchRef(git, ad, proto, `refs/tags/${ad.operator}/${ad.hub}/${ad.date}`);
+  } catch (e) {
+    if (!missingRef(e)) throw e;
+    // The remote answered, and holds nothing that backs the advertisement.
+    throw verifyError(
+      `the remote ${redactUrl(ad.remote)} has no tag ${ad.tag}: the registry advertises a commit its operator's remote does not back`,
+      'ask the operator to sync again (it pushes the tag before advertising); until then this entry cannot be retrieved',
+    );
+  }
+}
+
+/** The fetched tag must point at the advertised commit and carry the same advertisement (all but the remote). */
+async function verifyTag(git: Git, ad: Advertisement): Promise<void> {
+  const tagRef = `refs/tags/${ad.tag}`;
+  const target = await git.revParse(tagRef);
+  if (target !== ad.commit) {
+    throw verifyError(
+      `the remote's tag ${ad.tag} points to ${target?.slice(0, 12) ?? 'nothing'}, but the registry advertises ${ad.commit.slice(0, 12)}`,
+      'the operator may have re-synced a moment ago: run retrieve again; if it persists, the registry entry is not trustworthy',
+    );
+  }
+  const problem = tagMessageProblem(await git.run(['for-each-ref', '--format=%(contents)', '--', tagRef]), ad);
+  if (problem) throw verifyError(`${ad.tag} in the remote: ${problem}`);
+}
+
+/** .gitattributes files checkout reads for the dataset: at the root and in each parent directory. */
+function attributeFiles(path: string): string[] {
+  const out = ['.gitattributes'];
+  for (let d = dirname(path); d !== '.' && d !== '/'; d = dirname(d)) out.push(`${d}/.gitattributes`);
+  return out;
+}
+
+/** Blobs of the dataset (and the attributes checkout reads) not in the local store, without fetching them. */
+async function missingBlobs(git: Git, ad: Advertisement): Promise<string[]> {
+  const listed = await git.run(['ls-tree', '-r', '-z', '--full-tree', ad.commit, '--', ad.path, ...attributeFiles(ad.path)]);
+  const wanted = new Set(listed.split('\0').flatMap((e) => /^\d+ blob ([0-9a-f]+)\t/.exec(e)?.[1] ?? []));
+  if (wanted.size === 0) return [];
+  const walk = await git.run(['rev-list', '--objects', '--missing=print', '--no-object-names', ad.commit]);
+  return walk.split('\n').flatMap((l) => (l.startsWith('?') && wanted.has(l.slice(1)) ? [l.slice(1)] : []));
+}
+
+/** Exactly the missing blobs, by id (what git's lazy fetch would ask for, but explicit and checked). */
+async function fetchBlobs(git: Git, ad: Advertisement, proto: string[], blobs: string[]): Promise<void> {
+  await git.transfer([...proto, '-c', 'fetch.negotiationAlgorithm=noop', 'fetch', '--no-tags', '--no-write-fetch-head', '--filter=blob:none', '--stdin', 'origin'], {
+    what: `git fetch of the files of ${ad.tag} from ${redactUrl(ad.remote)}`,
+    input: blobs.join('\n') + '\n',
+  });
+}
+
+/** Forget the partial-clone settings a filtered fetch left (the next fetch would reuse them). */
+async function notPromisor(git: Git): Promise<void> {
+  for (const key of ['remote.origin.promisor', 'remote.origin.partialclonefilter']) await git.tryRun(['config', '--unset', key]);
+}
+
+/** The whole commit at depth 1: what any server that lets a peer clone the tag serves. */
+async function fetchWholeCommit(git: Git, ad: Advertisement, proto: string[], source: string): Promise<void> {
+  await notPromisor(git);
+  await git.transfer([...proto, 'fetch', '--refetch', '--no-tags', '--depth=1', 'origin', `+${source}:refs/tags/${ad.tag}`], {
+    what: `git fetch of ${ad.tag} from ${redactUrl(ad.remote)}`,
+  });
+}
+
+/** Fetch and verify the advertised commit and its dataset's files; `warn` is told of a fallback once. */
+export async function fetchAdvertised(git: Git, ad: Advertisement, proto: string[], warn: (message: string) => void): Promise<void> {
+  const before = await storeBytes(git);
+  const tag = await fetchTag(git, ad, proto);
+  await verifyTag(git, ad);
+  let failure = tag.failure;
+  if (!failure) {
+    const blobs = await missingBlobs(git, ad);
+    if (blobs.length > 0) {
+      try {
+        await fetchBlobs(git, ad, proto, blobs);
+      } catch (e) {
+        if (!(e instanceof SyncerError && singleObjectsRefused(e.message))) throw e;
+        await fetchWholeCommit(git, ad, proto, tag.source);
+        await verifyTag(git, ad);
+        failure = 'no-single-objects';
+      }
+    }
+  }
+  if (failure) warn(fallbackWarning(redactUrl(ad.remote), failure, (await storeBytes(git)) - before));
+}
