@@ -111,7 +111,16 @@ export class Runtime {
     return this.keystoreInstance;
   }
 
-  /** Which registry pins belong to: the cluster (or the embedded etcd) and the namespace. */
+  /**
+   * Which registry pinned keys belong to: the namespace (of the embedded etcd, or of any cluster),
+   * however it is reached: another endpoint list or a restored cluster keeps the pins.
+   */
+  get trustScope(): string {
+    const { hosts, namespace } = this.config.etcd;
+    return hosts.length ? namespace : `embedded|${namespace}`;
+  }
+
+  /** The registry as reached (endpoints and namespace): what a watcher's default state file belongs to. */
   get registryId(): string {
     const { hosts, namespace } = this.config.etcd;
     return `${hosts.length ? [...hosts].sort().join(',') : 'embedded'}|${namespace}`;
@@ -167,6 +176,7 @@ export class Runtime {
         namespace: cfg.etcd.namespace,
         transports: cfg.allowedTransports,
         warn: (m) => this.out.warn(m),
+        now: () => this.now(),
       });
     })();
     if (options.writes && this.config.etcd.hosts.length === 0) {

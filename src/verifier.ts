@@ -4,6 +4,7 @@
  * key, and the advertisement's signature. Decisions are cached per operator for one run.
  */
 import { escapeControl } from './core/sanitize.js';
+import { futureDateProblem } from './core/names.js';
 import { transportFix } from './core/remote-url.js';
 import { fingerprint } from './core/signing.js';
 import { decideKey, signatureProblem, type KeyDecision } from './core/trust.js';
@@ -48,10 +49,10 @@ export class Verifier {
     const entry = await this.registry.getOperatorEntry(operator);
     if (entry?.invalid) return { ok: false, problem: `the registry record of ${operator} is invalid (${entry.invalid})` };
     const keystore = this.rt.keystore;
-    const registryId = this.rt.registryId;
-    const decision = decideKey(operator, entry?.record, keystore.pinned(registryId, operator), !!this.options.acceptKey);
+    const scope = this.rt.trustScope;
+    const decision = decideKey(operator, entry?.record, keystore.pinned(scope, operator), !!this.options.acceptKey);
     if (decision.ok && decision.pin !== 'pinned') {
-      keystore.pin(registryId, operator, decision.publicKey, this.rt.now());
+      keystore.pin(scope, operator, decision.publicKey, this.rt.now());
       if (decision.pin === 'new') this.rt.out.debug(`pinned the key of ${operator}: ${fingerprint(decision.publicKey)}`);
       if (decision.pin === 'rotated') this.rt.out.info(`following the signed key rotation of ${operator}: now ${fingerprint(decision.publicKey)}`);
       if (decision.pin === 'accepted') this.rt.out.warn(`accepted a changed key for ${operator} (--accept-key): now ${fingerprint(decision.publicKey)}`);
@@ -61,6 +62,9 @@ export class Verifier {
 
   /** Why `ad` must not be trusted, or undefined when it may. */
   async problem(ad: Advertisement): Promise<string | undefined> {
+    // Before any signature: a valid key does not make a date from the future honest.
+    const future = futureDateProblem(ad.date, this.rt.now());
+    if (future) return future;
     if (!ad.signature && this.options.allowUnsigned) {
       this.rt.out.warn(`${ad.hub}/${ad.date}/${ad.operator} is not signed; accepted because of --allow-unsigned`);
       return undefined;

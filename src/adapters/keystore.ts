@@ -14,9 +14,48 @@ interface Pin {
   pinnedAt: string;
 }
 
+/**
+ * Version 2 keys pins by registry scope (the namespace; `embedded|` + namespace for the local
+ * embedded etcd), not by the endpoint URLs it was reached through: another list of endpoints, a
+ * proxy or a restored cluster keeps the pins. Version 1 keyed them by "sorted hosts|namespace".
+ */
 interface PinFile {
-  version: 1;
-  registries: Record<string, Record<string, Pin>>;
+  version: 2;
+  scopes: Record<string, Record<string, Pin>>;
+}
+
+const isPin = (p: unknown): p is Pin => !!p && typeof (p as Pin).publicKey === 'string' && typeof (p as Pin).pinnedAt === 'string';
+
+function isPinMap(m: unknown): m is Record<string, Record<string, Pin>> {
+  return !!m && typeof m === 'object' && !Array.isArray(m) && Object.values(m).every((ops) => !!ops && typeof ops === 'object' && !Array.isArray(ops) && Object.values(ops).every(isPin));
+}
+
+/** A version 1 file's pins under the scope each registry id names (the earliest pin wins). */
+export function migratePins(registries: Record<string, Record<string, Pin>>): Record<string, Record<string, Pin>> {
+  const scopes: Record<string, Record<string, Pin>> = {};
+  for (const [id, ops] of Object.entries(registries)) {
+    const bar = id.lastIndexOf('|');
+    const scope = id.startsWith('embedded|') ? id : id.slice(bar + 1);
+    for (const [op, pin] of Object.entries(ops)) {
+      const have = (scopes[scope] ??= {})[op];
+      if (!have || pin.pinnedAt < have.pinnedAt) scopes[scope][op] = pin;
+    }
+  }
+  return scopes;
+}
+
+/** The pins in a file's text, or why they cannot be read (the caller refuses, never resets). */
+export function parsePins(text: string): { ok: true; pins: PinFile } | { ok: false; problem: string } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    return { ok: false, problem: `not valid JSON (${(e as Error).message})` };
+  }
+  const file = raw as { version?: unknown; registries?: unknown; scopes?: unknown };
+  if (file?.version === 2 && isPinMap(file.scopes)) return { ok: true, pins: { version: 2, scopes: file.scopes } };
+  if (file?.version === 1 && isPinMap(file.registries)) return { ok: true, pins: { version: 2, scopes: migratePins(file.registries) } };
+  return { ok: false, problem: 'not a pin file syncer knows (expected version 2 with "scopes", or version 1 with "registries", of operator -> {publicKey, pinnedAt})' };
 }
 
 function writePrivate(file: string, text: string): void {
@@ -65,24 +104,37 @@ export class Keystore {
     return { pair, created: true };
   }
 
+  /**
+   * The pins, or exit 2 naming the file: a pin file that cannot be read is never treated as empty
+   * (every key would be trusted on first use again) and never overwritten.
+   */
   private readPins(): PinFile {
     if (this.pins) return this.pins;
+    let text: string;
     try {
-      const parsed = JSON.parse(readFileSync(this.pinsFile, 'utf8')) as PinFile;
-      this.pins = parsed && parsed.version === 1 && typeof parsed.registries === 'object' ? parsed : { version: 1, registries: {} };
-    } catch {
-      this.pins = { version: 1, registries: {} };
+      text = readFileSync(this.pinsFile, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw this.unreadable((e as Error).message);
+      return (this.pins = { version: 2, scopes: {} });
     }
-    return this.pins;
+    const parsed = parsePins(text);
+    if (!parsed.ok) throw this.unreadable(parsed.problem);
+    return (this.pins = parsed.pins);
   }
 
-  pinned(registryId: string, operator: string): string | undefined {
-    return this.readPins().registries[registryId]?.[operator]?.publicKey;
+  private unreadable(problem: string): SyncerError {
+    return new SyncerError('USAGE', `cannot read the pinned operator keys in ${this.pinsFile}: ${problem}`, {
+      hint: `restore it from a backup; moving it aside trusts every operator's key on first use again (pin known keys with syncer operators)`,
+    });
   }
 
-  pin(registryId: string, operator: string, publicKey: string, now: Date): void {
+  pinned(scope: string, operator: string): string | undefined {
+    return this.readPins().scopes[scope]?.[operator]?.publicKey;
+  }
+
+  pin(scope: string, operator: string, publicKey: string, now: Date): void {
     const pins = this.readPins();
-    (pins.registries[registryId] ??= {})[operator] = { publicKey, pinnedAt: now.toISOString() };
+    (pins.scopes[scope] ??= {})[operator] = { publicKey, pinnedAt: now.toISOString() };
     makeDirs(join(this.pinsFile, '..'), 0o700);
     writePrivate(this.pinsFile, JSON.stringify(pins, null, 2) + '\n');
   }

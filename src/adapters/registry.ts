@@ -15,6 +15,7 @@ import {
   type OperatorRecord,
 } from '../core/advertisement.js';
 import { escapeControl } from '../core/sanitize.js';
+import { latestHonestDate } from '../core/names.js';
 import { EtcdAdapter, type EtcdConnectOptions } from './etcd.js';
 
 export interface HubSummary {
@@ -39,6 +40,8 @@ export interface RegistryOptions extends EtcdConnectOptions {
   namespace: string;
   transports: readonly string[];
   warn: (message: string) => void;
+  /** The clock that decides which dates are from the future. */
+  now?: () => Date;
 }
 
 /** An entry a listing skipped: its operator (when the key parsed) and why. */
@@ -52,8 +55,10 @@ export class Registry {
   readonly keys: Keys;
   private readonly transports: readonly string[];
   private readonly warn: (message: string) => void;
+  private readonly now: () => Date;
 
   constructor(options: RegistryOptions) {
+    this.now = options.now ?? (() => new Date());
     this.etcd = new EtcdAdapter(options);
     this.keys = keys(options.namespace);
     this.transports = options.transports;
@@ -63,10 +68,16 @@ export class Registry {
   /** Hubs with their newest date and date count, from the date index (never the advertisements). */
   async listHubs(): Promise<HubSummary[]> {
     const hubs = new Map<string, HubSummary>();
+    const limit = latestHonestDate(this.now());
+    const future: string[] = [];
     for await (const kv of this.etcd.range(this.keys.dateIndexPrefix, { keysOnly: true })) {
       const parsed = parseDateIndexKey(this.keys, kv.key);
       if (!parsed) {
         this.warn(`skipping malformed index key ${escapeControl(kv.key)}`);
+        continue;
+      }
+      if (parsed.date > limit) {
+        future.push(`${parsed.hub}/${parsed.date}`);
         continue;
       }
       const h = hubs.get(parsed.hub);
@@ -76,6 +87,7 @@ export class Registry {
         if (parsed.date > h.latestDate) h.latestDate = parsed.date;
       }
     }
+    if (future.length) this.warn(`skipping ${future.length} date(s) after tomorrow (UTC), which no honest sync makes: ${future.slice(0, 3).join(', ')}${future.length > 3 ? ', ...' : ''}`);
     return [...hubs.values()].sort((a, b) => a.hub.localeCompare(b.hub));
   }
 

@@ -39,6 +39,17 @@ export function utcDate(now: Date): string {
   return now.toISOString().slice(0, 10);
 }
 
+/** The day after `now` (UTC): no honest sync makes a later date (a clock a day ahead at most). */
+export function latestHonestDate(now: Date): string {
+  return utcDate(new Date(now.getTime() + 86_400_000));
+}
+
+/** Why an advertisement's date cannot be honest (after tomorrow, UTC), or undefined. */
+export function futureDateProblem(date: string, now: Date): string | undefined {
+  const limit = latestHonestDate(now);
+  return date > limit ? `dated ${date}, after tomorrow (${limit}, UTC): no honest sync makes such a date` : undefined;
+}
+
 /**
  * Why a dataset path (relative to the repository root) is unsafe, or undefined when it is fine.
  * Paths come from users and, on retrieve, from the registry: no absolute paths, no "..",

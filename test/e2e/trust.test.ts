@@ -170,6 +170,7 @@ describe('key rotation', () => {
     const r = await a.syncer(['ls', 'weather', DATE, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/following the signed key rotation of lab-c/);
-    expect(JSON.parse(readFileSync(pinsFile, 'utf8')).registries[registryId]['lab-c'].publicKey).toBe(record.publicKey);
+    // Written back as version 2: pins keyed by the registry's namespace, not its endpoints.
+    expect(JSON.parse(readFileSync(pinsFile, 'utf8')).scopes[world.namespace]['lab-c'].publicKey).toBe(record.publicKey);
   });
 });

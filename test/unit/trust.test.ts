@@ -77,3 +77,40 @@ describe('operator keys: pin on first use, follow signed rotations', () => {
     expect(decideKey('lab-a', moved.record, k1.publicKey, false)).toMatchObject({ ok: true, pin: 'pinned' });
   });
 });
+
+describe('pin file', () => {
+  it('refuses what it cannot read, migrates version 1 by namespace (earliest pin wins)', async () => {
+    const { parsePins } = await import('../../src/adapters/keystore.js');
+    expect(parsePins('{"version": 2, "scopes": {').ok).toBe(false);
+    expect(parsePins('{"version": 1, "registries": null}').ok).toBe(false);
+    expect(parsePins('[]').ok).toBe(false);
+    const v1 = parsePins(
+      JSON.stringify({
+        version: 1,
+        registries: {
+          'http://a:2379|syncer/': { x: { publicKey: 'K2', pinnedAt: '2026-02-01T00:00:00.000Z' } },
+          'http://a:2379,http://b:2379|syncer/': { x: { publicKey: 'K1', pinnedAt: '2026-01-01T00:00:00.000Z' }, y: { publicKey: 'K3', pinnedAt: '2026-01-01T00:00:00.000Z' } },
+          'embedded|syncer/': { z: { publicKey: 'K4', pinnedAt: '2026-01-01T00:00:00.000Z' } },
+        },
+      }),
+    );
+    expect(v1.ok && v1.pins.scopes['syncer/']).toEqual({ x: { publicKey: 'K1', pinnedAt: '2026-01-01T00:00:00.000Z' }, y: { publicKey: 'K3', pinnedAt: '2026-01-01T00:00:00.000Z' } });
+    expect(v1.ok && Object.keys(v1.pins.scopes['embedded|syncer/'] ?? {})).toEqual(['z']);
+  });
+});
+
+describe('dates from the future and terminal text', () => {
+  it('no honest sync makes a date after tomorrow (UTC)', async () => {
+    const { futureDateProblem } = await import('../../src/core/names.js');
+    const now = new Date('2026-12-31T23:30:00Z');
+    expect(futureDateProblem('2027-01-01', now)).toBeUndefined();
+    expect(futureDateProblem('2027-01-02', now)).toMatch(/after tomorrow \(2027-01-01, UTC\)/);
+    expect(futureDateProblem('2099-01-01', now)).toBeDefined();
+  });
+  it('escapes bidi controls', async () => {
+    const { escapeControl } = await import('../../src/core/sanitize.js');
+    expect(escapeControl('data\u202Etxt.exe')).toBe('data\\u202etxt.exe');
+    expect(escapeControl('a\u2066b\u2069\u200f')).toBe('a\\u2066b\\u2069\\u200f');
+    expect(escapeControl('plain ü text')).toBe('plain ü text');
+  });
+});

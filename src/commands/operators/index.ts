@@ -7,7 +7,7 @@ export async function run(rt: Runtime): Promise<void> {
   const registry = await rt.registry();
   const records = await registry.listOperators();
   const rows = records.map((r) => {
-    const pinned = rt.keystore.pinned(rt.registryId, r.operator);
+    const pinned = rt.keystore.pinned(rt.trustScope, r.operator);
     const decision = decideKey(r.operator, r, pinned, false);
     const pin = !decision.ok ? (pinned ? 'CHANGED' : 'INVALID') : decision.pin === 'new' ? 'not pinned' : decision.pin === 'rotated' ? 'rotated (signed)' : 'pinned';
     return {

@@ -88,7 +88,7 @@ function verifyRead(rt: Runtime, read: RemoteRead, registryRecords: Map<string, 
     operator,
     repoRecord: repo.ok ? repo.record : undefined,
     registryRecord: registryRecords.get(operator),
-    pinned: rt.keystore.pinned(rt.registryId, operator),
+    pinned: rt.keystore.pinned(rt.trustScope, operator),
     acceptKey: !!options.acceptKey,
   });
   const verified = verifyTags({ operator, tags: read.tags, trust, allowUnsigned: !!options.allowUnsigned, transports: rt.config.allowedTransports });
@@ -113,7 +113,7 @@ function verifyRead(rt: Runtime, read: RemoteRead, registryRecords: Map<string, 
 function pinKeys(rt: Runtime, trusts: Map<string, Trust>): void {
   for (const [operator, t] of trusts) {
     if (!t.ok || t.pin === 'pinned') continue;
-    rt.keystore.pin(rt.registryId, operator, t.publicKey, rt.now());
+    rt.keystore.pin(rt.trustScope, operator, t.publicKey, rt.now());
     if (t.pin === 'rotated') rt.out.info(`following the signed key rotation of ${operator}: now ${fingerprint(t.publicKey)}`);
     if (t.pin === 'accepted') rt.out.warn(`accepted a changed key for ${operator} (--accept-key): now ${fingerprint(t.publicKey)}`);
   }

@@ -1,0 +1,100 @@
+/**
+ * Issue 10, trust that survives: pinned keys are never lost silently (a pin file that cannot be
+ * read is exit 2 naming it, and stays as it was), they belong to the registry whatever endpoint
+ * list reaches it, and a date from the future is never taken, whoever signed it.
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { World, type Operator } from '../helpers/world.js';
+import { freshKey, operatorKey, signAd } from '../helpers/forge.js';
+import { signRecord } from '../../src/core/operator-record.js';
+
+let world: World;
+let a: Operator;
+let b: Operator;
+const key = (k: string) => `${world.namespace}${k}`;
+const read = (k: string) => JSON.parse(world.etcdGet(k)[key(k)]!);
+const today = () => new Date().toISOString().slice(0, 10);
+const pinsFile = (op: Operator) => join(op.home, '.config', 'syncer', 'known_operators.json');
+
+beforeAll(async () => {
+  world = new World(inject('etcdHosts'));
+  [a, b] = await Promise.all([world.operator('lab-a'), world.operator('lab-b')]);
+  a.write({ 'weather/t.csv': 't\n1\n' });
+  const r = await a.syncer(['sync', '--hub', 'weather']);
+  expect(r.code, r.stderr).toBe(0);
+  // b pins lab-a's key on first use.
+  const ls = await b.syncer(['ls', 'weather']);
+  expect(ls.code, ls.stderr).toBe(0);
+}, 60_000);
+afterAll(() => world.cleanup());
+
+describe('pinned keys', () => {
+  it('a truncated pin file is exit 2 naming it, and is left exactly as it was', async () => {
+    const file = pinsFile(b);
+    const good = readFileSync(file, 'utf8');
+    const truncated = good.slice(0, Math.floor(good.length / 2));
+    writeFileSync(file, truncated);
+    try {
+      const r = await b.syncer(['retrieve', '--hub', 'weather', '--date', 'latest', '--operator', 'lab-a', '--into', join(world.root, 'p1')]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain(file);
+      expect(r.stderr.trim().split('\n')[0]).toMatch(/cannot read the pinned operator keys/);
+      expect(readFileSync(file, 'utf8')).toBe(truncated);
+      writeFileSync(file, JSON.stringify({ version: 1, registries: null }));
+      const n = await b.syncer(['ls', 'weather']);
+      expect(n.code, n.stderr).toBe(2);
+      expect(n.stderr).toMatch(/not a pin file/);
+    } finally {
+      writeFileSync(file, good);
+    }
+  });
+
+  it('pins hold through another endpoint list of the same registry: a substituted key is refused', async () => {
+    const genuineRecord = read('operators/lab-a');
+    const genuineAd = read(`datasets/weather/${today()}/lab-a`);
+    const evil = freshKey();
+    world.etcdPut('operators/lab-a', JSON.stringify(signRecord({ operator: 'lab-a', remote: genuineRecord.remote, publicKey: evil.publicKey, registeredAt: genuineRecord.registeredAt }, evil.privateKeyPem)));
+    world.etcdPut(`datasets/weather/${today()}/lab-a`, JSON.stringify(signAd({ ...genuineAd, message: 'evil' }, evil)));
+    try {
+      const port = new URL(world.etcdHosts.split(',')[0]!).port;
+      const hosts = `http://localhost:${port},http://127.0.0.1:${port}`;
+      const r = await b.syncer(['--etcd-hosts', hosts, 'retrieve', '--hub', 'weather', '--date', 'latest', '--operator', 'lab-a', '--into', join(world.root, 'p2')]);
+      expect(r.code, r.stderr).toBe(5);
+      expect(r.stderr).toMatch(/key of lab-a changed/);
+    } finally {
+      world.etcdPut('operators/lab-a', JSON.stringify(genuineRecord));
+      world.etcdPut(`datasets/weather/${today()}/lab-a`, JSON.stringify(genuineAd));
+    }
+  });
+
+  it('a version 1 pin file (keyed by endpoints) keeps its pins', async () => {
+    const file = pinsFile(b);
+    const good = readFileSync(file, 'utf8');
+    const pins = JSON.parse(good).scopes[world.namespace];
+    writeFileSync(file, JSON.stringify({ version: 1, registries: { [`http://10.0.0.9:2379|${world.namespace}`]: pins } }));
+    try {
+      const ops = JSON.parse((await b.syncer(['operators', '--json'])).stdout) as { operator: string; pin: string }[];
+      expect(ops.find((o) => o.operator === 'lab-a')?.pin).toBe('pinned');
+    } finally {
+      writeFileSync(file, good);
+    }
+  });
+});
+
+describe('dates from the future', () => {
+  it('a validly signed entry dated 2099 is skipped with a warning: retrieve --date latest takes today', async () => {
+    const genuine = read(`datasets/weather/${today()}/lab-a`);
+    const future = signAd({ ...genuine, date: '2099-01-01', tag: 'syncer/weather/2099-01-01', syncedAt: '2099-01-01T00:00:00.000Z', message: 'from the future' }, operatorKey(a));
+    world.etcdPut('datasets/weather/2099-01-01/lab-a', JSON.stringify(future));
+    world.etcdPut('index/dates/weather/2099-01-01', '');
+    const r = await b.syncer(['retrieve', '--hub', 'weather', '--date', 'latest', '--operator', 'lab-a', '--json', '--into', join(world.root, 'f1')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).date).toBe(today());
+    expect(r.stderr).toMatch(/2099-01-01.*after tomorrow/);
+    const ls = await b.syncer(['ls', '--json']);
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stdout).not.toContain('2099');
+  });
+});
