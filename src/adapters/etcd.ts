@@ -119,8 +119,32 @@ export function registryError(e: unknown, hosts: string[], what = 'registry requ
   });
 }
 
+/**
+ * The members that answer `/health` but report no leader (etcd says `{"health":"false"}`, 3.5 adds
+ * `"reason":"RAFT NO LEADER"`). Plain-http members only, at most ~1 s: a diagnosis, not a retry.
+ */
+async function membersWithoutLeader(hosts: string[]): Promise<string[]> {
+  const answers = await Promise.all(
+    hosts.map(async (h) => {
+      if (!h.startsWith('http://')) return undefined;
+      try {
+        const res = await fetch(`${h.replace(/\/$/, '')}/health`, { signal: AbortSignal.timeout(1000) });
+        const body = (await res.json()) as { health?: unknown; reason?: unknown };
+        return String(body.health) === 'false' || /no leader/i.test(String(body.reason ?? '')) ? h : undefined;
+      } catch {
+        return undefined;
+      }
+    }),
+  );
+  return answers.filter((h): h is string => h !== undefined);
+}
+
 /** gRPC's words ("14 UNAVAILABLE: No connection established. Last error: ...") as a person would say them. */
 function plainCause(msg: string): string {
+  // A member that answers but cannot serve: the cluster lost its quorum (or is electing a leader).
+  if (/etcdserver: (no leader|request timed out|leader changed)|RAFT NO LEADER/i.test(msg)) {
+    return 'the cluster has no leader (quorum lost: fewer than a majority of its members are up, or they cannot reach each other); members answer but cannot serve requests';
+  }
   if (/ECONNREFUSED/.test(msg)) return 'connection refused (is etcd running there, on that port?)';
   if (/ENOTFOUND|EAI_AGAIN|getaddrinfo|Name resolution failed/i.test(msg)) return 'host name not found';
   if (/EHOSTUNREACH|ENETUNREACH/.test(msg)) return 'no route to the host';
@@ -242,7 +266,19 @@ export class EtcdAdapter {
     try {
       return await Promise.race([fn(), deadline]);
     } catch (e) {
-      throw registryError(e, this.hosts, what, this.errorContext);
+      const err = registryError(e, this.hosts, what, this.errorContext);
+      // gRPC reports the last member it tried ("connection refused") even when another one answers
+      // but cannot serve: ask the members' /health (briefly) before saying the cluster is down.
+      if (err.message.includes('is unreachable or did not answer') && !/no leader/.test(err.message)) {
+        const leaderless = await membersWithoutLeader(this.hosts);
+        if (leaderless.length > 0) {
+          throw new SyncerError('REGISTRY', `etcd at ${this.hosts.join(', ')} cannot serve the ${what}: the cluster has no leader (quorum lost: ${leaderless.join(', ')} answer${leaderless.length === 1 ? 's' : ''} but fewer than a majority of members are up or they cannot reach each other)`, {
+            hint: 'bring the stopped members back (a majority of the cluster must be up); `syncer doctor` checks again',
+            cause: e,
+          });
+        }
+      }
+      throw err;
     } finally {
       clearTimeout(timer);
     }
