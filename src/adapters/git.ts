@@ -169,7 +169,9 @@ export class Git {
     }
     if (res.exitCode !== 0) {
       const hint = gitFailureHint(res.stderr, urlIn([...args, ...what.split(' ')]) ?? (await this.namedRemoteUrl(args)));
-      throw new SyncerError('GIT', `${what} failed: ${gitFailure(res.stderr || `exit code ${res.exitCode}`)}`, hint ? { hint } : {});
+      // push --porcelain reports refused refs ("[rejected] (fetch first)") on stdout.
+      const text = `${res.stderr}\n${res.stdout}`.trim() || `exit code ${res.exitCode}`;
+      throw new SyncerError('GIT', `${what} failed: ${gitFailure(text)}`, hint ? { hint } : {});
     }
     return { stdout: res.stdout, stderr: res.stderr };
   }

@@ -10,6 +10,7 @@ import { chmodSync, existsSync, readFileSync, truncateSync, writeFileSync } from
 import { join } from 'node:path';
 import { git, World, type Operator } from '../helpers/world.js';
 import { freePort, startCluster, type Cluster } from '../helpers/etcd.js';
+import { oneDay } from '../helpers/faketime.js';
 import {
   adsOf,
   exitFailed,
@@ -18,11 +19,16 @@ import {
   remoteRefs,
   snapshot,
   stallServer,
-  today,
   type RepoSnapshot,
 } from '../helpers/failures-helpers.js';
 
 let world: World;
+/**
+ * The syncs whose date is checked (a failed sync and its rerun) run at increasing times of today,
+ * so that they share that date even when the run crosses midnight (scripts/test-dates.sh).
+ */
+const day = oneDay();
+const today = () => day.date;
 
 beforeAll(() => {
   world = new World(inject('etcdHosts'));
@@ -131,7 +137,7 @@ describe('push rejected by the remote', () => {
     const initial = snapshot(op);
     installHook(op.remoteDir, 'pre-receive', '#!/bin/sh\necho "policy: pushes are closed" >&2\nexit 1\n');
 
-    const r = await op.syncer(['sync', '--hub', 'h']);
+    const r = await op.syncer(['sync', '--hub', 'h'], { at: day.at() });
     exitFailed(r, 4);
     expect(r.stderr).toMatch(/^error: .*push/m);
     expect(r.stderr).toMatch(/nothing was advertised/);
@@ -147,7 +153,7 @@ describe('push rejected by the remote', () => {
     expect(adsOf(world, op)).toEqual({});
 
     removeHook(op.remoteDir, 'pre-receive');
-    const again = await op.syncer(['sync', '--hub', 'h']);
+    const again = await op.syncer(['sync', '--hub', 'h'], { at: day.at() });
     exitFailed(again, 0);
     const after = snapshot(op);
     expect(after.head, 'no second commit').toBe(kept.head);
@@ -177,7 +183,7 @@ describe('non-fast-forward push', () => {
     const theirs = git(other, 'rev-parse', 'HEAD');
 
     op.write({ 'h/a.csv': '1\n' });
-    const r = await op.syncer(['sync', '--hub', 'h']);
+    const r = await op.syncer(['sync', '--hub', 'h'], { at: day.at() });
     exitFailed(r, 4);
     expect(r.stderr).toMatch(/^error: .*push/m);
     expect(r.stderr).toMatch(/^hint: .*pull/m);
@@ -205,7 +211,7 @@ describe('etcd dies right after the push', () => {
     const pid = cluster.members[0]!.proc!.pid!;
     installHook(op.remoteDir, 'post-receive', `#!/bin/sh\nkill -9 ${pid}\n`);
 
-    const r = await op.syncer(['sync', '--hub', 'h'], { timeoutMs: 30_000 });
+    const r = await op.syncer(['sync', '--hub', 'h'], { timeoutMs: 30_000, at: day.at() });
     exitFailed(r, 3);
     expect(r.stderr).toMatch(/^error: .*pushed .*could not advertise/m);
     const pushed = snapshot(op);
@@ -218,7 +224,7 @@ describe('etcd dies right after the push', () => {
     await cluster.start(0);
     expect(adsOf(w2, op), 'not advertised while etcd was down').toEqual({});
 
-    const again = await op.syncer(['sync', '--hub', 'h']);
+    const again = await op.syncer(['sync', '--hub', 'h'], { at: day.at() });
     exitFailed(again, 0);
     const after = snapshot(op);
     expect(after.head, 'no second commit').toBe(pushed.head);
@@ -290,7 +296,7 @@ describe('credentials in the remote URL', () => {
     exitFailed(set, 0);
     op.write({ 'h/a.csv': 'c\n' });
 
-    const r = await op.syncer(['sync', '--hub', 'h']);
+    const r = await op.syncer(['sync', '--hub', 'h'], { at: day.at() });
     exitFailed(r, 0);
     const ad = advertisement(world, op, 'h');
     expect(ad.remote).toBe('https://example.org/data.git');
@@ -315,17 +321,17 @@ describe('credentials in the remote URL', () => {
   });
 });
 
-describe('a file over 100 MB', () => {
-  it('gets a warning on stderr, and the sync still goes through', async () => {
+describe('a file over 100 MB kept in git (lfsThresholdMiB raised above it)', () => {
+  it('gets a warning on stderr naming lfsThresholdMiB, and the sync still goes through', async () => {
     const op = await world.operator('big');
     op.write({ 'h/small.csv': 'a\n' });
     writeFileSync(join(op.repo, 'h/big.bin'), '');
     truncateSync(join(op.repo, 'h/big.bin'), 101 * 1024 * 1024);
 
-    const r = await op.syncer(['sync', '--hub', 'h'], { timeoutMs: 60_000 });
+    const r = await op.syncer(['sync', '--hub', 'h'], { timeoutMs: 60_000, env: { SYNCER_LFS_THRESHOLD_MIB: '200' } });
     exitFailed(r, 0);
     expect(r.stderr).toMatch(/h\/big\.bin.*10[01] MB/);
-    expect(r.stderr).toMatch(/100 MB/);
+    expect(r.stderr).toMatch(/100 MB.*lfsThresholdMiB is 200/);
     expect(r.stderr).not.toMatch(/small\.csv/);
     expect(git(op.repo, 'ls-tree', '-r', '--name-only', 'HEAD', '--', 'h').split('\n').sort()).toEqual(['h/big.bin', 'h/small.csv']);
     expect(advertisement(world, op, 'h').bytes).toBe(101 * 1024 * 1024 + 2);

@@ -68,12 +68,13 @@ async function chooseHub(rt: Runtime, repoPath: string): Promise<string> {
   });
 }
 
-function warnLargeFiles(rt: Runtime, repoPath: string, changed: string[]): void {
+/** Files that stay in git (under the LFS threshold) yet are over what forges take. */
+function warnLargeFiles(rt: Runtime, repoPath: string, changed: string[], lfsThreshold: number): void {
   for (const file of changed) {
     try {
       const st = statSync(join(repoPath, file));
-      if (st.isFile() && st.size > LARGE_FILE_BYTES) {
-        rt.out.warn(`${file} is ${(st.size / 1024 / 1024).toFixed(0)} MB: most git forges reject files over 100 MB (consider git-lfs)`);
+      if (st.isFile() && st.size > LARGE_FILE_BYTES && st.size <= lfsThreshold) {
+        rt.out.warn(`${file} is ${(st.size / 1024 / 1024).toFixed(0)} MB: most git forges reject files over 100 MB; lfsThresholdMiB is ${Math.round(lfsThreshold / 1024 / 1024)}, so it stays in git (lower it to store such files with git-lfs)`);
       }
     } catch {
       /* deleted file */
@@ -170,7 +171,7 @@ async function prepare(rt: Runtime, git: Git, registry: () => Promise<Registry>,
   const text = JSON.stringify(record, null, 2) + '\n';
   const stale = inRepo !== text;
   const changed = await git.changedPaths([path]);
-  warnLargeFiles(rt, top, changed);
+  warnLargeFiles(rt, top, changed, (await import('../../adapters/lfs.js')).lfsThresholdBytes(rt));
   return {
     top, branch, hub, date, operator, path, message: options.message ?? defaultMessage(hub, date), remote, changed, pair,
     operatorFile: { path: opPath, text, stale, record, registryWrite: recordPlan.write || !entry?.record, registryRevision: entry?.modRevision },
