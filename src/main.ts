@@ -32,8 +32,10 @@ export async function main(argv: string[], deps: Deps): Promise<number> {
   const rt = new Runtime(deps, selected.flags);
   try {
     await selected.run(rt);
+    rt.out.flushSkips();
     return ExitCode.OK;
   } catch (e) {
+    rt.out.flushSkips();
     if (deps.signal.aborted && !(e instanceof SyncerError && e.kind !== 'UNEXPECTED')) return report(deps, new SyncerError('INTERRUPTED', 'interrupted'), verbose);
     return report(deps, e, verbose);
   } finally {

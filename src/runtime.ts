@@ -177,6 +177,7 @@ export class Runtime {
         transports: cfg.allowedTransports,
         warn: (m) => this.out.warn(m),
         now: () => this.now(),
+        skip: (entry, problem) => this.out.skip(entry, problem),
       });
     })();
     if (options.writes && this.config.etcd.hosts.length === 0) {

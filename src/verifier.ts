@@ -3,7 +3,6 @@
  * from the registry, pinned locally on first sight, rotations followed when signed by the pinned
  * key, and the advertisement's signature. Decisions are cached per operator for one run.
  */
-import { escapeControl } from './core/sanitize.js';
 import { futureDateProblem } from './core/names.js';
 import { transportFix } from './core/remote-url.js';
 import { fingerprint } from './core/signing.js';
@@ -89,7 +88,7 @@ export class Verifier {
     for (const ad of ads) {
       const problem = await this.problem(ad);
       if (problem) {
-        this.rt.out.warn(`skipping ${ad.hub}/${ad.date}/${ad.operator}: ${escapeControl(problem)}`);
+        this.rt.out.skip(`${ad.hub}/${ad.date}/${ad.operator}`, problem);
         refused.push({ ad, problem });
       } else ok.push(ad);
     }

@@ -6,6 +6,7 @@ import type { Writable } from 'node:stream';
 import Table from 'cli-table3';
 import cliProgress from 'cli-progress';
 import { escapeControl } from '../core/sanitize.js';
+import { SkipSummary } from '../core/skip-summary.js';
 import { SyncerError } from '../errors.js';
 
 export interface OutputOptions {
@@ -17,7 +18,11 @@ export interface OutputOptions {
 }
 
 export class Output {
-  constructor(readonly options: OutputOptions) {}
+  private readonly skips: SkipSummary;
+
+  constructor(readonly options: OutputOptions) {
+    this.skips = new SkipSummary(options.verbose);
+  }
 
   get json(): boolean {
     return this.options.json;
@@ -52,6 +57,17 @@ export class Output {
 
   warn(message: string): void {
     this.options.stderr.write(`warning: ${message}\n`);
+  }
+
+  /** A registry entry a reader skips: the first of each kind in full, the rest summed up by flushSkips(). */
+  skip(entry: string, problem: string): void {
+    const line = this.skips.add(escapeControl(entry), escapeControl(problem));
+    if (line !== undefined) this.warn(line);
+  }
+
+  /** The summary lines of skipped entries (at the end of a command, or after a watcher's catch-up). */
+  flushSkips(): void {
+    for (const line of this.skips.summary()) this.warn(line);
   }
 
   debug(message: string): void {

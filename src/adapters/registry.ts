@@ -40,6 +40,8 @@ export interface RegistryOptions extends EtcdConnectOptions {
   namespace: string;
   transports: readonly string[];
   warn: (message: string) => void;
+  /** An entry a listing skips (summed up by kind); warns each when not given. */
+  skip?: (entry: string, problem: string) => void;
   /** The clock that decides which dates are from the future. */
   now?: () => Date;
 }
@@ -56,8 +58,10 @@ export class Registry {
   private readonly transports: readonly string[];
   private readonly warn: (message: string) => void;
   private readonly now: () => Date;
+  private readonly skip: (entry: string, problem: string) => void;
 
   constructor(options: RegistryOptions) {
+    this.skip = options.skip ?? ((entry, problem) => options.warn(`skipping ${escapeControl(entry)}: ${escapeControl(problem)}`));
     this.now = options.now ?? (() => new Date());
     this.etcd = new EtcdAdapter(options);
     this.keys = keys(options.namespace);
@@ -112,13 +116,13 @@ export class Registry {
     for await (const kv of this.etcd.range(prefix)) {
       const id = parseDatasetKey(this.keys, kv.key);
       if (!id) {
-        this.warn(`skipping malformed registry key ${escapeControl(kv.key)}`);
+        this.skip(kv.key, 'malformed registry key');
         skipped.push({ problem: `malformed registry key ${escapeControl(kv.key)}` });
         continue;
       }
       const parsed = parseAdvertisement(kv.value, { expect: id, transports: this.transports });
       if (!parsed.ok) {
-        this.warn(`skipping ${id.hub}/${id.date}/${id.operator}: ${escapeControl(parsed.problem)}`);
+        this.skip(`${id.hub}/${id.date}/${id.operator}`, parsed.problem);
         skipped.push({ operator: id.operator, problem: `${id.hub}/${id.date}/${id.operator}: ${escapeControl(parsed.problem)}` });
         continue;
       }

@@ -114,3 +114,17 @@ describe('dates from the future and terminal text', () => {
     expect(escapeControl('plain ü text')).toBe('plain ü text');
   });
 });
+
+describe('skipped entries at scale', () => {
+  it('shows the first of each kind and sums up the rest', async () => {
+    const { SkipSummary, problemKind } = await import('../../src/core/skip-summary.js');
+    expect(problemKind('h/2026-01-01/x', 'h/2026-01-01/x has a bad signature (not made by SHA256:abc+/= nor an earlier key of x)')).toBe('<entry> has a bad signature (not made by <fingerprint> nor an earlier key of x)');
+    const s = new SkipSummary(false);
+    expect(s.add('h/d/a', 'not valid JSON at position 12')).toBe('skipping h/d/a: not valid JSON at position 12');
+    expect(s.add('h/d/b', 'not valid JSON at position 99')).toBeUndefined();
+    expect(s.add('h/d/c', 'not valid JSON at position 7')).toBeUndefined();
+    expect(s.add('h/d/d', 'not signed')).toBe('skipping h/d/d: not signed');
+    expect(s.summary()).toEqual(['skipped 2 more entries like that (not valid JSON at position N); --verbose lists each']);
+    expect(new SkipSummary(true).add('h/d/b', 'x')).toBe('skipping h/d/b: x');
+  });
+});
