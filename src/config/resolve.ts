@@ -3,9 +3,11 @@
  * the file and hands over env and flags.
  */
 import { isAbsolute, resolve } from 'node:path';
-import { usageError } from '../errors.js';
-import { ETCD_HOST, fileConfigSchema, CONFIG_KEYS, type Config, type FileConfig } from './schema.js';
-import { effectiveTransports, KNOWN_TRANSPORTS } from '../core/remote-url.js';
+import { CONFIG_KEYS, type Config, type ConfigKey, type FileConfig } from './schema.js';
+import { checkEnvKnobs, checkValue, validateFileConfig } from './check.js';
+import { effectiveTransports } from '../core/remote-url.js';
+
+export { envKnob, validateFileConfig } from './check.js';
 
 export const DEFAULTS = {
   remote: 'origin',
@@ -40,42 +42,42 @@ export function parseList(value: string): string[] {
   return value.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
+/** The environment's config values, parsed and checked against the schema (exit 2 naming the variable). */
 export function fromEnv(env: NodeJS.ProcessEnv): Flat {
   const flat: Flat = {};
+  const raws: Record<string, string> = {};
+  const vars: Record<string, string> = {};
   for (const [key, spec] of Object.entries(CONFIG_KEYS)) {
-    const raw = spec.env ? env[spec.env] : undefined;
+    const raw = env[spec.env];
     if (raw === undefined || raw === '') continue;
-    if (spec.kind === 'list') flat[key] = parseList(raw);
-    else if (spec.kind === 'number') {
-      const n = Number(raw);
-      if (!Number.isFinite(n) || n <= 0) throw usageError(`${spec.env} must be a positive number, got ${JSON.stringify(raw)}`);
-      flat[key] = n;
-    } else flat[key] = raw;
+    flat[key] = spec.kind === 'list' ? parseList(raw) : spec.kind === 'number' ? Number(raw) : raw;
+    raws[key] = raw;
+    vars[key] = spec.env;
   }
   // Inside a `watch --exec` command, SYNCER_OPERATOR names the event's operator (issue 4's event
   // environment), not ours: a `syncer` run there keeps the watcher's own operator, which watch
   // passes as SYNCER_WATCHER_OPERATOR (or the config file's).
   if (env.SYNCER_EVENT_ID !== undefined) {
     delete flat.operator;
-    if (env.SYNCER_WATCHER_OPERATOR) flat.operator = env.SYNCER_WATCHER_OPERATOR;
+    if (env.SYNCER_WATCHER_OPERATOR) {
+      flat.operator = raws.operator = env.SYNCER_WATCHER_OPERATOR;
+      vars.operator = 'SYNCER_WATCHER_OPERATOR';
+    }
+  }
+  for (const key of Object.keys(flat) as ConfigKey[]) {
+    checkValue(key, flat[key], `environment variable ${vars[key]}`, `fix or unset ${vars[key]}`, raws[key]);
   }
   return flat;
 }
+
+const FLAG_NAMES: Partial<Record<ConfigKey, string>> = { 'etcd.hosts': '--etcd-hosts', 'etcd.namespace': '--namespace' };
 
 function fromFlags(flags: ConfigFlags): Flat {
   const flat: Flat = {};
   if (flags.etcdHosts !== undefined) flat['etcd.hosts'] = parseList(flags.etcdHosts);
   if (flags.namespace !== undefined) flat['etcd.namespace'] = flags.namespace;
+  for (const key of Object.keys(flat) as ConfigKey[]) checkValue(key, flat[key], `flag ${FLAG_NAMES[key]}`);
   return flat;
-}
-
-export function validateFileConfig(raw: unknown, source: string): FileConfig {
-  const parsed = fileConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw usageError(`invalid config in ${source}: ${issue.path.join('.') || '(root)'}: ${issue.message}`, 'fix it with `syncer config set` or edit the file');
-  }
-  return parsed.data;
 }
 
 /** Relative paths in a file are relative to the file; in env and flags, to the working directory. */
@@ -83,7 +85,10 @@ function absolutize(p: string | undefined, base: string): string | undefined {
   return p === undefined ? undefined : isAbsolute(p) ? p : resolve(base, p);
 }
 
-export function resolveConfig(input: { file: FileConfig; fileDir: string; env: NodeJS.ProcessEnv; flags: ConfigFlags; cwd: string }): Config {
+export function resolveConfig(input: { file: FileConfig; fileDir: string; env: NodeJS.ProcessEnv; flags: ConfigFlags; cwd: string; filePath?: string }): Config {
+  // The file was checked when read; checked again here for a config built in memory (init).
+  validateFileConfig(input.file, input.filePath ?? `in ${input.fileDir}`);
+  checkEnvKnobs(input.env);
   const fileFlat = flatten(input.file);
   for (const k of ['repoPath', 'importDir', 'etcd.tls.ca', 'etcd.tls.cert', 'etcd.tls.key']) {
     if (typeof fileFlat[k] === 'string') fileFlat[k] = absolutize(fileFlat[k] as string, input.fileDir);
@@ -94,21 +99,11 @@ export function resolveConfig(input: { file: FileConfig; fileDir: string; env: N
   }
   const merged: Flat = { ...fileFlat, ...envFlat, ...fromFlags(input.flags) };
   const str = (k: string) => merged[k] as string | undefined;
-  const hosts = ((merged['etcd.hosts'] as string[] | undefined) ?? []).map((h) => {
-    if (!ETCD_HOST.test(h)) throw usageError(`invalid etcd host ${JSON.stringify(h)}: expected http(s)://host:port (with the port, no path)`, 'e.g. http://10.0.0.5:2379');
-    return h.replace(/\/$/, '');
-  });
+  // Each value was checked against the schema where it came from (file, environment, flag).
+  const hosts = ((merged['etcd.hosts'] as string[] | undefined) ?? []).map((h) => h.replace(/\/$/, ''));
   const tls = { ca: str('etcd.tls.ca'), cert: str('etcd.tls.cert'), key: str('etcd.tls.key') };
   const extraTransports = (merged.allowedTransports as string[] | undefined) ?? [];
-  const unknown = extraTransports.find((t) => !(KNOWN_TRANSPORTS as readonly string[]).includes(t));
-  if (unknown !== undefined) {
-    throw usageError(`invalid allowedTransports entry ${JSON.stringify(unknown)}: expected any of ${KNOWN_TRANSPORTS.join(', ')}`, 'e.g. syncer config set allowedTransports http (https, ssh, git and file are always allowed)');
-  }
   const operator = str('operator');
-  if (operator !== undefined) {
-    const check = fileConfigSchema.shape.operator.safeParse(operator);
-    if (!check.success) throw usageError(`invalid operator ${JSON.stringify(operator)}: ${check.error.issues[0]!.message}`);
-  }
   return {
     operator,
     repoPath: str('repoPath'),
@@ -118,6 +113,7 @@ export function resolveConfig(input: { file: FileConfig; fileDir: string; env: N
     // What the config lists is allowed in addition to the defaults (an old config listing them is the same).
     allowedTransports: effectiveTransports(extraTransports),
     gitStallTimeoutSeconds: (merged.gitStallTimeoutSeconds as number | undefined) ?? DEFAULTS.gitStallTimeoutSeconds,
+    lfsThresholdMiB: merged.lfsThresholdMiB as number | undefined,
     etcd: {
       hosts,
       namespace: str('etcd.namespace') ?? DEFAULTS.namespace,

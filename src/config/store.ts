@@ -13,8 +13,12 @@ export function configFilePath(flag: string | undefined, env: NodeJS.ProcessEnv,
   return flag || env.SYNCER_CONFIG || defaultFile;
 }
 
-/** Read and validate; a missing file is an empty config. */
-export function readConfigFile(file: string): FileConfig {
+/**
+ * The file's JSON as it is, not yet validated; a missing file is an empty config. A file that cannot
+ * be parsed (truncated, not JSON, not an object) is exit 2 naming it: never read as empty, so never
+ * overwritten by a write that would lose what it held.
+ */
+export function readRawConfigFile(file: string): Record<string, unknown> {
   if (!existsSync(file)) return {};
   let raw: unknown;
   try {
@@ -22,7 +26,15 @@ export function readConfigFile(file: string): FileConfig {
   } catch (e) {
     throw usageError(`cannot read config ${file}: ${(e as Error).message}`, 'fix the JSON or remove the file and run `syncer init`');
   }
-  return validateFileConfig(raw, file);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw usageError(`cannot read config ${file}: expected a JSON object, found ${raw === null ? 'null' : Array.isArray(raw) ? 'an array' : typeof raw}`, 'fix the JSON or remove the file and run `syncer init`');
+  }
+  return raw as Record<string, unknown>;
+}
+
+/** Read and validate; a missing file is an empty config. */
+export function readConfigFile(file: string): FileConfig {
+  return validateFileConfig(readRawConfigFile(file), file);
 }
 
 /**
@@ -54,10 +66,12 @@ export async function writeConfigFile(file: string, config: FileConfig): Promise
   chmodSync(file, 0o600);
 }
 
-/** Set or delete one dotted key, validating the result before it is written. */
+/**
+ * Set or delete one dotted key, validating the result before it is written. The file is read
+ * unvalidated, so a value that is out of bounds today can still be fixed with `config set`.
+ */
 export async function updateConfigKey(file: string, key: string, value: unknown): Promise<void> {
-  const current = readConfigFile(file) as Record<string, unknown>;
-  const next = structuredClone(current);
+  const next = structuredClone(readRawConfigFile(file));
   const parts = key.split('.');
   let node: Record<string, unknown> = next;
   for (const part of parts.slice(0, -1)) {
@@ -70,7 +84,10 @@ export async function updateConfigKey(file: string, key: string, value: unknown)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const where = issue.path.join('.');
-    if (where === key || where.startsWith(`${key}.`)) throw usageError(`invalid value for ${key}: ${issue.message} (config not changed)`);
+    if (where === key || where.startsWith(`${key}.`)) {
+      const given = issue.path.reduce<unknown>((n, p) => (n as Record<PropertyKey, unknown> | undefined)?.[p as PropertyKey], next);
+      throw usageError(`invalid value for ${key}: ${issue.message}, got ${JSON.stringify(given)} (config not changed)`);
+    }
     throw usageError(`invalid config in ${file}: ${where || '(root)'}: ${issue.message} (config not changed)`, `fix that key first: syncer config set ${where} VALUE, or syncer config unset ${where}`);
   }
   await writeConfigFile(file, parsed.data);

@@ -1,6 +1,6 @@
 /** syncer config path|get KEY|set KEY VALUE|unset KEY|list. Secrets are never printed. */
 import { usageError } from '../../errors.js';
-import { CONFIG_KEYS, SECRET_KEYS } from '../../config/schema.js';
+import { CONFIG_KEYS, isConfigKey, SECRET_KEYS, type ConfigKey } from '../../config/schema.js';
 import { fromEnv, parseList } from '../../config/resolve.js';
 import { getConfigKey, updateConfigKey } from '../../config/store.js';
 import type { Runtime } from '../../runtime.js';
@@ -11,9 +11,9 @@ export interface ConfigOptions {
   value?: string;
 }
 
-function checkKey(key: string | undefined): string {
+function checkKey(key: string | undefined): ConfigKey {
   if (!key) throw usageError('missing KEY', `keys: ${Object.keys(CONFIG_KEYS).join(', ')}`);
-  if (!CONFIG_KEYS[key]) throw usageError(`unknown config key ${JSON.stringify(key)}`, `keys: ${Object.keys(CONFIG_KEYS).join(', ')}`);
+  if (!isConfigKey(key)) throw usageError(`unknown config key ${JSON.stringify(key)}`, `keys: ${Object.keys(CONFIG_KEYS).join(', ')}`);
   return key;
 }
 
@@ -23,12 +23,12 @@ const show = (key: string, value: unknown) => (value === undefined ? undefined :
 function effective(rt: Runtime): { key: string; value: unknown; source: string }[] {
   const env = fromEnv(rt.env);
   const cfg = rt.config as unknown as Record<string, unknown>;
-  return Object.keys(CONFIG_KEYS).map((key) => {
+  return (Object.keys(CONFIG_KEYS) as ConfigKey[]).map((key) => {
     const fileValue = getConfigKey(rt.fileConfig, key);
     const resolved = getConfigKey(cfg as never, key);
     const flag = key === 'etcd.hosts' ? rt.flags.etcdHosts : key === 'etcd.namespace' ? rt.flags.namespace : undefined;
     const source =
-      flag !== undefined ? `flag --${key === 'etcd.hosts' ? 'etcd-hosts' : 'namespace'}` : env[key] !== undefined ? `env ${CONFIG_KEYS[key]!.env}` : fileValue !== undefined ? 'file' : resolved !== undefined ? 'default' : '';
+      flag !== undefined ? `flag --${key === 'etcd.hosts' ? 'etcd-hosts' : 'namespace'}` : env[key] !== undefined ? `env ${CONFIG_KEYS[key].env}` : fileValue !== undefined ? 'file' : resolved !== undefined ? 'default' : '';
     return { key, value: show(key, resolved), source };
   });
 }
@@ -48,9 +48,10 @@ export async function run(rt: Runtime, options: ConfigOptions): Promise<void> {
     case 'set': {
       const key = checkKey(options.key);
       if (options.value === undefined) throw usageError('missing VALUE');
-      const kind = CONFIG_KEYS[key]!.kind;
+      const kind = CONFIG_KEYS[key].kind;
       const value = kind === 'list' ? parseList(options.value) : kind === 'number' ? Number(options.value) : options.value;
-      if (kind === 'number' && !(Number.isFinite(value) && (value as number) > 0)) throw usageError(`invalid value for ${key}: expected a positive number (config not changed)`);
+      // Not a number at all; its bounds are the schema's, checked (with the whole file) before writing.
+      if (kind === 'number' && (options.value.trim() === '' || !Number.isFinite(value))) throw usageError(`invalid value for ${key}: expected a positive number (config not changed)`);
       await updateConfigKey(rt.configFile, key, value);
       rt.out.result({ key, value: show(key, value), path: rt.configFile }, () => `set ${key} in ${rt.configFile}`);
       return;

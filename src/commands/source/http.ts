@@ -11,6 +11,7 @@ import { waitOrInterrupt } from '../../adapters/wait.js';
 import { atPath, remoteError, secretFromEnv, throwIfAborted, type Destination, type FetchContext, type FetchedItem, type OutgoingRecord, type PushContext } from './adapter.js';
 import { idString } from './records.js';
 import type { HttpDefinition } from './definitions.js';
+import { envKnob } from '../../config/resolve.js';
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_RETRIES = 4;
@@ -133,14 +134,14 @@ function nextLink(body: unknown, headers: Headers, path: string | undefined, cur
 }
 
 export function httpOptions(d: HttpDefinition | { timeoutMs?: number; retries?: number }, env: NodeJS.ProcessEnv, signal: AbortSignal, what: string, debug: (m: string) => void): RequestOptions {
-  const backoff = Number(env.SYNCER_HTTP_BACKOFF_MS);
+  const backoff = envKnob(env, 'SYNCER_HTTP_BACKOFF_MS'); // bounded, exit 2; unset: the default backoff
   return {
     timeoutMs: d.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     retries: (d as HttpDefinition).retries ?? DEFAULT_RETRIES,
     signal,
     what,
     debug,
-    backoffMs: Number.isFinite(backoff) && backoff > 0 ? backoff : undefined,
+    backoffMs: backoff,
   };
 }
 

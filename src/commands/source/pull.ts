@@ -20,6 +20,7 @@ import {
 import { csvColumns, csvNames, fileDigest, LineWriter, readStored, SortSpool, StoreError, toCsvShape, writeCsvFromNdjson, type StoredFormat } from './store.js';
 import { commitPaths, ensureClean, getDefinition, locked, openRepo, readText, restorePaths, writeAtomic, type Repo } from './repo.js';
 import { makeDirs } from '../../adapters/dirs.js';
+import { envKnob } from '../../config/resolve.js';
 
 export interface PullOptions {
   full?: boolean;
@@ -39,10 +40,7 @@ export interface PullResult {
 }
 
 /** Sort chunk: records held in memory at once while spooling (tests lower it to exercise the merge). */
-const chunkSize = (env: NodeJS.ProcessEnv) => {
-  const n = Number(env.SYNCER_SOURCE_CHUNK);
-  return Number.isInteger(n) && n > 0 ? n : 50_000;
-};
+const chunkSize = (env: NodeJS.ProcessEnv) => envKnob(env, 'SYNCER_SOURCE_CHUNK');
 
 export async function fetcher(d: Definition, ctx: FetchContext): Promise<AsyncIterable<FetchedItem>> {
   if (d.type === 'csv') return (await import('./csv.js')).fetchCsv(d, ctx);

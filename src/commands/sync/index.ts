@@ -18,6 +18,7 @@ import type { Registry } from '../../adapters/registry.js';
 import { publish } from './publish.js';
 import { withLock } from '../../adapters/locks.js';
 import { defaultMessage, hubChoices, LARGE_FILE_BYTES, OPERATOR_FILE } from './plan.js';
+import { envKnob } from '../../config/resolve.js';
 
 export interface SyncOptions {
   hub?: string;
@@ -209,8 +210,7 @@ async function syncLocked(rt: Runtime, git: Git, done: () => void, operator: str
     }
     const registry = await rt.registry({ writes: false });
     const runId = randomUUID();
-    const ttl = Number(rt.env.SYNCER_INPROGRESS_TTL ?? 30);
-    if (!Number.isInteger(ttl) || ttl < 2) throw usageError('SYNCER_INPROGRESS_TTL must be a whole number of seconds >= 2');
+    const ttl = envKnob(rt.env, 'SYNCER_INPROGRESS_TTL'); // 2-3,600 s (exit 2), checked with the config
     const announcement = await registry.announce({ hub: plan.hub, date: plan.date, operator }, runId, rt.now(), ttl);
     try {
       return await publish(rt, git, registry, plan, runId);

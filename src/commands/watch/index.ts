@@ -18,6 +18,7 @@ import { appendEventLog } from './actions.js';
 import { defaultStateFile, fileStore, groupStore } from './state.js';
 import { matches, type Change } from './events.js';
 import { waitUnlessStopped } from '../../adapters/wait.js';
+import { envKnob } from '../../config/resolve.js';
 
 export interface WatchOptions {
   hubs: string[];
@@ -134,8 +135,8 @@ export async function run(rt: Runtime, options: WatchOptions): Promise<void> {
   if (options.retrieve && !rt.config.importDir) throw usageError('--retrieve needs an import directory', 'set importDir (syncer config set importDir DIR)');
   if (options.replay && options.group) throw usageError('--replay and --group exclude each other');
   if (options.state && options.group) throw usageError('--state and --group exclude each other', 'a group keeps its position in etcd');
-  const ttl = Number(rt.env.SYNCER_WATCH_LEASE_TTL ?? 10);
-  if (!Number.isInteger(ttl) || ttl < 2) throw usageError('SYNCER_WATCH_LEASE_TTL must be a whole number of seconds >= 2');
+  // Bounded (2-3,600 s, exit 2): an enormous lease would keep a dead leader elected, the group retrying forever.
+  const ttl = envKnob(rt.env, 'SYNCER_WATCH_LEASE_TTL');
 
   const eventsLog = options.eventsLog ? resolve(rt.deps.cwd, options.eventsLog) : undefined;
   if (eventsLog) {
