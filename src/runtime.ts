@@ -2,8 +2,8 @@
  * What every command gets: injected dependencies (env, streams, clock, prompter, signal), the
  * resolved config, the decision "can we prompt?" made once, and lazy access to the registry.
  */
-import { dirname } from 'node:path';
-import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { SyncerError, usageError } from './errors.js';
 import { Output } from './adapters/output.js';
@@ -15,6 +15,7 @@ import { userPaths, type UserPaths } from './config/paths.js';
 import { configFilePath, readConfigFile } from './config/store.js';
 import { resolveConfig } from './config/resolve.js';
 import { Keystore } from './adapters/keystore.js';
+import { parseTrustFile, type TrustFile } from './core/trust-file.js';
 import type { Config, FileConfig } from './config/schema.js';
 
 export interface Deps {
@@ -33,6 +34,8 @@ export interface Deps {
 
 export interface GlobalFlags {
   config?: string;
+  /** The consortium's trust file (OPERATOR SHA256:<fingerprint> lines). */
+  trustFile?: string;
   json?: boolean;
   input?: boolean; // --no-input sets false
   yes?: boolean;
@@ -51,6 +54,7 @@ export class Runtime {
   private registryPromise?: Promise<Registry>;
   private prompterInstance?: Prompter;
   private keystoreInstance?: Keystore;
+  private trustFileCache?: TrustFile | false;
 
   constructor(readonly deps: Deps, readonly flags: GlobalFlags) {
     this.out = new Output({
@@ -118,6 +122,31 @@ export class Runtime {
   get trustScope(): string {
     const { hosts, namespace } = this.config.etcd;
     return hosts.length ? namespace : `embedded|${namespace}`;
+  }
+
+  /**
+   * The consortium's trust file (--trust-file, SYNCER_TRUST_FILE, config trustFile): operator -> fingerprints it
+   * vouches for. Read once; a file that cannot be read is exit 2 naming it.
+   */
+  get trustFile(): TrustFile | undefined {
+    if (this.trustFileCache !== undefined) return this.trustFileCache || undefined;
+    // Flag > SYNCER_TRUST_FILE > config `trustFile` (the config already made its paths absolute).
+    const path = this.flags.trustFile ?? this.config.trustFile;
+    if (!path) {
+      this.trustFileCache = false;
+      return undefined;
+    }
+    const file = resolve(this.deps.cwd, path);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw usageError(`cannot read the trust file ${file}: ${(e as Error).message}`, 'pass --trust-file FILE (or set trustFile: syncer config set trustFile FILE) naming the file your consortium distributes');
+    }
+    const parsed = parseTrustFile(text);
+    if (!parsed.ok) throw usageError(`invalid trust file ${file}:${parsed.line}: ${parsed.problem}`, 'one OPERATOR SHA256:<fingerprint> a line (syncer operators shows fingerprints)');
+    this.trustFileCache = parsed.trust;
+    return parsed.trust;
   }
 
   /** The registry as reached (endpoints and namespace): what a watcher's default state file belongs to. */

@@ -7,6 +7,7 @@ import { futureDateProblem } from './core/names.js';
 import { transportFix } from './core/remote-url.js';
 import { fingerprint } from './core/signing.js';
 import { decideKey, signatureProblem, type KeyDecision } from './core/trust.js';
+import { pinSourceOf } from './adapters/keystore.js';
 import type { Advertisement } from './core/advertisement.js';
 import type { Registry } from './adapters/registry.js';
 import type { Runtime } from './runtime.js';
@@ -49,12 +50,18 @@ export class Verifier {
     if (entry?.invalid) return { ok: false, problem: `the registry record of ${operator} is invalid (${entry.invalid})` };
     const keystore = this.rt.keystore;
     const scope = this.rt.trustScope;
-    const decision = decideKey(operator, entry?.record, keystore.pinned(scope, operator), !!this.options.acceptKey);
+    const vouched = this.rt.trustFile?.get(operator);
+    const decision = decideKey(operator, entry?.record, keystore.pinned(scope, operator), !!this.options.acceptKey, vouched);
     if (decision.ok && decision.pin !== 'pinned') {
-      keystore.pin(scope, operator, decision.publicKey, this.rt.now());
+      keystore.pin(scope, operator, decision.publicKey, this.rt.now(), pinSourceOf(decision.pin));
       if (decision.pin === 'new') this.rt.out.debug(`pinned the key of ${operator}: ${fingerprint(decision.publicKey)}`);
       if (decision.pin === 'rotated') this.rt.out.info(`following the signed key rotation of ${operator}: now ${fingerprint(decision.publicKey)}`);
       if (decision.pin === 'accepted') this.rt.out.warn(`accepted a changed key for ${operator} (--accept-key): now ${fingerprint(decision.publicKey)}`);
+    }
+    if (decision.ok && !vouched && (decision.pin === 'new' || keystore.pinSource(scope, operator) === 'first-use')) {
+      // Readers are told, every time, which keys nobody checked (SPEC: like ssh's known_hosts).
+      const fp = fingerprint(decision.publicKey);
+      this.rt.out.info(`note: the key of ${operator} (${fp}) is trusted on first use only; check it with ${operator}, then: syncer operators pin ${operator} ${fp}`);
     }
     return decision;
   }

@@ -9,9 +9,19 @@ import { SyncerError } from '../errors.js';
 import { generateKeyPair, publicKeyOf, type KeyPair } from '../core/signing.js';
 import { makeDirs } from './dirs.js';
 
+/** How a key came to be pinned: only 'first-use' is trust the user never checked. */
+export type PinSource = 'first-use' | 'fingerprint' | 'trust-file' | 'rotation' | 'accept-key' | 'own-key';
+
+/** The pin source a key decision (core/trust.ts PinState) stands for. */
+export function pinSourceOf(state: string): PinSource {
+  return state === 'rotated' ? 'rotation' : state === 'accepted' ? 'accept-key' : state === 'vouched' ? 'trust-file' : 'first-use';
+}
+
 interface Pin {
   publicKey: string;
   pinnedAt: string;
+  /** Missing in files written before it was recorded: those were pinned on first use. */
+  source?: PinSource;
 }
 
 /**
@@ -132,9 +142,15 @@ export class Keystore {
     return this.readPins().scopes[scope]?.[operator]?.publicKey;
   }
 
-  pin(scope: string, operator: string, publicKey: string, now: Date): void {
+  /** How the operator's pinned key was pinned (undefined when none is). */
+  pinSource(scope: string, operator: string): PinSource | undefined {
+    const pin = this.readPins().scopes[scope]?.[operator];
+    return pin ? (pin.source ?? 'first-use') : undefined;
+  }
+
+  pin(scope: string, operator: string, publicKey: string, now: Date, source: PinSource): void {
     const pins = this.readPins();
-    (pins.scopes[scope] ??= {})[operator] = { publicKey, pinnedAt: now.toISOString() };
+    (pins.scopes[scope] ??= {})[operator] = { publicKey, pinnedAt: now.toISOString(), source };
     makeDirs(join(this.pinsFile, '..'), 0o700);
     writePrivate(this.pinsFile, JSON.stringify(pins, null, 2) + '\n');
   }

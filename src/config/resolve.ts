@@ -90,11 +90,11 @@ export function resolveConfig(input: { file: FileConfig; fileDir: string; env: N
   validateFileConfig(input.file, input.filePath ?? `in ${input.fileDir}`);
   checkEnvKnobs(input.env);
   const fileFlat = flatten(input.file);
-  for (const k of ['repoPath', 'importDir', 'etcd.tls.ca', 'etcd.tls.cert', 'etcd.tls.key']) {
+  for (const k of ['repoPath', 'importDir', 'trustFile', 'etcd.tls.ca', 'etcd.tls.cert', 'etcd.tls.key']) {
     if (typeof fileFlat[k] === 'string') fileFlat[k] = absolutize(fileFlat[k] as string, input.fileDir);
   }
   const envFlat = fromEnv(input.env);
-  for (const k of ['repoPath', 'importDir', 'etcd.tls.ca', 'etcd.tls.cert', 'etcd.tls.key']) {
+  for (const k of ['repoPath', 'importDir', 'trustFile', 'etcd.tls.ca', 'etcd.tls.cert', 'etcd.tls.key']) {
     if (typeof envFlat[k] === 'string') envFlat[k] = absolutize(envFlat[k] as string, input.cwd);
   }
   const merged: Flat = { ...fileFlat, ...envFlat, ...fromFlags(input.flags) };
@@ -110,6 +110,7 @@ export function resolveConfig(input: { file: FileConfig; fileDir: string; env: N
     remote: str('remote') ?? DEFAULTS.remote,
     remoteUrl: str('remoteUrl'),
     importDir: str('importDir'),
+    trustFile: str('trustFile'),
     // What the config lists is allowed in addition to the defaults (an old config listing them is the same).
     allowedTransports: effectiveTransports(extraTransports),
     gitStallTimeoutSeconds: (merged.gitStallTimeoutSeconds as number | undefined) ?? DEFAULTS.gitStallTimeoutSeconds,

@@ -45,6 +45,8 @@ export const CONFIG_KEYS = {
   remote: { env: 'SYNCER_REMOTE', kind: 'string', schema: nonEmpty },
   remoteUrl: { env: 'SYNCER_REMOTE_URL', kind: 'string', schema: nonEmpty },
   importDir: { env: 'SYNCER_IMPORT_DIR', kind: 'string', schema: nonEmpty },
+  /** A consortium's trust file: `OPERATOR SHA256:<fingerprint>` lines that decide those operators' keys. */
+  trustFile: { env: 'SYNCER_TRUST_FILE', kind: 'string', schema: nonEmpty },
   /**
    * Git transports allowed IN ADDITION to https, ssh, git and file (always allowed), for your own
    * remote and those read from the registry: today only `http` adds anything. Listing the
@@ -91,6 +93,7 @@ export const fileConfigSchema = z
     remote: value('remote').optional(),
     remoteUrl: value('remoteUrl').optional(),
     importDir: value('importDir').optional(),
+    trustFile: value('trustFile').optional(),
     allowedTransports: list('allowedTransports').optional(),
     gitStallTimeoutSeconds: value('gitStallTimeoutSeconds').optional(),
     lfsThresholdMiB: value('lfsThresholdMiB').optional(),
@@ -117,6 +120,8 @@ export interface Config {
   remote: string;
   remoteUrl?: string;
   importDir?: string;
+  /** The consortium's trust file, absolute (runtime.ts reads it). */
+  trustFile?: string;
   /** In effect: https, ssh, git, file and whatever the config's `allowedTransports` adds. */
   allowedTransports: string[];
   gitStallTimeoutSeconds: number;

@@ -6,7 +6,7 @@
 import type { Advertisement, OperatorRecord } from './advertisement.js';
 import { advertisementSigningText, fingerprint, recordSigningText, rotationSigningText, verifyText } from './signing.js';
 
-export type PinState = 'new' | 'pinned' | 'rotated' | 'accepted';
+export type PinState = 'new' | 'pinned' | 'rotated' | 'accepted' | 'vouched';
 /** A key the operator held before, and when its rotation retired it. */
 export interface RetiredKey {
   publicKey: string;
@@ -29,13 +29,22 @@ export function retiredKeys(operator: string, record: OperatorRecord): RetiredKe
   return out;
 }
 
-export function decideKey(operator: string, record: OperatorRecord | undefined, pinned: string | undefined, acceptKey: boolean): KeyDecision {
+/**
+ * `vouched`: the fingerprints a trust file lists for the operator. When given, they alone decide
+ * (a pin or a rotation cannot add a key the consortium did not list).
+ */
+export function decideKey(operator: string, record: OperatorRecord | undefined, pinned: string | undefined, acceptKey: boolean, vouched?: ReadonlySet<string>): KeyDecision {
   if (!record) return { ok: false, problem: `operator ${operator} has no record in the registry` };
   if (!record.publicKey) return { ok: false, problem: `operator ${operator} has no public key in the registry` };
   if (!verifyText(recordSigningText(record), record.signature, record.publicKey)) {
     return { ok: false, problem: `the registry record of ${operator} is not signed by its own key` };
   }
   const retired = retiredKeys(operator, record);
+  if (vouched) {
+    const fp = fingerprint(record.publicKey);
+    if (vouched.has(fp)) return { ok: true, publicKey: record.publicKey, pin: pinned === record.publicKey ? 'pinned' : 'vouched', retired };
+    return { ok: false, problem: `the key of ${operator} in the registry (${fp}) is not one the trust file lists (${[...vouched].join(', ')})` };
+  }
   if (!pinned) return { ok: true, publicKey: record.publicKey, pin: 'new', retired };
   if (pinned === record.publicKey) return { ok: true, publicKey: pinned, pin: 'pinned', retired };
   // Follow rotations from the pinned key: each step must be signed by the key it replaces.

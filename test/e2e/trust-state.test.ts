@@ -15,15 +15,20 @@ let a: Operator;
 let b: Operator;
 const key = (k: string) => `${world.namespace}${k}`;
 const read = (k: string) => JSON.parse(world.etcdGet(k)[key(k)]!);
-const today = () => new Date().toISOString().slice(0, 10);
+/** The date of lab-a's dataset, as its sync reported it (the clock may cross midnight during the run). */
+let synced: string;
+const today = () => synced;
+/** Two years after today by the clock (scripts/test-dates.sh may move it): a date from the future. */
+const FUTURE = new Date(Date.now() + 730 * 86_400_000).toISOString().slice(0, 10);
 const pinsFile = (op: Operator) => join(op.home, '.config', 'syncer', 'known_operators.json');
 
 beforeAll(async () => {
   world = new World(inject('etcdHosts'));
   [a, b] = await Promise.all([world.operator('lab-a'), world.operator('lab-b')]);
   a.write({ 'weather/t.csv': 't\n1\n' });
-  const r = await a.syncer(['sync', '--hub', 'weather']);
+  const r = await a.syncer(['sync', '--hub', 'weather', '--json']);
   expect(r.code, r.stderr).toBe(0);
+  synced = JSON.parse(r.stdout).date;
   // b pins lab-a's key on first use.
   const ls = await b.syncer(['ls', 'weather']);
   expect(ls.code, ls.stderr).toBe(0);
@@ -83,18 +88,73 @@ describe('pinned keys', () => {
   });
 });
 
+describe('first use, a fingerprint, a trust file', () => {
+  const fpOf = async (op: Operator, who: string) => {
+    const ops = JSON.parse((await op.syncer(['operators', '--json'])).stdout) as { operator: string; fingerprint: string; pinnedBy?: string }[];
+    return ops.find((o) => o.operator === who)!;
+  };
+
+  it('a reader is told, every time, that a key was trusted on first use only', async () => {
+    const c = await world.operator('lab-c');
+    for (let i = 0; i < 2; i++) {
+      const r = await c.syncer(['ls', 'weather']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/note: the key of lab-a \(SHA256:\S+\) is trusted on first use only; .*syncer operators pin lab-a SHA256:/);
+    }
+    expect((await fpOf(c, 'lab-a')).pinnedBy).toBe('first-use');
+  });
+
+  it('operators pin OP FINGERPRINT: refused for a key the registry does not hold, then pinned; no more note', async () => {
+    const d = await world.operator('lab-d');
+    const wrong = `SHA256:${'A'.repeat(43)}`;
+    const bad = await d.syncer(['operators', 'pin', 'lab-a', wrong]);
+    expect(bad.code, bad.stderr).toBe(5);
+    expect(bad.stderr).toMatch(/not pinning lab-a: the registry holds SHA256:\S+, not SHA256:A+/);
+    const usage = await d.syncer(['operators', 'pin', 'lab-a', 'SHA256:short']);
+    expect(usage.code).toBe(2);
+    const fp = (await fpOf(d, 'lab-a')).fingerprint;
+    const ok = await d.syncer(['operators', 'pin', 'lab-a', fp]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain(`pinned lab-a ${fp}`);
+    expect((await fpOf(d, 'lab-a')).pinnedBy).toBe('fingerprint');
+    const r = await d.syncer(['ls', 'weather']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/first use/);
+  });
+
+  it('a trust file decides the keys it lists: another key is refused (exit 5), a bad line is exit 2 naming it', async () => {
+    const e = await world.operator('lab-e');
+    const fp = (await fpOf(b, 'lab-a')).fingerprint;
+    const good = join(world.root, 'consortium.trust');
+    writeFileSync(good, `# our consortium\nlab-a ${fp}\n`);
+    const ok = await e.syncer(['--trust-file', good, 'retrieve', '--hub', 'weather', '--date', 'latest', '--operator', 'lab-a', '--into', join(world.root, 't1')]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).not.toMatch(/first use/);
+    const other = join(world.root, 'other.trust');
+    writeFileSync(other, `lab-a SHA256:${'B'.repeat(43)}\n`);
+    const refused = await e.syncer(['retrieve', '--hub', 'weather', '--date', 'latest', '--operator', 'lab-a', '--into', join(world.root, 't2')], { env: { SYNCER_TRUST_FILE: other } });
+    expect(refused.code, refused.stderr).toBe(5);
+    expect(refused.stderr).toMatch(/not one the trust file lists/);
+    const broken = join(world.root, 'broken.trust');
+    writeFileSync(broken, `lab-a ${fp}\nlab-b not-a-fingerprint\n`);
+    const bad = await e.syncer(['--trust-file', broken, 'ls', 'weather']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(`${broken}:2`);
+  });
+});
+
 describe('dates from the future', () => {
-  it('a validly signed entry dated 2099 is skipped with a warning: retrieve --date latest takes today', async () => {
+  it('a validly signed entry dated two years ahead is skipped with a warning: retrieve --date latest takes today', async () => {
     const genuine = read(`datasets/weather/${today()}/lab-a`);
-    const future = signAd({ ...genuine, date: '2099-01-01', tag: 'syncer/weather/2099-01-01', syncedAt: '2099-01-01T00:00:00.000Z', message: 'from the future' }, operatorKey(a));
-    world.etcdPut('datasets/weather/2099-01-01/lab-a', JSON.stringify(future));
-    world.etcdPut('index/dates/weather/2099-01-01', '');
+    const future = signAd({ ...genuine, date: FUTURE, tag: `syncer/weather/${FUTURE}`, syncedAt: `${FUTURE}T00:00:00.000Z`, message: 'from the future' }, operatorKey(a));
+    world.etcdPut(`datasets/weather/${FUTURE}/lab-a`, JSON.stringify(future));
+    world.etcdPut(`index/dates/weather/${FUTURE}`, '');
     const r = await b.syncer(['retrieve', '--hub', 'weather', '--date', 'latest', '--operator', 'lab-a', '--json', '--into', join(world.root, 'f1')]);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).date).toBe(today());
-    expect(r.stderr).toMatch(/2099-01-01.*after tomorrow/);
+    expect(r.stderr).toMatch(new RegExp(`${FUTURE}.*after tomorrow`));
     const ls = await b.syncer(['ls', '--json']);
     expect(ls.code, ls.stderr).toBe(0);
-    expect(ls.stdout).not.toContain('2099');
+    expect(ls.stdout).not.toContain(FUTURE);
   });
 });

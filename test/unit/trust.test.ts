@@ -128,3 +128,21 @@ describe('skipped entries at scale', () => {
     expect(new SkipSummary(true).add('h/d/b', 'x')).toBe('skipping h/d/b: x');
   });
 });
+
+describe('trust file', () => {
+  it('parses OPERATOR SHA256:<fingerprint> lines with comments; names the first bad line', async () => {
+    const { parseTrustFile } = await import('../../src/core/trust-file.js');
+    const fp = `SHA256:${'x'.repeat(43)}`;
+    const ok = parseTrustFile(`# consortium\n\nlab-a ${fp}  # rotated 2026\nlab-a SHA256:${'y'.repeat(43)}\n`);
+    expect(ok.ok && [...ok.trust.get('lab-a')!]).toEqual([fp, `SHA256:${'y'.repeat(43)}`]);
+    expect(parseTrustFile(`lab-a ${fp}\nLab-B ${fp}`)).toMatchObject({ ok: false, line: 2 });
+    expect(parseTrustFile(`lab-a md5:abc`)).toMatchObject({ ok: false, line: 1 });
+  });
+  it('decides the keys it lists, whatever was pinned', () => {
+    const pair = generateKeyPair();
+    const record = signRecord({ operator: 'x', remote: 'file:///r', publicKey: pair.publicKey, registeredAt: '2026-01-01T00:00:00.000Z' }, pair.privateKeyPem);
+    expect(decideKey('x', record, undefined, false, new Set([fingerprint(pair.publicKey)]))).toMatchObject({ ok: true, pin: 'vouched' });
+    expect(decideKey('x', record, pair.publicKey, false, new Set([fingerprint(pair.publicKey)]))).toMatchObject({ ok: true, pin: 'pinned' });
+    expect(decideKey('x', record, pair.publicKey, true, new Set([`SHA256:${'z'.repeat(43)}`]))).toMatchObject({ ok: false });
+  });
+});

@@ -48,7 +48,7 @@ export async function run(rt: Runtime, options: KeysOptions): Promise<void> {
   }
   renameSync(file, `${file}.old-${rt.now().toISOString().replace(/[:.]/g, '-')}`);
   renameSync(keystore.keyFile(`${operator}.next`), file);
-  keystore.pin(rt.trustScope, operator, next.publicKey, rt.now());
+  keystore.pin(rt.trustScope, operator, next.publicKey, rt.now(), 'own-key');
   rt.out.result({ operator, previous: fingerprint(pair.publicKey), fingerprint: fingerprint(next.publicKey), path: file }, () =>
     `rotated the key of ${operator}: ${fingerprint(pair.publicKey)} -> ${fingerprint(next.publicKey)}\nthe old key is kept beside the new one; the next syncer sync updates .syncer/operator.json in your repository`,
   );

@@ -14,6 +14,7 @@ import { escapeControl } from '../../core/sanitize.js';
 import { fingerprint } from '../../core/signing.js';
 import type { DatasetId } from '../../core/keys.js';
 import type { OperatorRecord } from '../../core/advertisement.js';
+import { pinSourceOf } from '../../adapters/keystore.js';
 import type { Runtime } from '../../runtime.js';
 import { mergeExplicit, parseRegistered, parseRemoteFlags, readRemotesFile, remotesToRead } from './inputs.js';
 import { planReindex, type OperatorInput, type Unit } from './plan.js';
@@ -113,7 +114,7 @@ function verifyRead(rt: Runtime, read: RemoteRead, registryRecords: Map<string, 
 function pinKeys(rt: Runtime, trusts: Map<string, Trust>): void {
   for (const [operator, t] of trusts) {
     if (!t.ok || t.pin === 'pinned') continue;
-    rt.keystore.pin(rt.trustScope, operator, t.publicKey, rt.now());
+    rt.keystore.pin(rt.trustScope, operator, t.publicKey, rt.now(), pinSourceOf(t.pin));
     if (t.pin === 'rotated') rt.out.info(`following the signed key rotation of ${operator}: now ${fingerprint(t.publicKey)}`);
     if (t.pin === 'accepted') rt.out.warn(`accepted a changed key for ${operator} (--accept-key): now ${fingerprint(t.publicKey)}`);
   }
