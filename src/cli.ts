@@ -75,12 +75,14 @@ export async function parseArgs(argv: string[], io: { stdout: (s: string) => voi
         .option('operator', { type: 'string', describe: 'whose dataset (never defaults to you)' })
         .option('into', { type: 'string', describe: 'target directory (default <importDir>/<hub>/<date>/<operator>)' })
         .option('force', { type: 'boolean', describe: 'overwrite local modifications or a foreign target' })
+        .option('allow-symlinks', { type: 'boolean', describe: 'take a dataset whose symbolic links lead out of it (refused by default)' })
         .options(trustOptions)
         .example('$0 retrieve --hub weather --date latest --operator lab-a', ''),
       (a) => {
         selected = async (rt) =>
           (await import('./commands/retrieve/index.js')).run(rt, {
-            hub: str(a.hub), date: str(a.date), operator: str(a.operator), into: str(a.into), force: a.force as boolean | undefined, ...trust(a),
+            hub: str(a.hub), date: str(a.date), operator: str(a.operator), into: str(a.into), force: a.force as boolean | undefined,
+            allowSymlinks: a['allow-symlinks'] as boolean | undefined, ...trust(a),
           });
       },
     )
@@ -151,13 +153,15 @@ export async function parseArgs(argv: string[], io: { stdout: (s: string) => voi
         .option('operator', { type: 'string', array: true, describe: 'only these operators (repeatable)' })
         .option('initial-sync-limit', { type: 'number', default: 28, describe: 'first run for a hub: only its newest N dates' })
         .option('in-progress-timeout', { type: 'number', default: 120, describe: 'minutes before a run still in progress is recorded as unknown' })
+        .option('allow-symlinks', { type: 'boolean', describe: 'archive datasets whose symbolic links lead out of them (refused by default)' })
         .options(trustOptions)
         .example('$0 mirror --to /srv/archive.git --hub weather', ''),
       (a) => {
         selected = async (rt) =>
           (await import('./commands/mirror/index.js')).run(rt, {
             to: String(a.to), hubs: ((a.hub as string[] | undefined) ?? []).map(String), operators: ((a.operator as string[] | undefined) ?? []).map(String),
-            initialSyncLimit: Number(a['initial-sync-limit']), inProgressTimeout: Number(a['in-progress-timeout']), ...trust(a),
+            initialSyncLimit: Number(a['initial-sync-limit']), inProgressTimeout: Number(a['in-progress-timeout']),
+            allowSymlinks: a['allow-symlinks'] as boolean | undefined, ...trust(a),
           });
       },
     )

@@ -87,6 +87,18 @@ export class MirrorDest {
     await this.git.run(['update-ref', STATE_BRANCH, commit, previousHead ?? '0'.repeat(40)]);
   }
 
+  /** What the archive's refs for these advertisements point to now (to put back a refused one). */
+  async refTargets(ads: Advertisement[]): Promise<Map<string, string>> {
+    if (ads.length === 0) return new Map();
+    const out = await this.git.run(['for-each-ref', '--format=%(refname) %(objectname)', '--', ...ads.map(mirrorTagRef)]);
+    return new Map(out.split('\n').flatMap((l) => (/^(\S+) ([0-9a-f]+)$/.exec(l) ? [[l.split(' ')[0]!, l.split(' ')[1]!] as [string, string]] : [])));
+  }
+
+  /** Point `ref` back at `target`, or delete it when it did not exist. */
+  async restoreRef(ref: string, target: string | undefined): Promise<void> {
+    await this.git.run(target ? ['update-ref', ref, target] : ['update-ref', '-d', ref]);
+  }
+
   /** Fetch the operators' tags for these advertisements (one fetch per remote). */
   async fetchTags(remote: string, ads: Advertisement[]): Promise<void> {
     const proto = protocolArgs(this.rt.config.allowedTransports);

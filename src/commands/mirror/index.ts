@@ -14,6 +14,8 @@ import type { Registry } from '../../adapters/registry.js';
 import type { Runtime } from '../../runtime.js';
 import { Verifier } from '../../verifier.js';
 import { MirrorDest, mirrorTagRef } from './dest.js';
+import { contentLimits } from '../../core/dataset-contents.js';
+import { datasetContentsProblem, type ContentPolicy } from '../retrieve/fetch.js';
 import { countStatuses, entryKey, planStage1, planStage2, type InProgress, type MirrorState, type MirrorStatus } from './plan.js';
 
 export interface MirrorOptions {
@@ -24,6 +26,8 @@ export interface MirrorOptions {
   inProgressTimeout: number;
   allowUnsigned?: boolean;
   acceptKey?: boolean;
+  /** Archive datasets whose symbolic links lead out of them (refused by default). */
+  allowSymlinks?: boolean;
 }
 
 interface Change {
@@ -58,12 +62,31 @@ async function snapshot(rt: Runtime, registry: Registry, verifier: Verifier, o: 
   return { ads, running, revision };
 }
 
+/**
+ * The archive holds git objects, not a checkout, so a link cannot be followed there; but what it
+ * holds is served on (peers retrieve from it, `reindex --from-mirror` re-advertises it, anyone may
+ * `git clone` it without syncer's checks). So it takes only what a reader would take: the size the
+ * operator signed, within the limits, and (without --allow-symlinks) no links out of the dataset.
+ * A refused dataset's tag is put back as it was before this run (or removed): never archived.
+ */
+async function refuseContents(dest: MirrorDest, ads: Advertisement[], policy: ContentPolicy, before: Map<string, string>, problems: Map<string, string>): Promise<void> {
+  for (const ad of ads) {
+    const ref = mirrorTagRef(ad);
+    if (problems.has(ref)) continue;
+    const problem = await datasetContentsProblem(dest.git, ad, policy, 'it');
+    if (!problem) continue;
+    problems.set(ref, `${entryKey(ad)}: ${problem.message}`);
+    await dest.restoreRef(ref, before.get(ref));
+  }
+}
+
 /** Fetch and check the tags of these advertisements, one fetch per operator remote. */
-async function mirrorAds(rt: Runtime, dest: MirrorDest, state: MirrorState, ads: Advertisement[], changes: Change[]): Promise<void> {
+async function mirrorAds(rt: Runtime, dest: MirrorDest, state: MirrorState, ads: Advertisement[], changes: Change[], policy: ContentPolicy): Promise<void> {
   const byRemote = new Map<string, Advertisement[]>();
   for (const ad of ads) byRemote.set(ad.remote, [...(byRemote.get(ad.remote) ?? []), ad]);
   const now = rt.now().toISOString();
   for (const [remote, group] of byRemote) {
+    const before = await dest.refTargets(group);
     try {
       await dest.fetchTags(remote, group);
     } catch (e) {
@@ -73,6 +96,7 @@ async function mirrorAds(rt: Runtime, dest: MirrorDest, state: MirrorState, ads:
       continue;
     }
     const problems = await dest.verifyTags(group);
+    await refuseContents(dest, group, policy, before, problems);
     // The datasets' git-lfs objects come into the archive too: an archive of pointers is no archive.
     let lfsFailure: string | undefined;
     try {
@@ -106,6 +130,7 @@ export async function mirror(rt: Runtime, o: MirrorOptions): Promise<{ counts: R
   if (!Number.isInteger(o.initialSyncLimit) || o.initialSyncLimit < 1) throw usageError('--initial-sync-limit must be a positive whole number');
   if (!(o.inProgressTimeout > 0)) throw usageError('--in-progress-timeout must be a positive number of minutes');
 
+  const policy: ContentPolicy = { allowSymlinks: !!o.allowSymlinks, limits: contentLimits(rt.env) };
   const registry = await rt.registry();
   const verifier = new Verifier(rt, registry, o);
   const dest = await MirrorDest.open(rt, o.to);
@@ -119,7 +144,7 @@ export async function mirror(rt: Runtime, o: MirrorOptions): Promise<{ counts: R
   const adsByKey = new Map(ads.map((ad) => [entryKey(ad), ad]));
   const runningByKey = new Map(running.map((r) => [entryKey(r), r]));
   const stage1 = planStage1(state, adsByKey, runningByKey, now, o.inProgressTimeout);
-  await mirrorAds(rt, dest, state, stage1.flatMap((d) => (d.action === 'mirror' ? [d.ad] : [])), changes);
+  await mirrorAds(rt, dest, state, stage1.flatMap((d) => (d.action === 'mirror' ? [d.ad] : [])), changes, policy);
   for (const d of stage1) {
     if (d.action !== 'unknown') continue;
     state.entries[d.key] = { ...state.entries[d.key]!, status: 'unknown', updatedAt: now.toISOString() };
@@ -129,7 +154,7 @@ export async function mirror(rt: Runtime, o: MirrorOptions): Promise<{ counts: R
   // Stage 2: what is new.
   const plan = planStage2(state, ads, running, o.initialSyncLimit, new Set(stage1.map((d) => d.key)));
   for (const [hub, floor] of Object.entries(plan.floors)) state.hubs[hub] = { floor };
-  await mirrorAds(rt, dest, state, plan.mirror, changes);
+  await mirrorAds(rt, dest, state, plan.mirror, changes, policy);
   for (const r of plan.inProgress) {
     const key = entryKey(r);
     state.entries[key] = { hub: r.hub, date: r.date, operator: r.operator, status: 'in-progress', runId: r.runId, firstSeen: now.toISOString(), updatedAt: now.toISOString() };
@@ -154,7 +179,7 @@ export async function run(rt: Runtime, o: MirrorOptions): Promise<void> {
     return [...lines, `archive ${r.archive}: ${counts}${r.changes.length ? '' : ' (nothing new)'}`].join('\n');
   });
   if (failed.some((c) => c.refused)) {
-    throw new SyncerError('VERIFY', `${failed.filter((c) => c.refused).length} dataset(s) refused: the archived tag disagrees with the registry`, { hint: 'see the warnings above; the others were mirrored' });
+    throw new SyncerError('VERIFY', `${failed.filter((c) => c.refused).length} dataset(s) refused: the archived tag disagrees with the registry, or the dataset is not what a reader may take`, { hint: 'see the warnings above; the others were mirrored' });
   }
   if (failed.length) throw new SyncerError('GIT', `${failed.length} dataset(s) could not be mirrored`, { hint: 'see the warnings above; rerun mirror once the remotes are back' });
 }

@@ -11,6 +11,11 @@ import { tagMessageProblem, type Advertisement } from '../../core/advertisement.
 import { redactUrl } from '../../core/remote-url.js';
 import { dumbHttp, fallbackWarning, filterIgnored, singleObjectsRefused, type PartialFetchFailure } from '../../core/partial-fetch.js';
 import type { Git } from '../../adapters/git.js';
+import { datasetUsesLfs, hasGitLfs, lfsFiles, lfsMissing } from '../../adapters/lfs.js';
+import {
+  contentLimits, escapingLinks, isFile, isLink, limitProblem, linksProblem, mismatchProblem, parseCatFileBatch, parseLsTree,
+  type ContentLimits, type Size, type TreeEntry,
+} from '../../core/dataset-contents.js';
 
 const missingRef = (e: unknown) => e instanceof SyncerError && /couldn't find remote ref/i.test(e.message);
 
@@ -112,11 +117,97 @@ async function fetchWholeCommit(git: Git, ad: Advertisement, proto: string[], so
   });
 }
 
+// ---------------------------------------------------------------------------------------------
+// What the dataset may contain (core/dataset-contents.ts decides; this reads the local store)
+
+export interface ContentPolicy {
+  /** Take links that lead out of the dataset (`--allow-symlinks`). */
+  allowSymlinks: boolean;
+  limits: ContentLimits;
+}
+
+/**
+ * Policies given by the command (retrieve's flags), by advertisement object: materialize()
+ * passes the advertisement through to fetchAdvertised() but takes no options of its own yet.
+ * Without one (watch --retrieve), the defaults: links refused, limits from the environment.
+ */
+const policies = new WeakMap<Advertisement, ContentPolicy>();
+
+/** `ad` (a copy) carrying `policy` to fetchAdvertised. */
+export function withContentPolicy(ad: Advertisement, policy: ContentPolicy): Advertisement {
+  const copy = { ...ad };
+  policies.set(copy, policy);
+  return copy;
+}
+
+const policyOf = (ad: Advertisement): ContentPolicy => policies.get(ad) ?? { allowSymlinks: false, limits: contentLimits(process.env) };
+const described = (ad: Advertisement) => `${ad.hub}/${ad.date} from ${ad.operator}`;
+
+function refuse(problem: { message: string; hint: string } | undefined): void {
+  if (problem) throw verifyError(problem.message, problem.hint);
+}
+
+/** The dataset's tree entries (`-l`: with sizes, which reads every blob: only once they are local). */
+async function datasetEntries(git: Git, commit: string, path: string, sizes: boolean): Promise<TreeEntry[]> {
+  return parseLsTree(await git.run(['ls-tree', '-r', '-z', ...(sizes ? ['-l'] : []), '--full-tree', commit, '--', path]));
+}
+
+/** Bytes as sync advertises them: blobs at their size, git-lfs pointers at their object's size. */
+async function realBytes(git: Git, commit: string, path: string, entries: TreeEntry[]): Promise<number> {
+  let bytes = entries.filter(isFile).reduce((n, e) => n + (e.size ?? 0), 0);
+  if (!(await datasetUsesLfs(git, commit, path))) return bytes;
+  if (!(await hasGitLfs(git))) throw lfsMissing(`the dataset ${path}/ stores files with git-lfs: retrieving it`);
+  const pointer = new Map(entries.map((e) => [e.path, e.size ?? 0]));
+  for (const f of await lfsFiles(git, commit, path)) bytes += f.size - (pointer.get(f.name) ?? 0);
+  return bytes;
+}
+
+/** Link targets (blob contents) by path, read from the local store in one process when possible. */
+async function linkTargets(git: Git, links: TreeEntry[]): Promise<Map<string, string>> {
+  if (links.length === 0) return new Map();
+  const oids = [...new Set(links.map((l) => l.oid))];
+  let contents = parseCatFileBatch(await git.run(['cat-file', '--batch'], { input: oids.join('\n') + '\n' }), oids);
+  if (!contents) {
+    // Not UTF-8 (or framing in doubt): one object at a time, still local.
+    contents = new Map();
+    for (const oid of oids) contents.set(oid, await git.run(['cat-file', 'blob', oid]));
+  }
+  return new Map(links.map((l) => [l.path, contents!.get(l.oid) ?? '']));
+}
+
+/**
+ * Why the dataset at `ad.commit` must not be taken, once its blobs are in `git`'s object store:
+ * a size other than the signed one, a size over this machine's limits, or links out of it.
+ */
+export async function datasetContentsProblem(git: Git, ad: Advertisement, policy: ContentPolicy, what = described(ad)): Promise<{ message: string; hint: string } | undefined> {
+  const entries = await datasetEntries(git, ad.commit, ad.path, true);
+  const size: Size = { files: entries.filter(isFile).length, bytes: await realBytes(git, ad.commit, ad.path, entries) };
+  const sizeProblem = mismatchProblem(size, ad, what) ?? limitProblem(size, policy.limits, what);
+  if (sizeProblem || policy.allowSymlinks) return sizeProblem;
+  return linksProblem(escapingLinks(await linkTargets(git, entries.filter(isLink)), ad.path), what);
+}
+
+/** Every blob of the dataset is local now: reading sizes and link targets must never fetch lazily. */
+async function requireLocalBlobs(git: Git, ad: Advertisement): Promise<void> {
+  const missing = await missingBlobs(git, ad);
+  if (missing.length === 0) return;
+  throw new SyncerError('GIT', `the remote ${redactUrl(ad.remote)} did not send ${missing.length} of the files of ${ad.tag}`, {
+    hint: 'run retrieve again; if it persists, the remote is missing objects (ask the operator to sync again)',
+  });
+}
+
 /** Fetch and verify the advertised commit and its dataset's files; `warn` is told of a fallback once. */
 export async function fetchAdvertised(git: Git, ad: Advertisement, proto: string[], warn: (message: string) => void): Promise<void> {
+  const policy = policyOf(ad);
+  // A signed size over the limits needs no download to refuse.
+  refuse(limitProblem(ad, policy.limits, described(ad)));
   const before = await storeBytes(git);
   const tag = await fetchTag(git, ad, proto);
   await verifyTag(git, ad);
+  // The trees are here, the blobs not yet (partial fetch): the file count is known before the
+  // bytes, so a tree of thousands of files advertised as one is refused before they come.
+  const files = (await datasetEntries(git, ad.commit, ad.path, false)).filter(isFile).length;
+  refuse(mismatchProblem({ files }, ad, described(ad)) ?? limitProblem({ files }, policy.limits, described(ad)));
   let failure = tag.failure;
   if (!failure) {
     const blobs = await missingBlobs(git, ad);
@@ -132,4 +223,7 @@ export async function fetchAdvertised(git: Git, ad: Advertisement, proto: string
     }
   }
   if (failure) warn(fallbackWarning(redactUrl(ad.remote), failure, (await storeBytes(git)) - before));
+  // Blobs local, nothing checked out yet: the last moment to refuse without touching the target.
+  await requireLocalBlobs(git, ad);
+  refuse(await datasetContentsProblem(git, ad, policy));
 }

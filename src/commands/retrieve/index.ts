@@ -13,6 +13,8 @@ import type { Registry, Skipped } from '../../adapters/registry.js';
 import type { Runtime } from '../../runtime.js';
 import { datesOf, latestDate } from './plan.js';
 import { materialize } from './checkout.js';
+import { withContentPolicy, type ContentPolicy } from './fetch.js';
+import { contentLimits } from '../../core/dataset-contents.js';
 
 export interface RetrieveOptions {
   hub?: string;
@@ -22,6 +24,8 @@ export interface RetrieveOptions {
   force?: boolean;
   allowUnsigned?: boolean;
   acceptKey?: boolean;
+  /** Take a dataset whose symbolic links lead out of it (refused by default: a reader would read this machine's files). */
+  allowSymlinks?: boolean;
 }
 
 export interface RetrieveResult {
@@ -104,6 +108,8 @@ export async function retrieve(rt: Runtime, options: RetrieveOptions): Promise<R
   if (options.operator !== undefined) checkName('operator', options.operator);
   if (options.date !== undefined && options.date !== 'latest') checkDate(options.date);
   const importDir = rt.config.importDir;
+  // Limits from the environment are checked before the network: a bad value is exit 2 at once.
+  const policy: ContentPolicy = { allowSymlinks: !!options.allowSymlinks, limits: contentLimits(rt.env) };
   if (!options.into && !importDir) throw usageError('no import directory configured', 'pass --into DIR, or set importDir (syncer config set importDir DIR)');
 
   if (!rt.canPrompt) {
@@ -123,7 +129,7 @@ export async function retrieve(rt: Runtime, options: RetrieveOptions): Promise<R
     rt.out.info(`\n  ${ad.hub}/${ad.date} by ${ad.operator}\n  commit    ${ad.commit}\n  synced    ${ad.syncedAt}\n  files     ${ad.files} (${ad.bytes} bytes)\n  message   ${escapeControl(ad.message)}\n  into      ${resolvedTarget}\n`);
     if (!(await rt.confirm('Retrieve it?'))) throw new SyncerError('INTERRUPTED', 'cancelled; nothing was changed');
   }
-  const { updated } = await materialize(rt, ad, resolvedTarget, !!options.force);
+  const { updated } = await materialize(rt, withContentPolicy(ad, policy), resolvedTarget, !!options.force);
   // Never report a data path that does not exist: a dataset committed as a symbolic link (older
   // syncers published those) or as a file holds no data here.
   const dataPath = join(resolvedTarget, ad.path);

@@ -18,6 +18,8 @@ import type { Registry } from '../../adapters/registry.js';
 import { publish } from './publish.js';
 import { withLock } from '../../adapters/locks.js';
 import { defaultMessage, hubChoices, LARGE_FILE_BYTES, OPERATOR_FILE } from './plan.js';
+import { describeLinks, escapingLinks } from '../../core/dataset-contents.js';
+import { escapeControl } from '../../core/sanitize.js';
 import { envKnob } from '../../config/resolve.js';
 
 export interface SyncOptions {
@@ -113,6 +115,29 @@ function refuseSymlink(top: string, path: string): void {
   }
 }
 
+/**
+ * Links in the dataset that lead out of it are published as links: peers get the link, never what
+ * it points to, and refuse the dataset unless they pass --allow-symlinks. Say so before pushing.
+ */
+async function warnEscapingLinks(rt: Runtime, git: Git, top: string, path: string): Promise<void> {
+  const listed = await git.run(['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', path]);
+  const links = new Map<string, string>();
+  for (const rel of new Set(listed.split('\0').filter(Boolean))) {
+    try {
+      if (lstatSync(join(top, rel)).isSymbolicLink()) links.set(rel, readlinkSync(join(top, rel)));
+    } catch {
+      /* removed meanwhile */
+    }
+  }
+  const escaping = escapingLinks(links, path);
+  if (escaping.length === 0) return;
+  const what =
+    escaping.length === 1
+      ? `${escapeControl(escaping[0]!.path)} is a symbolic link to ${escapeControl(escaping[0]!.target)}, out of ${path}/`
+      : `${escaping.length} symbolic links lead out of ${path}/ (${describeLinks(escaping)})`;
+  rt.out.warn(`${what}: only the link is published, not what it points to, and peers refuse the dataset unless they pass --allow-symlinks`);
+}
+
 /** Everything decided before git or etcd is written to. */
 export interface SyncPlan {
   top: string;
@@ -141,6 +166,7 @@ async function prepare(rt: Runtime, git: Git, registry: () => Promise<Registry>,
     throw usageError(`nothing at ${join(top, path)}`, 'put the dataset in that directory, or pass --path');
   }
   refuseSymlink(top, path);
+  await warnEscapingLinks(rt, git, top, path);
   const remote = await advertisedRemote(rt, git);
 
   // Ask the registry before touching git: an unreachable etcd, or a user who may not write,
