@@ -2,6 +2,10 @@
  * Local locks so that two syncs of one repository, or two retrieves into one target, never
  * interleave: the second waits (saying so on stderr) until the first is done. A lock left by a
  * killed process goes stale within seconds (proper-lockfile refreshes a live lock's mtime).
+ *
+ * So whoever holds the lock knows no live run of the same kind does: what such a run leaves
+ * behind (a retrieve's clone beside the target, a half-done update) is a dead run's, and `fn` may
+ * clean it up or complete it (retrieve/checkout.ts does).
  */
 import { SyncerError, interrupted } from '../errors.js';
 

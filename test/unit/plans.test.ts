@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { latestDate, targetAction } from '../../src/commands/retrieve/plan.js';
+import { latestDate, leftoverPlan, targetAction } from '../../src/commands/retrieve/plan.js';
 import { buildAdvertisement, hubChoices } from '../../src/commands/sync/plan.js';
 import { parseAdvertisement } from '../../src/core/advertisement.js';
 
@@ -21,6 +21,27 @@ describe('retrieve planning', () => {
     expect(targetAction({ kind: 'same-dataset', clean: false }, true)).toEqual({ action: 'update' });
     expect(targetAction({ kind: 'foreign' }, false)).toHaveProperty('refuse');
     expect(targetAction({ kind: 'foreign' }, true)).toEqual({ action: 'replace' });
+  });
+  it('completes an update syncer left unfinished, whatever the working tree shows', () => {
+    expect(targetAction({ kind: 'same-dataset', clean: false, unfinished: true }, false)).toEqual({ action: 'complete' });
+    expect(targetAction({ kind: 'same-dataset', clean: false, unfinished: true }, true)).toEqual({ action: 'complete' });
+  });
+  describe('what dead retrieves left beside the target', () => {
+    const siblings = ['data', '.data.syncer-tmp-0a1b2c3d', '.data.syncer-lock', '.data.syncer-old-deadbeef', '.database.syncer-tmp-00000000', '.data.syncer-tmp-notahex', 'other'];
+    it('removes clones; puts the moved-aside directory back when the target is missing', () => {
+      expect(leftoverPlan('data', siblings, 'absent')).toEqual({ restore: '.data.syncer-old-deadbeef', remove: ['.data.syncer-tmp-0a1b2c3d'], keep: [] });
+    });
+    it('removes what a finished checkout replaced', () => {
+      expect(leftoverPlan('data', siblings, 'checkout')).toEqual({ remove: ['.data.syncer-tmp-0a1b2c3d', '.data.syncer-old-deadbeef'], keep: [] });
+    });
+    it('keeps a moved-aside directory when the target holds anything else, or when it is not the only candidate', () => {
+      expect(leftoverPlan('data', siblings, 'other')).toEqual({ remove: ['.data.syncer-tmp-0a1b2c3d'], keep: ['.data.syncer-old-deadbeef'] });
+      const two = ['.data.syncer-old-00000001', '.data.syncer-old-00000002'];
+      expect(leftoverPlan('data', two, 'absent')).toEqual({ remove: [], keep: two });
+    });
+    it('matches the target name exactly (regex characters included)', () => {
+      expect(leftoverPlan('a.b', ['.a.b.syncer-tmp-01', '.aXb.syncer-tmp-02'], 'absent').remove).toEqual(['.a.b.syncer-tmp-01']);
+    });
   });
 });
 

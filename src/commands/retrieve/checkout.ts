@@ -1,17 +1,20 @@
 /**
  * Materialise an advertised commit as a detached, sparse checkout of the dataset path. A first
  * retrieve is cloned beside the target and renamed into place only when complete and verified;
- * an existing checkout of the same dataset is updated in place.
+ * an existing checkout of the same dataset is updated in place, under a marker in its git config
+ * (syncer.updating) so that an update that fails is undone, and one that was killed is recognised
+ * and completed by the next retrieve. What a killed run left beside the target is cleaned up by
+ * the next run that takes the target's lock.
  */
 import { existsSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SyncerError, verifyError } from '../../errors.js';
 import type { Advertisement } from '../../core/advertisement.js';
 import type { Runtime } from '../../runtime.js';
-import { protocolArgs, type Git } from '../../adapters/git.js';
+import { Git, protocolArgs } from '../../adapters/git.js';
 import { withLock } from '../../adapters/locks.js';
-import { targetAction, type TargetState } from './plan.js';
+import { leftoverPlan, targetAction, type TargetPresence, type TargetState } from './plan.js';
 import { fetchAdvertised } from './fetch.js';
 import { makeDirs } from '../../adapters/dirs.js';
 
@@ -28,10 +31,47 @@ async function inspectTarget(rt: Runtime, target: string, ad: Advertisement): Pr
   const { git } = rt.git(target);
   const [hub, operator, top] = await Promise.all([git.configGet('syncer.hub'), git.configGet('syncer.operator'), git.topLevel()]);
   if (hub !== ad.hub || operator !== ad.operator || top === undefined) return { kind: 'foreign' };
-  const status = await git.run(['status', '--porcelain', '--untracked-files=all']);
+  if (await git.configGet(UPDATING)) return { kind: 'same-dataset', clean: false, unfinished: true };
+  // Only looks: no index refresh, so it works on a full or read-only file system too.
+  const status = await git.run(['--no-optional-locks', 'status', '--porcelain', '--untracked-files=all']);
   // Local commits count as modifications too: updating would leave them unreachable.
   const [head, retrieved] = await Promise.all([git.revParse('HEAD'), git.configGet('syncer.commit')]);
   return { kind: 'same-dataset', clean: status.trim() === '' && head === retrieved };
+}
+
+/** Set in a checkout's git config for the length of an in-place update, to the commit it goes to. */
+const UPDATING = 'syncer.updating';
+
+/** A checkout some retrieve finished: its own repository, at the commit retrieved, no update under way. */
+async function isFinishedCheckout(rt: Runtime, dir: string): Promise<boolean> {
+  if (!existsSync(join(dir, '.git'))) return false;
+  const { git } = rt.git(dir);
+  const [top, head, retrieved, updating] = await Promise.all([git.topLevel(), git.revParse('HEAD'), git.configGet('syncer.commit'), git.configGet(UPDATING)]);
+  return top !== undefined && resolve(top) === resolve(dir) && head !== undefined && head === retrieved && !updating;
+}
+
+/**
+ * Clean up what dead retrieves into `target` left beside it. Called with the target's lock held,
+ * so no live run owns any of it (each run names its directories after the target).
+ */
+async function cleanLeftovers(rt: Runtime, target: string): Promise<void> {
+  const parent = dirname(target);
+  const name = basename(target);
+  const siblings = readdirSync(parent).filter((s) => s.startsWith(`.${name}.syncer-`));
+  if (siblings.length === 0) return;
+  const presence: TargetPresence = !existsSync(target) ? 'absent' : (await isFinishedCheckout(rt, target)) ? 'checkout' : 'other';
+  const plan = leftoverPlan(name, siblings, presence);
+  if (plan.restore) {
+    renameSync(join(parent, plan.restore), target);
+    rt.out.info(`put back ${target}: it was moved aside by a retrieve that did not finish (${plan.restore})`);
+  }
+  for (const s of plan.remove) {
+    rmSync(join(parent, s), { recursive: true, force: true });
+    rt.out.info(`removed ${join(parent, s)} left by a retrieve that did not finish`);
+  }
+  for (const s of plan.keep) {
+    rt.out.warn(`${join(parent, s)} holds what was at ${target} before a retrieve that did not finish; kept (move what you need from it, then remove it)`);
+  }
 }
 
 async function checkoutAndVerify(git: Git, ad: Advertisement, proto: string[], force: boolean): Promise<void> {
@@ -75,6 +115,86 @@ function removeEmptyDirs(dir: string, top: string): void {
   }
 }
 
+/**
+ * Update an existing checkout to `ad`: complete, or undone (the previous checkout as it was), or,
+ * when killed, marked (syncer.updating) so that the next retrieve knows the changes in the working
+ * tree are its own and completes it (`unfinished`).
+ */
+async function updateInPlace(rt: Runtime, git: Git, ad: Advertisement, proto: string[], force: boolean, unfinished: boolean): Promise<void> {
+  if (unfinished) {
+    rt.out.info(`completing an update of ${git.dir} that a retrieve left unfinished (killed, or its undo failed)`);
+    await removeStaleGitLocks(git);
+  }
+  const previous = await retrievedState(git);
+  // Set before anything changes: from here until it is cleared, the working tree is syncer's to fix.
+  await git.run(['config', UPDATING, ad.commit]);
+  let touched = unfinished; // whether the working tree may differ from `previous`
+  try {
+    await git.run(['remote', 'set-url', 'origin', ad.remote]);
+    await fetchAdvertised(git, ad, proto, (m) => rt.out.warn(m));
+    touched = true;
+    await checkoutAndVerify(git, ad, proto, force || unfinished);
+  } catch (e) {
+    throw await undoUpdate(rt, git.dir, touched ? previous : undefined, e);
+  }
+  await git.run(['config', '--unset', UPDATING]);
+}
+
+/**
+ * After a failed update, put the checkout back at `previous`, the commit last retrieved (files the
+ * failed checkout wrote are removed first: on a full disk that frees the space the undo needs);
+ * without `previous` the working tree was never touched. Runs even after Ctrl-C (local, quick),
+ * so an interrupted update is undone too. Returns the error to throw, saying the checkout's state.
+ */
+async function undoUpdate(rt: Runtime, dir: string, previous: Retrieved | undefined, failure: unknown): Promise<unknown> {
+  // Not the runtime's git: after Ctrl-C its signal is aborted and would cancel the undo too.
+  const git = new Git(dir, { env: rt.deps.env, stallTimeoutMs: rt.config.gitStallTimeoutSeconds * 1000 });
+  try {
+    if (previous) await restoreRetrieved(git, previous);
+    await git.run(['config', '--unset', UPDATING]);
+  } catch (e) {
+    if (!(failure instanceof SyncerError)) return failure;
+    const reason = e instanceof Error ? e.message : String(e);
+    return new SyncerError(failure.kind, `${failure.message}; undoing the update failed too (${reason}): the next retrieve into ${dir} completes it`, { hint: failure.hint, cause: failure });
+  }
+  if (!(failure instanceof SyncerError) || !previous || failure.kind === 'INTERRUPTED') return failure;
+  return new SyncerError(failure.kind, `${failure.message}; the update was undone and left ${dir} as it was, at ${previous.commit.slice(0, 12)}`, { hint: failure.hint, cause: failure });
+}
+
+/** What the checkout's config says was last retrieved (the state an update undoes to). */
+interface Retrieved {
+  commit: string;
+  date?: string;
+  path?: string;
+}
+
+async function retrievedState(git: Git): Promise<Retrieved | undefined> {
+  const [commit, date, path] = await Promise.all(['commit', 'date', 'path'].map((k) => git.configGet(`syncer.${k}`)));
+  return commit ? { commit, date, path } : undefined;
+}
+
+/** Working tree, index, sparse pattern and syncer.* config back at what was last retrieved. */
+async function restoreRetrieved(git: Git, r: Retrieved): Promise<void> {
+  // What the failed checkout wrote is untracked while its index was never written: remove it.
+  await git.run(['clean', '-ffdq']);
+  if (r.path) await git.run(['sparse-checkout', 'set', '--no-cone', `/${r.path}/`]);
+  await git.run(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--force', '--detach', r.commit]);
+  await git.run(['clean', '-ffdq']);
+  // The failed update may have written some of its own before failing.
+  for (const [k, v] of Object.entries(r)) if (v !== undefined) await git.run(['config', `syncer.${k}`, v]);
+}
+
+/**
+ * Lock files a killed git left in the checkout's repository (index.lock, shallow.lock, ...); each
+ * would make the next git command there fail. Only called when syncer's own update died there
+ * and the target's lock is held: no live git of ours runs in it.
+ */
+async function removeStaleGitLocks(git: Git): Promise<void> {
+  const gitDir = resolve(git.dir, (await git.run(['rev-parse', '--git-dir'])).trim());
+  const locks = readdirSync(gitDir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.lock') && !f.startsWith('objects/'));
+  for (const f of locks) rmSync(join(gitDir, f), { force: true });
+}
+
 /** Retrieve `ad` into `target`, one retrieve per target at a time. Returns whether it updated in place. */
 export async function materialize(rt: Runtime, ad: Advertisement, target: string, force: boolean): Promise<{ updated: boolean }> {
   const parent = dirname(target);
@@ -89,16 +209,15 @@ export async function materialize(rt: Runtime, ad: Advertisement, target: string
 
 async function materializeLocked(rt: Runtime, ad: Advertisement, target: string, force: boolean): Promise<{ updated: boolean }> {
   const proto = protocolArgs(rt.config.allowedTransports);
+  await cleanLeftovers(rt, target);
   const state = await inspectTarget(rt, target, ad);
   const decision = targetAction(state, force);
   if ('refuse' in decision) throw new SyncerError('USAGE', `refusing to retrieve into ${target}: it ${decision.refuse}`, { hint: decision.hint });
 
-  if (decision.action === 'update') {
+  if (decision.action === 'update' || decision.action === 'complete') {
     const { git, done } = rt.git(target, { progressLabel: 'retrieve' });
     try {
-      await git.run(['remote', 'set-url', 'origin', ad.remote]);
-      await fetchAdvertised(git, ad, proto, (m) => rt.out.warn(m));
-      await checkoutAndVerify(git, ad, proto, force);
+      await updateInPlace(rt, git, ad, proto, force, decision.action === 'complete');
     } finally {
       done();
     }
