@@ -43,6 +43,7 @@ export async function parseArgs(argv: string[], io: { stdout: (s: string) => voi
     .option('input', { type: 'boolean', default: true, describe: 'prompt on a TTY (--no-input: never prompt)', global: true })
     .option('yes', { alias: 'y', type: 'boolean', describe: 'answer yes to confirmations', global: true })
     .option('etcd-hosts', { type: 'string', describe: 'comma list of http(s)://host:port (overrides etcd.hosts)', global: true })
+    .option('trust-file', { type: 'string', describe: 'OPERATOR SHA256:<fingerprint> lines that decide those operators\' keys (overrides trustFile)', global: true })
     .option('namespace', { type: 'string', describe: 'registry key prefix (default syncer/)', global: true })
     .option('verbose', { type: 'boolean', describe: 'debug output and stack traces', global: true })
     .command('init', 'set up the config (checks repo, remote and etcd before writing)', (y) =>
@@ -240,10 +241,13 @@ export async function parseArgs(argv: string[], io: { stdout: (s: string) => voi
         )
         .demandCommand(1, 'name a source subcommand: add, list, remove, pull or push');
     })
-    .command('operators', 'registered operators, their key fingerprints and whether you pinned them', {}, () => {
-      selected = async (rt) => (await import('./commands/operators/index.js')).run(rt);
-    })
-    .command('keys <action>', 'show | path | rotate your signing key', (y) => y.positional('action', { choices: ['show', 'path', 'rotate'] as const }), (a) => {
+    .command('operators [action] [operator] [fingerprint]', 'registered operators, their key fingerprints and whether you pinned them; pin OPERATOR FINGERPRINT pins a key you checked', (y) =>
+      y.positional('action', { choices: ['list', 'pin'] as const, default: 'list' }).positional('operator', { type: 'string' }).positional('fingerprint', { type: 'string' }),
+      (a) => {
+        selected = async (rt) => (await import('./commands/operators/index.js')).run(rt, { action: a.action as 'list' | 'pin', operator: str(a.operator), fingerprint: str(a.fingerprint) });
+      },
+    )
+    .command('keys <action>', 'show | path | rotate | revoke your signing key', (y) => y.positional('action', { choices: ['show', 'path', 'rotate', 'revoke'] as const }), (a) => {
       selected = async (rt) => (await import('./commands/keys/index.js')).run(rt, { action: a.action as never });
     })
     .command('doctor', 'check git, config, remote and etcd; say what to fix', {}, () => {
@@ -283,6 +287,7 @@ export async function parseArgs(argv: string[], io: { stdout: (s: string) => voi
     input: a.input as boolean | undefined,
     yes: a.yes as boolean | undefined,
     etcdHosts: str(a['etcd-hosts']),
+    trustFile: str(a['trust-file']),
     namespace: str(a.namespace),
     verbose: a.verbose as boolean | undefined,
   };

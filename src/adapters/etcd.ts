@@ -290,6 +290,31 @@ export class EtcdAdapter {
     return kv && { key: kv.key.toString(), value: kv.value, modRevision: kv.mod_revision, version: kv.version };
   }
 
+  /**
+   * The cluster's ID and current revision, from the header of a count-only read of `key`: what a
+   * watcher compares with its saved position to notice a wiped, restored or other cluster.
+   */
+  async header(key: string): Promise<{ clusterId: string; revision: string }> {
+    const res = await this.call(`read of ${key}`, () => this.client.kv.range({ key: Buffer.from(key), count_only: true }));
+    return { clusterId: String(res.header.cluster_id), revision: String(res.header.revision) };
+  }
+
+  /**
+   * `key` as it was at `revision` (undefined: absent then), or 'compacted' when etcd no longer has
+   * that history. `revision` must not be ahead of the current one (etcd refuses a future revision).
+   */
+  async getAt(key: string, revision: string): Promise<KeyValue | undefined | 'compacted'> {
+    const res = await this.call(`read of ${key} at revision ${revision}`, () =>
+      this.client.kv.range({ key: Buffer.from(key), revision }).catch((e: Error) => {
+        if (/required revision has been compacted/.test(e.message)) return 'compacted' as const;
+        throw e;
+      }),
+    );
+    if (res === 'compacted') return res;
+    const kv = res.kvs[0];
+    return kv && { key: kv.key.toString(), value: kv.value, modRevision: kv.mod_revision, version: kv.version };
+  }
+
   /** Every key under `prefix` in key order, page by page (responses stay far below grpc limits). */
   async *range(prefix: string, options: { keysOnly?: boolean; pageSize?: number; snapshot?: { revision?: string } } = {}): AsyncGenerator<KeyValue> {
     const end = prefixEnd(prefix);

@@ -7,7 +7,7 @@ import { SyncerError, verifyError } from '../errors.js';
 import { keys, parseDatasetKey, parseDateIndexKey, type DatasetId, type Keys } from '../core/keys.js';
 import {
   isNewer,
-  MAX_ADVERTISEMENT_BYTES,
+  MAX_RECORD_BYTES,
   operatorRecordSchema,
   parseAdvertisement,
   serializeAdvertisement,
@@ -160,6 +160,18 @@ export class Registry {
     return parsed.ad;
   }
 
+  /** Every valid advertisement of one operator, across hubs and dates (one paged read of all datasets). */
+  async listOperatorEntries(operator: string): Promise<Advertisement[]> {
+    const out: Advertisement[] = [];
+    for await (const kv of this.etcd.range(this.keys.datasetsPrefix)) {
+      const id = parseDatasetKey(this.keys, kv.key);
+      if (!id || id.operator !== operator) continue;
+      const parsed = parseAdvertisement(kv.value, { expect: id, transports: this.transports });
+      if (parsed.ok) out.push(parsed.ad);
+    }
+    return out;
+  }
+
   /**
    * Write an advertisement, its index marker and the removal of its in-progress key in one
    * transaction, compare-and-swap on the entry read just before: a newer entry is never replaced.
@@ -230,7 +242,7 @@ export class Registry {
     const kv = await this.etcd.get(this.keys.operator(operator));
     if (!kv) return undefined;
     try {
-      const json = kv.value.length > MAX_ADVERTISEMENT_BYTES ? undefined : JSON.parse(kv.value.toString());
+      const json = kv.value.length > MAX_RECORD_BYTES ? undefined : JSON.parse(kv.value.toString());
       const parsed = operatorRecordSchema.safeParse(json);
       if (parsed.success && parsed.data.operator === operator) return { record: parsed.data, modRevision: kv.modRevision };
       return { modRevision: kv.modRevision, invalid: parsed.success ? 'operator name disagrees with its key' : parsed.error.issues[0]!.message };

@@ -11,6 +11,8 @@ import { advertisementSigningText, isPublicKey } from './signing.js';
 
 /** Larger values are refused before parsing: nothing legitimate comes close. */
 export const MAX_ADVERTISEMENT_BYTES = 64 * 1024;
+/** An operator record carries, per rotation, the entries its old key may still vouch for. */
+export const MAX_RECORD_BYTES = 1024 * 1024;
 
 const name = z.string().refine(isName, 'not a valid name');
 const safeText = (max: number) => z.string().max(max);
@@ -104,8 +106,24 @@ export function isNewer(a: Pick<Advertisement, 'syncedAt'>, b: Pick<Advertisemen
 
 const publicKey = z.string().refine(isPublicKey, 'not an ed25519 public key');
 
+/** "<hub>/<date>" -> the first 20 hex digits of the commit the old key advertised there. */
+const sealedSchema = z.record(z.string().max(200), z.string().regex(/^[0-9a-f]{20}$/));
+
 export const rotationSchema = z
-  .object({ from: publicKey, to: publicKey, at: z.string().datetime({ offset: true }), signature: z.string().max(200) })
+  .object({
+    from: publicKey,
+    to: publicKey,
+    at: z.string().datetime({ offset: true }),
+    signature: z.string().max(200),
+    /**
+     * What the old key had advertised when it was retired, covered by the new key's signature of
+     * the record: the old key vouches for exactly these entries and nothing else, whatever an
+     * entry claims about its own time (the holder of an old key controls that claim).
+     */
+    sealed: sealedSchema.optional(),
+    /** Retired because compromised: nothing it signed is trusted (the operator re-signs what stays). */
+    revoked: z.literal(true).optional(),
+  })
   .strict();
 
 /** `<ns>operators/<op>` and `.syncer/operator.json`: signed by its current key. */

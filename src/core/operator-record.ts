@@ -36,14 +36,25 @@ export function planOperatorRecord(current: OperatorRecord | undefined, pair: Ke
   return { record: signRecord(base, pair.privateKeyPem), write: true };
 }
 
-/** The record after rotating from `old` to `next`: the rotation statement is signed by the old key. */
-export function rotateRecord(current: OperatorRecord, old: KeyPair, next: KeyPair, now: Date): OperatorRecord {
+/**
+ * The record after rotating from `old` to `next`: the rotation statement is signed by the old key;
+ * `sealed` (what the old key advertised, hub/date -> commit) and `revoked` are covered by the new
+ * key's signature of the whole record.
+ */
+export function rotateRecord(current: OperatorRecord, old: KeyPair, next: KeyPair, now: Date, seal: { sealed?: Record<string, string>; revoked?: boolean } = {}): OperatorRecord {
   if (current.publicKey !== old.publicKey) {
     throw verifyError(`the registry's key for ${current.operator} (${current.publicKey ? fingerprint(current.publicKey) : 'none'}) is not yours (${fingerprint(old.publicKey)}): cannot rotate it`);
   }
   const at = now.toISOString();
   const statement = { operator: current.operator, from: old.publicKey, to: next.publicKey, at };
-  const rotation = { from: old.publicKey, to: next.publicKey, at, signature: signText(rotationSigningText(statement), old.privateKeyPem) };
+  const rotation = {
+    from: old.publicKey,
+    to: next.publicKey,
+    at,
+    signature: signText(rotationSigningText(statement), old.privateKeyPem),
+    ...(seal.sealed ? { sealed: seal.sealed } : {}),
+    ...(seal.revoked ? { revoked: true as const } : {}),
+  };
   const rotations = [...(current.rotations ?? []), rotation].slice(-64);
   return signRecord({ operator: current.operator, remote: current.remote, publicKey: next.publicKey, registeredAt: current.registeredAt, rotations }, next.privateKeyPem);
 }

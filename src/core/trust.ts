@@ -7,11 +7,17 @@ import type { Advertisement, OperatorRecord } from './advertisement.js';
 import { advertisementSigningText, fingerprint, recordSigningText, rotationSigningText, verifyText } from './signing.js';
 
 export type PinState = 'new' | 'pinned' | 'rotated' | 'accepted' | 'vouched';
-/** A key the operator held before, and when its rotation retired it. */
+/** A key the operator held before, when its rotation retired it, and what it may still vouch for. */
 export interface RetiredKey {
   publicKey: string;
   retiredAt: string;
+  /** "<hub>/<date>" -> commit prefix it had advertised (rotations made before seals had none). */
+  sealed?: Record<string, string>;
+  revoked?: boolean;
 }
+
+/** The 20 hex digits a seal keeps of a commit. */
+export const sealOf = (commit: string) => commit.slice(0, 20);
 
 export type KeyDecision = { ok: true; publicKey: string; pin: PinState; retired: RetiredKey[] } | { ok: false; problem: string };
 
@@ -23,7 +29,7 @@ export function retiredKeys(operator: string, record: OperatorRecord): RetiredKe
   for (const r of rotations) {
     if (r.to !== key || out.some((k) => k.publicKey === r.from)) continue;
     if (!verifyText(rotationSigningText({ operator, from: r.from, to: r.to, at: r.at }), r.signature, r.from)) break;
-    out.push({ publicKey: r.from, retiredAt: r.at });
+    out.push({ publicKey: r.from, retiredAt: r.at, ...(r.sealed ? { sealed: r.sealed } : {}), ...(r.revoked ? { revoked: true } : {}) });
     key = r.from;
   }
   return out;
@@ -61,14 +67,27 @@ export function decideKey(operator: string, record: OperatorRecord | undefined, 
 }
 
 /**
+ * Whether a retired key still vouches for `ad`: only for the entries its rotation sealed (hub/date
+ * and commit, under the new key's signature), never after a revocation. Rotations from before
+ * seals existed fall back to the entry's own claim of time, which the old key's holder controls.
+ */
+function retiredKeyVouches(k: RetiredKey, ad: Advertisement): boolean {
+  if (k.revoked) return false;
+  if (k.sealed) return k.sealed[`${ad.hub}/${ad.date}`] === sealOf(ad.commit);
+  return Date.parse(ad.syncedAt) <= Date.parse(k.retiredAt);
+}
+
+/**
  * Why the advertisement's signature does not hold, or undefined when it does: made by the current
- * key, or by a key the operator retired later than the advertisement was made.
+ * key, or by a retired key that still vouches for this very entry.
  */
 export function signatureProblem(ad: Advertisement, publicKey: string, retired: RetiredKey[] = []): string | undefined {
   if (!ad.signature) return `${ad.hub}/${ad.date}/${ad.operator} is not signed`;
   const text = advertisementSigningText(ad);
   if (verifyText(text, ad.signature, publicKey)) return undefined;
-  const made = Date.parse(ad.syncedAt);
-  if (retired.some((k) => made <= Date.parse(k.retiredAt) && verifyText(text, ad.signature, k.publicKey))) return undefined;
+  const signer = retired.find((k) => verifyText(text, ad.signature, k.publicKey));
+  if (signer && retiredKeyVouches(signer, ad)) return undefined;
+  if (signer?.revoked) return `${ad.hub}/${ad.date}/${ad.operator} is signed by a revoked key of ${ad.operator} (${fingerprint(signer.publicKey)})`;
+  if (signer) return `${ad.hub}/${ad.date}/${ad.operator} is signed by a retired key of ${ad.operator} (${fingerprint(signer.publicKey)}) that did not advertise it before its rotation`;
   return `${ad.hub}/${ad.date}/${ad.operator} has a bad signature (not made by ${fingerprint(publicKey)} nor an earlier key of ${ad.operator})`;
 }

@@ -1,15 +1,59 @@
 /**
- * syncer keys show|path|rotate. The private key never leaves its file; rotation moves the registry
- * record to a new key with a statement signed by the old one, so peers follow without action.
+ * syncer keys show|path|rotate|revoke. The private key never leaves its file; rotation moves the
+ * registry record to a new key with a statement signed by the old one, so peers follow without
+ * action, and seals what the old key had advertised: from then on the old key vouches for exactly
+ * those entries. Revocation (a compromised key) trusts nothing the old key signed, and re-signs
+ * with the new key the entries this operator's own repository backs with its tags.
  */
 import { existsSync, renameSync } from 'node:fs';
 import { SyncerError, usageError } from '../../errors.js';
-import { fingerprint, generateKeyPair } from '../../core/signing.js';
+import { fingerprint, generateKeyPair, signText, advertisementSigningText, verifyText, type KeyPair } from '../../core/signing.js';
 import { rotateRecord } from '../../core/operator-record.js';
+import { sealOf } from '../../core/trust.js';
+import { tagMessageProblem, type Advertisement } from '../../core/advertisement.js';
+import type { Registry } from '../../adapters/registry.js';
 import type { Runtime } from '../../runtime.js';
 
 export interface KeysOptions {
-  action: 'show' | 'path' | 'rotate';
+  action: 'show' | 'path' | 'rotate' | 'revoke';
+}
+
+/** hub/date -> commit prefix of each entry the old key signed (what it may still vouch for). */
+function sealFor(entries: Advertisement[], old: KeyPair): Record<string, string> {
+  const sealed: Record<string, string> = {};
+  for (const ad of entries) {
+    if (ad.signature && verifyText(advertisementSigningText(ad), ad.signature, old.publicKey)) sealed[`${ad.hub}/${ad.date}`] = sealOf(ad.commit);
+  }
+  return sealed;
+}
+
+/** Whether this operator's repository holds the entry's tag, on its commit, with the same advertisement. */
+async function backedByOwnTag(rt: Runtime, ad: Advertisement): Promise<boolean> {
+  if (!rt.config.repoPath) return false;
+  const { git } = rt.git(rt.config.repoPath);
+  const target = await git.revParse(`refs/tags/${ad.tag}`);
+  if (target !== ad.commit) return false;
+  const message = await git.tryRun(['for-each-ref', '--format=%(contents)', '--', `refs/tags/${ad.tag}`]);
+  return message !== undefined && tagMessageProblem(message, ad) === undefined;
+}
+
+/** Re-sign with `next` the entries our own tags back; the rest stay untrusted (signed by the revoked key). */
+async function resignOwnEntries(rt: Runtime, registry: Registry, entries: Advertisement[], next: KeyPair): Promise<{ resigned: string[]; left: string[] }> {
+  const resigned: string[] = [];
+  const left: string[] = [];
+  for (const ad of entries) {
+    const id = `${ad.hub}/${ad.date}`;
+    if (!(await backedByOwnTag(rt, ad))) {
+      left.push(id);
+      rt.out.warn(`not re-signing ${id}: no tag ${ad.tag} in ${rt.config.repoPath ?? 'your repository'} backs it (it stays untrusted; sync it again if it is yours)`);
+      continue;
+    }
+    const unsigned = { ...ad };
+    delete (unsigned as Partial<Advertisement>).signature;
+    await registry.advertise({ ...ad, signature: signText(advertisementSigningText(unsigned), next.privateKeyPem) });
+    resigned.push(id);
+  }
+  return { resigned, left };
 }
 
 function operatorName(rt: Runtime): string {
@@ -33,14 +77,17 @@ export async function run(rt: Runtime, options: KeysOptions): Promise<void> {
     return;
   }
 
+  const revoke = options.action === 'revoke';
   const registry = await rt.registry({ writes: true });
   const entry = await registry.getOperatorEntry(operator);
-  if (!entry?.record) throw usageError(`operator ${operator} is not registered yet: nothing to rotate`, 'run syncer sync first (or syncer init)');
-  if (!(await rt.confirm(`Replace the key of ${operator} (${fingerprint(pair.publicKey)}) with a new one?`))) {
-    throw new SyncerError('INTERRUPTED', 'cancelled; nothing was changed');
-  }
+  if (!entry?.record) throw usageError(`operator ${operator} is not registered yet: nothing to ${revoke ? 'revoke' : 'rotate'}`, 'run syncer sync first (or syncer init)');
+  const question = revoke
+    ? `Revoke the key of ${operator} (${fingerprint(pair.publicKey)}): nothing it signed stays trusted, and entries your repository's tags back are re-signed with a new key?`
+    : `Replace the key of ${operator} (${fingerprint(pair.publicKey)}) with a new one?`;
+  if (!(await rt.confirm(question))) throw new SyncerError('INTERRUPTED', 'cancelled; nothing was changed');
   const next = generateKeyPair();
-  const record = rotateRecord(entry.record, pair, next, rt.now());
+  const entries = await registry.listOperatorEntries(operator);
+  const record = rotateRecord(entry.record, pair, next, rt.now(), revoke ? { revoked: true } : { sealed: sealFor(entries, pair) });
   // Keep the new key on disk before the registry points at it: never a record whose key we lack.
   keystore.save(`${operator}.next`, next);
   if (!(await registry.putOperator(record, entry.modRevision))) {
@@ -49,7 +96,11 @@ export async function run(rt: Runtime, options: KeysOptions): Promise<void> {
   renameSync(file, `${file}.old-${rt.now().toISOString().replace(/[:.]/g, '-')}`);
   renameSync(keystore.keyFile(`${operator}.next`), file);
   keystore.pin(rt.trustScope, operator, next.publicKey, rt.now(), 'own-key');
-  rt.out.result({ operator, previous: fingerprint(pair.publicKey), fingerprint: fingerprint(next.publicKey), path: file }, () =>
-    `rotated the key of ${operator}: ${fingerprint(pair.publicKey)} -> ${fingerprint(next.publicKey)}\nthe old key is kept beside the new one; the next syncer sync updates .syncer/operator.json in your repository`,
+  const outcome = revoke ? await resignOwnEntries(rt, registry, entries, next) : undefined;
+  const base = { operator, previous: fingerprint(pair.publicKey), fingerprint: fingerprint(next.publicKey), path: file };
+  rt.out.result(revoke ? { ...base, revoked: true, ...outcome } : { ...base, sealed: Object.keys(record.rotations!.at(-1)!.sealed ?? {}).length }, () =>
+    revoke
+      ? `revoked the key of ${operator}: ${fingerprint(pair.publicKey)} -> ${fingerprint(next.publicKey)}\nre-signed ${outcome!.resigned.length} entr${outcome!.resigned.length === 1 ? 'y' : 'ies'} your tags back; ${outcome!.left.length} left untrusted; the next syncer sync updates .syncer/operator.json in your repository`
+      : `rotated the key of ${operator}: ${fingerprint(pair.publicKey)} -> ${fingerprint(next.publicKey)}\nthe old key now vouches only for the ${Object.keys(record.rotations!.at(-1)!.sealed ?? {}).length} entries it had advertised; it is kept beside the new one; the next syncer sync updates .syncer/operator.json in your repository`,
   );
 }

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { usageError } from '../../errors.js';
-import { operatorRecordSchema, MAX_ADVERTISEMENT_BYTES, type OperatorRecord } from '../../core/advertisement.js';
+import { operatorRecordSchema, MAX_RECORD_BYTES, type OperatorRecord } from '../../core/advertisement.js';
 import { nameProblem } from '../../core/names.js';
 import { checkRemoteUrl, classifyRemote, redactUrl } from '../../core/remote-url.js';
 import { escapeControl } from '../../core/sanitize.js';
@@ -88,7 +88,7 @@ export interface RegisteredOperator {
 /** A raw `<ns>operators/<name>` value: the record, or why it is refused. */
 export function parseRegistered(key: string, name: string, value: Buffer): RegisteredOperator {
   if (nameProblem(name)) return { key, operator: name, problem: 'not a valid operator name' };
-  if (value.length > MAX_ADVERTISEMENT_BYTES) return { key, operator: name, problem: `the record is ${value.length} bytes` };
+  if (value.length > MAX_RECORD_BYTES) return { key, operator: name, problem: `the record is ${value.length} bytes` };
   try {
     const parsed = operatorRecordSchema.safeParse(JSON.parse(value.toString()));
     if (!parsed.success) return { key, operator: name, problem: `invalid record (${parsed.error.issues[0]!.message})` };

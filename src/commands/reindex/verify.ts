@@ -6,6 +6,7 @@
 import { isDate, isName } from '../../core/names.js';
 import {
   MAX_ADVERTISEMENT_BYTES,
+  MAX_RECORD_BYTES,
   operatorRecordSchema,
   parseAdvertisement,
   serializeAdvertisement,
@@ -18,7 +19,7 @@ export const TAG_REF_PREFIX = 'refs/tags/syncer/';
 /** A tag object is its headers (< 1 KiB in practice) plus the advertisement (and maybe a signature). */
 export const MAX_TAG_BYTES = MAX_ADVERTISEMENT_BYTES + 16 * 1024;
 /** `.syncer/operator.json` larger than this is refused unread. */
-export const MAX_RECORD_BYTES = MAX_ADVERTISEMENT_BYTES;
+export { MAX_RECORD_BYTES };
 
 /** One `refs/tags/syncer/...` ref of a remote, with its tag object when it was read. */
 export interface RawTag {

@@ -14,6 +14,48 @@ export type Known = Record<string, { rev: string; commit: string }>;
 export interface Position {
   revision: string;
   known: Known;
+  /** etcd's cluster ID where the position was taken (absent in state files of older versions). */
+  cluster?: string;
+  /** The highest revision etcd reported (the registry moves on outside the watched prefix too). */
+  seen?: string;
+}
+
+/** Where a registry is now: its cluster ID and current revision (from etcd's response header). */
+export interface RegistryHeader {
+  clusterId: string;
+  revision: string;
+}
+
+const maxRev = (...revs: (string | undefined)[]) => revs.reduce<bigint>((m, r) => (r !== undefined && BigInt(r) > m ? BigInt(r) : m), 0n);
+
+/** The known key written last (the one most likely to show another history), if any. */
+export function anchorOf(known: Known): { key: string; rev: string } | undefined {
+  let anchor: { key: string; rev: string } | undefined;
+  for (const [key, { rev }] of Object.entries(known)) if (rev !== '0' && (!anchor || BigInt(rev) > BigInt(anchor.rev))) anchor = { key, rev };
+  return anchor;
+}
+
+/**
+ * Why `position` cannot come from the registry etcd reports now, or undefined: another cluster,
+ * or a revision behind one already seen (a wiped cluster counts from 1 again, under the same ID
+ * when it was made with the same name, peer URLs and token).
+ */
+export function otherHistory(position: Position, now: RegistryHeader): string | undefined {
+  if (position.cluster && position.cluster !== now.clusterId) return `a different etcd cluster: ID ${now.clusterId}, the saved position's is ${position.cluster}`;
+  const high = maxRev(position.revision, position.seen, anchorOf(position.known)?.rev);
+  if (BigInt(now.revision) < high) return `its revision ${now.revision} went backwards from ${high}`;
+  return undefined;
+}
+
+/**
+ * Forget the revisions of a registry that is gone, keeping what was delivered (key and commit):
+ * revision '0' makes the watcher re-list, and marks entries recognised by their commit only.
+ */
+export function rebase(position: Position, now: RegistryHeader): void {
+  for (const entry of Object.values(position.known)) entry.rev = '0';
+  position.revision = '0';
+  position.cluster = now.clusterId;
+  position.seen = now.revision;
 }
 
 /** A change seen in the registry, before it is verified or acted on. */

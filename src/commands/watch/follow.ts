@@ -4,8 +4,11 @@
  * position. If the connection is lost (etcd restarted, network down: gRPC keepalive notices),
  * watch again from the saved position once etcd is back. If etcd cancels the watch (its revision
  * was compacted), re-list and act on the difference with what was known, removals included, then
- * watch again. Delivery is at least once; an event already acted on is recognised by its mod
- * revision and not run twice.
+ * watch again. Before every (re)start of the watch, check that etcd still holds the history the
+ * position comes from (same cluster ID, no revision gone backwards, the last known key at its
+ * revision): a wiped or restored registry is re-listed instead. Delivery is at least once; an
+ * event already acted on is recognised by its mod revision (after a wipe: by key and commit) and
+ * not run twice.
  */
 import { parseAdvertisement } from '../../core/advertisement.js';
 import { parseDatasetKey } from '../../core/keys.js';
@@ -14,7 +17,8 @@ import type { Registry } from '../../adapters/registry.js';
 import type { Runtime } from '../../runtime.js';
 import type { Verifier } from '../../verifier.js';
 import { act, appendEventLog, type ActionOptions, type WatchEvent } from './actions.js';
-import { diffKnown, eventId, matches, type Change, type Filter, type Position } from './events.js';
+import { anchorOf, diffKnown, eventId, matches, otherHistory, rebase, type Change, type Filter, type Position, type RegistryHeader } from './events.js';
+import { SyncerError } from '../../errors.js';
 import type { PositionStore } from './state.js';
 import { waitUnlessStopped } from '../../adapters/wait.js';
 
@@ -72,12 +76,26 @@ function alreadyDone(position: Position, change: Change): boolean {
 }
 
 /**
+ * Whether `change` puts an advertisement already delivered from a registry that is gone (wiped,
+ * restored: its entries kept with revision '0'): same key, same commit. Acting on nothing, it
+ * needs no verification; any other content is acted on as new.
+ */
+function deliveredBefore(ctx: FollowContext, position: Position, change: Change): boolean {
+  const known = position.known[change.key];
+  if (change.type !== 'put' || known?.rev !== '0' || !known.commit) return false;
+  const parsed = parseAdvertisement(change.value ?? '', { expect: change.id, transports: ctx.rt.config.allowedTransports });
+  return parsed.ok && parsed.ad.commit === known.commit;
+}
+
+/**
  * Verify, act, print and record one change. `advance`: move the position to just before this
  * change's revision (changes from a watch come in revision order; a re-list's do not, and the
  * re-list moves the position itself once everything is done).
  */
 export async function handle(ctx: FollowContext, position: Position, change: Change, advance = true): Promise<void> {
-  if (!alreadyDone(position, change)) {
+  if (deliveredBefore(ctx, position, change)) {
+    position.known[change.key]!.rev = change.modRevision;
+  } else if (!alreadyDone(position, change)) {
     if (matches(ctx.filter, change.id)) {
       if (ctx.stillLeading && !(await ctx.stillLeading())) throw new LeadershipLost('no longer the leader of the watch group');
       appendEventLog(ctx.eventsLog, { ...change, receivedAt: ctx.rt.now().toISOString() });
@@ -202,11 +220,57 @@ async function watchOnce(ctx: FollowContext, position: Position, onConnected: ()
   }
 }
 
+/**
+ * Why etcd now holds another history than the one `position` comes from (wiped and restarted,
+ * restored from a backup, another cluster on the same URL), or undefined: its cluster ID changed,
+ * its revision went backwards, or the known key written last is not at its revision there.
+ * Unreachable etcd: ConnectionLost (the caller waits for it like for a lost watch).
+ */
+async function readHistory(ctx: FollowContext, position: Position): Promise<{ now: RegistryHeader; why?: string }> {
+  const { etcd, keys } = ctx.registry;
+  try {
+    const now = await etcd.header(keys.datasetsPrefix);
+    const why = otherHistory(position, now);
+    const anchor = why ? undefined : anchorOf(position.known);
+    if (!anchor) return { now, why };
+    const then = await etcd.getAt(anchor.key, anchor.rev);
+    // Compacted: that history cannot be read; a compaction is no wipe (and its watch re-lists).
+    if (then === 'compacted' || then?.modRevision === anchor.rev) return { now };
+    return { now, why: `${escapeControl(anchor.key)} was not written at revision ${anchor.rev} there` };
+  } catch (e) {
+    if (e instanceof SyncerError && e.kind === 'REGISTRY') throw new ConnectionLost(e.message);
+    throw e;
+  }
+}
+
+/**
+ * Before every (re)start of the watch: watching on from the old revision of a registry that was
+ * replaced would skip the new one's writes below it. If it was, warn and reset the position to
+ * re-list (keeping what was delivered): returns true. Else record the cluster and its revision.
+ */
+async function checkHistory(ctx: FollowContext, position: Position): Promise<boolean> {
+  const { now, why } = await readHistory(ctx, position);
+  if (why) {
+    ctx.rt.out.warn(`etcd at ${ctx.registry.etcd.hosts.join(', ')} is not the registry the saved position (${ctx.store.describe}) comes from (${why}): it was wiped or restored; re-listing every advertisement (those delivered before with the same commit are not delivered again)`);
+    rebase(position, now);
+    await ctx.store.save(position); // every known revision changed
+    return true;
+  }
+  if (position.cluster !== now.clusterId || BigInt(now.revision) > BigInt(position.seen ?? '0')) {
+    position.cluster = now.clusterId;
+    position.seen = now.revision;
+    await ctx.store.save(position, []);
+  }
+  return false;
+}
+
 export async function follow(ctx: FollowContext, options: { fromStart?: boolean }): Promise<void> {
   const position = await startPosition(ctx, !!options.fromStart);
   ctx.rt.out.info(`watching ${ctx.registry.keys.datasetsPrefix} from revision ${BigInt(position.revision) + 1n} (position in ${ctx.store.describe})`);
   let delay = 500;
   let lost = false; // connection lost and not yet back: say so once
+  // A saved revision 0: a re-list (after a wipe, or of --from-start) that a crash interrupted.
+  let relist = position.revision === '0';
   const onConnected = () => {
     delay = 500;
     if (lost) ctx.rt.out.info(`connected to etcd again; watching from revision ${BigInt(position.revision) + 1n}`);
@@ -214,6 +278,13 @@ export async function follow(ctx: FollowContext, options: { fromStart?: boolean 
   };
   while (!ctx.signal.aborted) {
     try {
+      // Before every (re)start of the watch: etcd may have been wiped while we were away.
+      if (await checkHistory(ctx, position)) relist = true;
+      if (relist) {
+        await resync(ctx, position);
+        relist = false;
+        delay = 500;
+      }
       await watchOnce(ctx, position, onConnected);
     } catch (e) {
       if (ctx.signal.aborted) break;
@@ -225,16 +296,11 @@ export async function follow(ctx: FollowContext, options: { fromStart?: boolean 
         delay = Math.min(delay * 2, 5_000);
         continue;
       }
-      ctx.rt.out.warn(`the watch stopped (${(e as Error).message}); re-listing the registry and going on`);
+      if (relist) ctx.rt.out.warn(`re-listing failed (${(e as Error).message}); retrying`);
+      else ctx.rt.out.warn(`the watch stopped (${(e as Error).message}); re-listing the registry and going on`);
+      relist = true;
       await waitUnlessStopped(delay, ctx.signal);
       delay = Math.min(delay * 2, 10_000);
-      try {
-        await resync(ctx, position);
-        delay = 500;
-      } catch (err) {
-        if (ctx.signal.aborted) break;
-        ctx.rt.out.warn(`re-listing failed (${(err as Error).message}); retrying`);
-      }
     }
   }
 }

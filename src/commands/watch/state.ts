@@ -9,13 +9,13 @@
  * group store writes one etcd key per known dataset (a single value would pass etcd's 1.5 MiB
  * request limit at ~14k advertisements) and the revision, in one guarded transaction.
  *
- *   file:  FILE (snapshot {seq, revision, known}) + FILE.journal (lines {seq, revision, set, del})
- *   group: <ns>watch/groups/<group>/position         {revision}
+ *   file:  FILE (snapshot {seq, revision, known, cluster, seen}) + FILE.journal (lines {seq, revision, set, del, cluster, seen})
+ *   group: <ns>watch/groups/<group>/position         {revision, cluster, seen}
  *          <ns>watch/groups/<group>/known/<key without ns>   {rev, commit}
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFileSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { appendFileSync, closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { Registry } from '../../adapters/registry.js';
 import { SyncerError, usageError } from '../../errors.js';
 import type { Filter, Known, Position } from './events.js';
@@ -57,6 +57,77 @@ function changes(known: Known, touched: readonly string[]): { set: Known; del: s
   return { set, del };
 }
 
+/** A position's cluster ID and highest revision seen, from whatever record holds them. */
+function extras(rec: { cluster?: unknown; seen?: unknown }): Pick<Position, 'cluster' | 'seen'> {
+  return {
+    ...(typeof rec.cluster === 'string' && rec.cluster !== '' ? { cluster: rec.cluster } : {}),
+    ...(isRevision(rec.seen) ? { seen: rec.seen } : {}),
+  };
+}
+
+/**
+ * Replace `file` with `text` so that a crash (or a full disk) leaves the old file or the new one,
+ * never half of one: a temporary file beside it, flushed to disk, then renamed over it.
+ */
+function writeAtomically(file: string, text: string): void {
+  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd); // else a power loss after the rename can leave an empty file
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** Temporary files a killed watcher left beside `file` (never renamed: the file itself is whole). */
+function removeStaleTmp(file: string): void {
+  const prefix = `${basename(file)}.`;
+  try {
+    for (const name of readdirSync(dirname(file))) if (name.startsWith(prefix) && /^[0-9a-f]{8}\.tmp$/.test(name.slice(prefix.length))) rmSync(join(dirname(file), name), { force: true });
+  } catch {
+    /* best effort: they are only litter */
+  }
+}
+
+/**
+ * The snapshot in `file`, or undefined when there is none. Anything else that is not a position
+ * (unreadable, truncated, garbage) is refused: taking it as "no position" would start from now
+ * and silently skip what was published while the watcher was stopped.
+ */
+function readSnapshot(file: string): { seq: number; revision: string; known: Known; cluster?: unknown; seen?: unknown } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    throw usageError(`cannot read the watch position in ${file}: ${code ?? (e as Error).message}`, 'make it readable, or pass another --state FILE');
+  }
+  const refuse = (why: string) =>
+    usageError(
+      `the watch position in ${file} is corrupt (${why}); refusing to guess where to resume, which could skip events`,
+      `move it aside and run \`syncer watch --from-start --state ${file}\` to deliver every advertisement present again (those already acted on included), or delete it to watch from now on`,
+    );
+  let parsed: { seq?: unknown; revision?: unknown; known?: unknown; cluster?: unknown; seen?: unknown };
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw refuse(text.trim() === '' ? 'empty' : 'not JSON: truncated or overwritten');
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw refuse('not a JSON object');
+  if (!isRevision(parsed.revision)) throw refuse('no revision');
+  const known = validKnown(parsed.known);
+  if (!known) throw refuse('no valid list of known advertisements');
+  return { ...parsed, seq: typeof parsed.seq === 'number' ? parsed.seq : 0, revision: parsed.revision, known };
+}
+
 export function fileStore(file: string): PositionStore {
   const journal = `${file}.journal`;
   let seq = 0; // of the last save
@@ -68,9 +139,7 @@ export function fileStore(file: string): PositionStore {
   };
   const snapshot = (position: Position) => {
     makeDirs(dirname(file), 0o700);
-    const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ seq, revision: position.revision, known: position.known }));
-    renameSync(tmp, file); // atomic: a crash leaves the old snapshot, never half a file
+    writeAtomically(file, JSON.stringify({ seq, revision: position.revision, known: position.known, ...extras(position) }));
     // Journal lines are numbered: those of an older snapshot are ignored if this removal is lost.
     rmSync(journal, { force: true });
     haveSnapshot = true;
@@ -80,16 +149,11 @@ export function fileStore(file: string): PositionStore {
   return {
     describe: file,
     async load() {
-      let parsed: { seq?: unknown; revision?: unknown; known?: unknown };
-      try {
-        parsed = JSON.parse(readFileSync(file, 'utf8'));
-      } catch {
-        return undefined;
-      }
-      const known = validKnown(parsed?.known);
-      if (!parsed || !isRevision(parsed.revision) || !known) return undefined;
-      const position: Position = { revision: parsed.revision, known };
-      seq = typeof parsed.seq === 'number' ? parsed.seq : 0;
+      const parsed = readSnapshot(file);
+      if (!parsed) return undefined;
+      removeStaleTmp(file);
+      const position: Position = { revision: parsed.revision, known: parsed.known, ...extras(parsed) };
+      seq = parsed.seq;
       haveSnapshot = true;
       let lines: string[] = [];
       try {
@@ -99,18 +163,25 @@ export function fileStore(file: string): PositionStore {
       }
       for (const line of lines) {
         if (line.trim() === '') continue;
-        let rec: { seq?: unknown; revision?: unknown; set?: unknown; del?: unknown };
+        let rec: { seq?: unknown; revision?: unknown; set?: unknown; del?: unknown; cluster?: unknown; seen?: unknown };
         try {
           rec = JSON.parse(line);
         } catch {
-          break; // a line torn by a crash: the last one
+          // A line torn by a crash (the last one). What follows it would be ignored by every later
+          // load: the next save writes a snapshot, so that the journal starts again from a clean base.
+          haveSnapshot = false;
+          break;
         }
         if (typeof rec.seq !== 'number' || rec.seq <= seq) continue;
         const set = validKnown(rec.set);
-        if (!isRevision(rec.revision) || !set || !Array.isArray(rec.del)) break;
+        if (!isRevision(rec.revision) || !set || !Array.isArray(rec.del)) {
+          haveSnapshot = false;
+          break; // an older position: events after it are delivered again, never skipped
+        }
         Object.assign(position.known, set);
         for (const key of rec.del) if (typeof key === 'string') delete position.known[key];
         position.revision = rec.revision;
+        Object.assign(position, extras(rec));
         seq = rec.seq;
         journalLines += 1;
       }
@@ -124,7 +195,7 @@ export function fileStore(file: string): PositionStore {
         if (!touched || !haveSnapshot || journalLines >= Math.max(1000, knownSize)) return snapshot(position);
         const { set, del } = changes(position.known, touched);
         makeDirs(dirname(file), 0o700);
-        appendFileSync(journal, JSON.stringify({ seq, revision: position.revision, set, del }) + '\n');
+        appendFileSync(journal, JSON.stringify({ seq, revision: position.revision, set, del, ...extras(position) }) + '\n');
         journalLines += 1;
       } catch (e) {
         fail(e);
@@ -177,6 +248,7 @@ export function groupStore(registry: Registry, group: string, leader: { key: str
         return undefined;
       }
       if (!parsed || !isRevision(parsed.revision)) return undefined;
+      const found = extras(parsed as { cluster?: unknown; seen?: unknown });
       const known: Known = {};
       for await (const entry of registry.etcd.range(knownPrefix)) {
         try {
@@ -186,10 +258,10 @@ export function groupStore(registry: Registry, group: string, leader: { key: str
           /* an entry that does not parse is not known: at worst acted on again */
         }
       }
-      return { revision: parsed.revision, known };
+      return { revision: parsed.revision, known, ...found };
     },
     async save(position, touched) {
-      const value = JSON.stringify({ revision: position.revision });
+      const value = JSON.stringify({ revision: position.revision, ...extras(position) });
       if (touched) {
         const { set, del } = changes(position.known, touched);
         const ops: [string, string | undefined][] = [
