@@ -15,13 +15,20 @@ import { join } from 'node:path';
 import { git, World, type Operator, type RunResult } from '../helpers/world.js';
 import { startCluster, type Cluster } from '../helpers/etcd.js';
 import { alive, kill9, leaderIndex, readPrefix, waitAllHealthy } from '../helpers/cluster-helpers.js';
-import { exitFailed, installHook, remoteRefs, removeHook, snapshot, today } from '../helpers/failures-helpers.js';
+import { exitFailed, installHook, remoteRefs, removeHook, snapshot } from '../helpers/failures-helpers.js';
+import { oneDay } from '../helpers/faketime.js';
 
 let cluster: Cluster;
 let world: World;
 let a: Operator; // publishes
 let b: Operator; // retrieves and lists
 const timings: string[] = [];
+/**
+ * lab-a's syncs run at increasing times of today: a sync and its rerun share that date even when
+ * the run crosses midnight (scripts/test-dates.sh).
+ */
+const day = oneDay();
+const today = () => day.date;
 
 beforeAll(async () => {
   cluster = await startCluster(3);
@@ -71,7 +78,7 @@ async function roundTrip(label: string, hub: string, live: number[], bound: { sy
   a.write({ [`${hub}/data.csv`]: data });
   const before = commits(a);
 
-  const s = await timed(`${label} sync`, a.syncer(['sync', '--hub', hub, '--json']));
+  const s = await timed(`${label} sync`, a.syncer(['sync', '--hub', hub, '--json'], { at: day.at() }));
   exitFailed(s, 0);
   const out = JSON.parse(s.stdout);
   const head = git(a.repo, 'rev-parse', 'HEAD');
@@ -183,7 +190,7 @@ describe('a member lost in the middle of a sync (from a git hook during the push
     try {
       a.write({ [`${hub}/data.csv`]: `mid,${label}\n${Date.now()}\n` });
       const before = commits(a);
-      const first = await timed(`${label} sync (leader m${leader} lost mid-push)`, a.syncer(['sync', '--hub', hub, '--json']));
+      const first = await timed(`${label} sync (leader m${leader} lost mid-push)`, a.syncer(['sync', '--hub', hub, '--json'], { at: day.at() }));
       removeHook(a.remoteDir, hook);
       if (signal === 'KILL') expect(alive(cluster, leader), 'the hook killed the leader').toBe(false);
       expect([0, 3], `exit code (stderr: ${first.stderr})`).toContain(first.code);
@@ -199,7 +206,7 @@ describe('a member lost in the middle of a sync (from a git hook during the push
       expect(remoteRefs(a.remoteDir)['refs/heads/main'], 'the push went through').toBe(head);
 
       // Rerun with the member still down: completes the job, no second commit.
-      const again = await timed(`${label} rerun (m${leader} still down)`, a.syncer(['sync', '--hub', hub, '--json']));
+      const again = await timed(`${label} rerun (m${leader} still down)`, a.syncer(['sync', '--hub', hub, '--json'], { at: day.at() }));
       exitFailed(again, 0);
       expect(JSON.parse(again.stdout)).toMatchObject({ committed: false, commit: head });
       expect(commits(a), 'no second commit').toBe(before + 1);
@@ -234,7 +241,7 @@ describe('a member lost in the middle of a sync (from a git hook during the push
     const before = commits(a);
     let head: string;
     try {
-      const first = await timed('quorum lost mid-push sync', a.syncer(['sync', '--hub', hub, '--json']));
+      const first = await timed('quorum lost mid-push sync', a.syncer(['sync', '--hub', hub, '--json'], { at: day.at() }));
       removeHook(a.remoteDir, 'post-receive');
       expect(alive(cluster, leader) || alive(cluster, follower), 'the hook killed both').toBe(false);
       exitFailed(first, 3);
@@ -254,7 +261,7 @@ describe('a member lost in the middle of a sync (from a git hook during the push
     }
     expect(await advertisement(ALL, hub), 'nothing was advertised').toBeUndefined();
 
-    const again = await timed('quorum lost mid-push rerun after restore', a.syncer(['sync', '--hub', hub, '--json']));
+    const again = await timed('quorum lost mid-push rerun after restore', a.syncer(['sync', '--hub', hub, '--json'], { at: day.at() }));
     exitFailed(again, 0);
     expect(JSON.parse(again.stdout)).toMatchObject({ committed: false, commit: head!, advertised: 'created' });
     expect(commits(a), 'no second commit').toBe(before + 1);
@@ -275,7 +282,7 @@ describe('quorum lost: exit 3 within the deadline, nothing committed or pushed; 
       // Started 400 ms apart so that their start-ups do not fight over the two cores.
       const [ls, sync, retrieve] = await Promise.all([
         timed(`${label} ls`, b.syncer(['ls', '--json'])),
-        sleep(400).then(() => timed(`${label} sync`, a.syncer(['sync', '--hub', hub, '--json']))),
+        sleep(400).then(() => timed(`${label} sync`, a.syncer(['sync', '--hub', hub, '--json'], { at: day.at() }))),
         sleep(800).then(() => timed(`${label} retrieve`, b.syncer(['retrieve', '--hub', 'base', '--date', 'latest', '--operator', 'lab-a', '--into', join(world.root, `q-${hub}`), '--json']))),
       ]);
       for (const [what, r] of [['ls', ls], ['sync', sync], ['retrieve', retrieve]] as const) {
@@ -292,7 +299,7 @@ describe('quorum lost: exit 3 within the deadline, nothing committed or pushed; 
       const env = { SYNCER_ETCD_TIMEOUT_MS: '2000' };
       const [ls2, sync2] = await Promise.all([
         timed(`${label} ls (2 s deadline)`, b.syncer(['ls', '--json'], { env })),
-        sleep(400).then(() => timed(`${label} sync (2 s deadline)`, a.syncer(['sync', '--hub', hub, '--json'], { env }))),
+        sleep(400).then(() => timed(`${label} sync (2 s deadline)`, a.syncer(['sync', '--hub', hub, '--json'], { env, at: day.at() }))),
       ]);
       for (const [what, r] of [['ls', ls2], ['sync', sync2]] as const) {
         exitFailed(r, 3);
@@ -307,7 +314,7 @@ describe('quorum lost: exit 3 within the deadline, nothing committed or pushed; 
     }
 
     // Members back: the same sync completes.
-    const again = await timed(`${label} rerun after restore`, a.syncer(['sync', '--hub', hub, '--json']));
+    const again = await timed(`${label} rerun after restore`, a.syncer(['sync', '--hub', hub, '--json'], { at: day.at() }));
     exitFailed(again, 0);
     const head = git(a.repo, 'rev-parse', 'HEAD');
     expect(JSON.parse(again.stdout)).toMatchObject({ committed: true, commit: head });

@@ -15,7 +15,8 @@ import { freePort } from '../helpers/etcd.js';
 import { startSecureEtcd, type AuthUsers, type SecureEtcd } from '../helpers/secure-etcd.js';
 import { EtcdAdapter } from '../../src/adapters/etcd.js';
 
-const today = new Date().toISOString().slice(0, 10);
+/** Today's UTC date by this process's clock (which scripts/test-dates.sh may move). */
+const utcToday = () => new Date().toISOString().slice(0, 10);
 const json = (s: string) => JSON.parse(s);
 /** Failures answer within the 5 s registry deadline; generous for a loaded 2-core machine. */
 const BOUND_MS = 15_000;
@@ -58,13 +59,19 @@ async function configSet(op: Operator, key: string, value: string): Promise<RunR
   return r;
 }
 
-/** Sync `hub` as `from`, retrieve it as `to`: files arrive and the commit is the one pushed. */
-async function syncAndRetrieve(from: Operator, to: Operator, hub: string): Promise<void> {
+/**
+ * Sync `hub` as `from`, retrieve it as `to`: files arrive and the commit is the one pushed.
+ * Returns the date of the dataset: today's when sync read the clock (the run may cross midnight).
+ */
+async function syncAndRetrieve(from: Operator, to: Operator, hub: string): Promise<string> {
   from.write({ [`${hub}/data.csv`]: `id,value\n1,${hub}\n`, [`${hub}/sub/more.txt`]: 'more\n' });
+  const before = utcToday();
   const s = await from.syncer(['sync', '--hub', hub, '--json']);
   expect(s.code, s.stderr).toBe(0);
   const synced = json(s.stdout);
-  expect(synced).toMatchObject({ hub, date: today, operator: from.name, files: 2, advertised: 'created' });
+  const today = synced.date;
+  expect([before, utcToday()]).toContain(today);
+  expect(synced).toMatchObject({ hub, operator: from.name, files: 2, advertised: 'created' });
   expect(synced.commit).toBe(git(from.repo, 'rev-parse', 'HEAD'));
   expect(git(from.remoteDir, 'rev-parse', 'main')).toBe(synced.commit);
 
@@ -80,6 +87,7 @@ async function syncAndRetrieve(from: Operator, to: Operator, hub: string): Promi
   const ls = await to.syncer(['ls', hub, today, '--json']);
   expect(ls.code, ls.stderr).toBe(0);
   expect(json(ls.stdout)).toEqual([expect.objectContaining({ operator: from.name, commit: synced.commit })]);
+  return today;
 }
 
 /** A TCP server that accepts connections and never says a word (a stalled TLS handshake). */
@@ -125,7 +133,7 @@ describe('TLS: server certificate signed by a CA made by the test', () => {
 
   it('sync and retrieve work with the CA configured (env for one operator, config file for the other)', async () => {
     expect(etcd.hosts).toMatch(/^https:\/\/localhost:\d+$/);
-    await syncAndRetrieve(a, b, 'tls-hub');
+    const today = await syncAndRetrieve(a, b, 'tls-hub');
     const ad = json(etcd.get(`${world.namespace}datasets/tls-hub/${today}/tls-a`)[`${world.namespace}datasets/tls-hub/${today}/tls-a`]!);
     expect(ad).toMatchObject({ operator: 'tls-a', commit: git(a.repo, 'rev-parse', 'HEAD') });
   });
@@ -275,6 +283,8 @@ describe('etcd users and roles (auth enabled, over TLS)', () => {
     return r;
   };
   const namespace = `sec${Math.random().toString(36).slice(2, 8)}/`;
+  /** The date of alice's dataset, as her sync reported it. */
+  let today: string;
 
   beforeAll(async () => {
     etcd = await startSecureEtcd();
@@ -309,6 +319,7 @@ describe('etcd users and roles (auth enabled, over TLS)', () => {
     const s = record('alice sync', await alice.syncer(['sync', '--hub', 'auth-hub', '--json', '--verbose']));
     expect(s.code, s.stderr).toBe(0);
     const synced = json(s.stdout);
+    today = synced.date;
     expect(synced).toMatchObject({ hub: 'auth-hub', operator: 'alice-lab', advertised: 'created', commit: git(alice.repo, 'rev-parse', 'HEAD') });
     const key = `${namespace}datasets/auth-hub/${today}/alice-lab`;
     expect(json(etcd.get(key)[key]!)).toMatchObject({ commit: synced.commit });

@@ -8,8 +8,16 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { git, World, type Operator } from '../helpers/world.js';
+import { oneDay } from '../helpers/faketime.js';
 
-const today = new Date().toISOString().slice(0, 10);
+/**
+ * The weather syncs of this file make one day's series (same-day re-syncs, two operators on one
+ * date): they run at increasing times of today, so the series stays on one date even when the run
+ * crosses midnight (scripts/test-dates.sh).
+ */
+const day = oneDay();
+const today = day.date;
+const onToday = () => ({ at: day.at() });
 let world: World;
 let a: Operator;
 let b: Operator;
@@ -29,7 +37,7 @@ describe('sync and retrieve between two operators', () => {
     a.write({ 'weather/temps.csv': 'day,temp\n1,12\n', 'weather/raw/rain.csv': 'day,mm\n1,3\n', 'notes.txt': 'staged, not part of the dataset\n' });
     git(a.repo, 'add', 'notes.txt');
     const before = commits(a);
-    const r = await a.syncer(['sync', '--hub', 'weather', '--json']);
+    const r = await a.syncer(['sync', '--hub', 'weather', '--json'], onToday());
     expect(r.code, r.stderr).toBe(0);
     const out = json(r.stdout);
     expect(out).toMatchObject({ hub: 'weather', date: today, operator: 'lab-a', files: 2, committed: true, advertised: 'created', tag: `syncer/weather/${today}` });
@@ -69,7 +77,7 @@ describe('sync and retrieve between two operators', () => {
   it('re-sync without changes makes no commit and replaces the entry', async () => {
     const before = commits(a);
     const first = json(world.etcdGet(`datasets/weather/${today}/lab-a`)[`${world.namespace}datasets/weather/${today}/lab-a`]!);
-    const r = await a.syncer(['sync', '--hub', 'weather', '--json']);
+    const r = await a.syncer(['sync', '--hub', 'weather', '--json'], onToday());
     expect(r.code, r.stderr).toBe(0);
     expect(json(r.stdout)).toMatchObject({ committed: false, advertised: 'replaced', commit: first.commit });
     expect(commits(a)).toBe(before);
@@ -82,7 +90,7 @@ describe('sync and retrieve between two operators', () => {
     const before = commits(a);
     const record = readFileSync(join(a.repo, '.syncer/operator.json'), 'utf8');
     const alt = world.namespace.replace(/\/$/, '-alt/');
-    const r = await a.syncer(['sync', '--hub', 'weather', '--json'], { env: { SYNCER_ETCD_NAMESPACE: alt } });
+    const r = await a.syncer(['sync', '--hub', 'weather', '--json'], { env: { SYNCER_ETCD_NAMESPACE: alt }, ...onToday() });
     expect(r.code, r.stderr).toBe(0);
     expect(json(r.stdout)).toMatchObject({ committed: false, advertised: 'created' });
     expect(commits(a)).toBe(before);
@@ -90,13 +98,13 @@ describe('sync and retrieve between two operators', () => {
     const inAlt = execFileSync('etcdctl', ['--endpoints', world.etcdHosts, 'get', '--print-value-only', `${alt}operators/lab-a`], { encoding: 'utf8', env: { ...process.env, ETCDCTL_API: '3' } });
     expect(JSON.parse(inAlt)).toEqual(JSON.parse(record));
     // And the first namespace's entry still matches the tag (nothing moved it).
-    const again = await a.syncer(['sync', '--hub', 'weather', '--json']);
+    const again = await a.syncer(['sync', '--hub', 'weather', '--json'], onToday());
     expect(json(again.stdout)).toMatchObject({ committed: false });
   });
 
   it('same-day re-sync after a change replaces the entry, and retrieve updates in place', async () => {
     a.write({ 'weather/temps.csv': 'day,temp\n1,12\n2,14\n' });
-    const r = await a.syncer(['sync', '--hub', 'weather', '--message', 'add day 2', '--json']);
+    const r = await a.syncer(['sync', '--hub', 'weather', '--message', 'add day 2', '--json'], onToday());
     expect(r.code, r.stderr).toBe(0);
     const out = json(r.stdout);
     expect(out).toMatchObject({ committed: true, advertised: 'replaced' });
@@ -207,7 +215,7 @@ describe('dates, operators and listings', () => {
 
   it('several operators on one date: without a TTY, exit 2 listing them; --operator picks one', async () => {
     b.write({ 'weather/temps.csv': 'day,temp\n1,9\n' });
-    const s = await b.syncer(['sync', '--hub', 'weather']);
+    const s = await b.syncer(['sync', '--hub', 'weather'], onToday());
     expect(s.code, s.stderr).toBe(0);
     const r = await c.syncer(['retrieve', '--hub', 'weather', '--date', today]);
     expect(r.code).toBe(2);

@@ -11,7 +11,6 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, World, type Operator } from '../helpers/world.js';
 
-const today = new Date().toISOString().slice(0, 10);
 let world: World;
 let server: Server;
 let httpBase: string;
@@ -133,6 +132,8 @@ describe('allowedTransports lists what is allowed in addition to https, ssh, git
   describe('a reader and an entry served over plain http', () => {
     let pub: Operator;
     let reader: Operator;
+    /** The date of pub's sync, as it reported it (the clock may cross midnight during the run). */
+    let synced: string;
     beforeAll(async () => {
       pub = await world.operator('t-pub', { init: false });
       reader = await world.operator('t-reader');
@@ -142,8 +143,9 @@ describe('allowedTransports lists what is allowed in addition to https, ssh, git
       expect(init.code, init.stderr).toBe(0);
       git(pub.remoteDir, 'config', 'http.receivepack', 'false');
       pub.write({ 'weather/obs.csv': 'day,temp\n1,12\n' });
-      const s = await pub.syncer(['sync', '--hub', 'weather']);
+      const s = await pub.syncer(['sync', '--hub', 'weather', '--json']);
       expect(s.code, s.stderr).toBe(0);
+      synced = JSON.parse(s.stdout).date;
     });
 
     it('ls HUB skips it with a warning naming the key, not signature advice', async () => {
@@ -167,7 +169,7 @@ describe('allowedTransports lists what is allowed in addition to https, ssh, git
       const latest = await reader.syncer(['retrieve', '--hub', 'weather', '--date', 'latest']);
       expect(latest.code).toBe(5);
       expectTransportRefusal(latest.stderr);
-      const byDate = await reader.syncer(['retrieve', '--hub', 'weather', '--date', today, '--operator', 't-pub']);
+      const byDate = await reader.syncer(['retrieve', '--hub', 'weather', '--date', synced, '--operator', 't-pub']);
       expect(byDate.code).toBe(5);
       expectTransportRefusal(byDate.stderr);
       const byLatestOp = await reader.syncer(['retrieve', '--hub', 'weather', '--date', 'latest', '--operator', 't-pub']);

@@ -8,9 +8,6 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { git, type Operator, type RunResult, type World } from './world.js';
 
-/** Today's UTC date, as sync names it. */
-export const today = (): string => new Date().toISOString().slice(0, 10);
-
 /** Assert the exit code, showing the output when it is not the expected one. */
 export function exitFailed(r: RunResult, code: number): void {
   expect(r.code, `exit code (stdout: ${r.stdout.slice(0, 2000)}\nstderr: ${r.stderr.slice(0, 2000)})`).toBe(code);

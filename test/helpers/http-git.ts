@@ -21,6 +21,7 @@ import { accessSync, chmodSync, constants, existsSync, mkdirSync, mkdtempSync, r
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, requireBinary, spawnServer, stopProcess, waitForPort } from './server-util.js';
+import { certificateClockEnv } from './faketime.js';
 
 export const HTTP_BACKEND_CANDIDATES = ['/usr/lib/git-core/git-http-backend', '/usr/libexec/git-core/git-http-backend'];
 
@@ -63,7 +64,8 @@ export function enableDumb(bareDir: string): void {
 
 function makeCertificates(dir: string): { caFile: string; certFile: string; keyFile: string } {
   const openssl = requireBinary('openssl', 'openssl');
-  const run = (...args: string[]) => execFileSync(openssl, args, { cwd: dir, stdio: 'pipe' });
+  // Valid from ten years ago to ten years ahead (faketime.ts): the suite also runs at other dates.
+  const run = (...args: string[]) => execFileSync(openssl, args, { cwd: dir, stdio: 'pipe', env: certificateClockEnv() });
   const caKey = join(dir, 'ca.key');
   const caFile = join(dir, 'ca.crt');
   const keyFile = join(dir, 'server.key');
@@ -71,11 +73,11 @@ function makeCertificates(dir: string): { caFile: string; certFile: string; keyF
   const certFile = join(dir, 'server.crt');
   const ext = join(dir, 'server.ext');
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  run('req', '-x509', ...ec, '-keyout', caKey, '-out', caFile, '-days', '3650', '-subj', '/CN=syncer test CA',
+  run('req', '-x509', ...ec, '-keyout', caKey, '-out', caFile, '-days', '7300', '-subj', '/CN=syncer test CA',
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
   run('req', ...ec, '-keyout', keyFile, '-out', csr, '-subj', '/CN=127.0.0.1');
   writeFileSync(ext, 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  run('x509', '-req', '-in', csr, '-CA', caFile, '-CAkey', caKey, '-CAcreateserial', '-out', certFile, '-days', '3650', '-extfile', ext);
+  run('x509', '-req', '-in', csr, '-CA', caFile, '-CAkey', caKey, '-CAcreateserial', '-out', certFile, '-days', '7300', '-extfile', ext);
   return { caFile, certFile, keyFile };
 }
 

@@ -158,7 +158,11 @@ export function startPty(args: string[], options: PtyOptions = {}): Pty {
   delete env.SYNCER_NO_INPUT;
   let cmd = [process.execPath, BIN, ...args];
   // The clock is moved for syncer only (through `env`), not for the relay.
-  if (options.at) cmd = ['env', ...Object.entries(faketimeEnv(options.at)).map(([k, v]) => `${k}=${v}`), ...cmd];
+  if (options.at) {
+    const fake = Object.entries(faketimeEnv(options.at));
+    const unset = fake.filter(([, v]) => v === undefined).flatMap(([k]) => ['-u', k]);
+    cmd = ['env', ...unset, ...fake.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`), ...cmd];
+  }
   const child: ChildProcessWithoutNullStreams = spawn('python3', ['-c', RELAY, String(rows), String(cols), ...cmd], {
     env,
     cwd: options.cwd,

@@ -12,6 +12,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './etcd.js';
+import { certificateClockEnv } from './faketime.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -31,8 +32,9 @@ export interface Pki {
   client(name: string, options?: { byOtherCa?: boolean }): CertPair;
 }
 
+/** Certificates are valid from ten years ago to ten years ahead (faketime.ts): the suite also runs at other dates. */
 function openssl(dir: string, args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
+  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000, env: certificateClockEnv() });
 }
 
 function makeCa(dir: string, name: string, cn: string): { cert: string; key: string } {
@@ -40,7 +42,7 @@ function makeCa(dir: string, name: string, cn: string): { cert: string; key: str
   const cert = join(dir, `${name}.pem`);
   openssl(dir, [
     'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', key, '-out', cert, '-days', '3650', '-subj', `/CN=${cn}`,
+    '-keyout', key, '-out', cert, '-days', '7300', '-subj', `/CN=${cn}`,
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
   ]);
   return { cert, key };
@@ -53,7 +55,7 @@ function signed(dir: string, ca: { cert: string; key: string }, name: string, cn
   const ext = join(dir, `${name}.ext`);
   writeFileSync(ext, extensions);
   openssl(dir, ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${cn}`]);
-  openssl(dir, ['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-out', cert, '-days', '3650', '-extfile', ext]);
+  openssl(dir, ['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-out', cert, '-days', '7300', '-extfile', ext]);
   return { cert, key };
 }
 

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { faketimeEnv, releaseFaketime } from './faketime.js';
+import { faketimeEnv, inheritedFaketime, releaseFaketime } from './faketime.js';
 
 export const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/syncer.js');
 
@@ -36,7 +36,7 @@ export interface RunOptions {
 
 /** Environment for child processes: no CI marker leaks in unless a test sets it. */
 export function baseEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, LANG: 'C.UTF-8', SYNCER_ETCD_BIN: process.env.SYNCER_ETCD_BIN };
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, LANG: 'C.UTF-8', SYNCER_ETCD_BIN: process.env.SYNCER_ETCD_BIN, ...inheritedFaketime() };
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];
     else env[k] = v;
@@ -47,7 +47,7 @@ export function baseEnv(extra: Record<string, string | undefined> = {}): NodeJS.
 export function run(args: string[], options: RunOptions = {}): Promise<RunResult> {
   const started = Date.now();
   // '2026-11-01 12:00:00' starts the clock there; '+3h' (or '-1d') shifts it from now.
-  const env = { ...baseEnv(options.env), ...(options.at ? faketimeEnv(options.at) : {}) };
+  const env = baseEnv({ ...options.env, ...(options.at ? faketimeEnv(options.at) : {}) });
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, ...args], { env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
