@@ -77,13 +77,14 @@ export async function parseArgs(argv: string[], io: { stdout: (s: string) => voi
         .option('into', { type: 'string', describe: 'target directory (default <importDir>/<hub>/<date>/<operator>)' })
         .option('force', { type: 'boolean', describe: 'overwrite local modifications or a foreign target' })
         .option('allow-symlinks', { type: 'boolean', describe: 'take a dataset whose symbolic links lead out of it (refused by default)' })
+        .option('allow-older', { type: 'boolean', describe: 'update a checkout to an older advertisement of the same hub/date/operator (refused by default)' })
         .options(trustOptions)
         .example('$0 retrieve --hub weather --date latest --operator lab-a', ''),
       (a) => {
         selected = async (rt) =>
           (await import('./commands/retrieve/index.js')).run(rt, {
             hub: str(a.hub), date: str(a.date), operator: str(a.operator), into: str(a.into), force: a.force as boolean | undefined,
-            allowSymlinks: a['allow-symlinks'] as boolean | undefined, ...trust(a),
+            allowSymlinks: a['allow-symlinks'] as boolean | undefined, allowOlder: a['allow-older'] as boolean | undefined, ...trust(a),
           });
       },
     )

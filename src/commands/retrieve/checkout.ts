@@ -15,7 +15,8 @@ import type { Runtime } from '../../runtime.js';
 import { Git, protocolArgs } from '../../adapters/git.js';
 import { withLock } from '../../adapters/locks.js';
 import { leftoverPlan, targetAction, type TargetPresence, type TargetState } from './plan.js';
-import { fetchAdvertised } from './fetch.js';
+import { fetchAdvertised, type ContentPolicy } from './fetch.js';
+import { contentLimits } from '../../core/dataset-contents.js';
 import { makeDirs } from '../../adapters/dirs.js';
 
 async function inspectTarget(rt: Runtime, target: string, ad: Advertisement): Promise<TargetState> {
@@ -86,18 +87,18 @@ async function checkoutAndVerify(git: Git, ad: Advertisement, proto: string[], f
   if (force) await git.run(['clean', '-ffdq']);
   const head = await git.revParse('HEAD');
   if (head !== ad.commit) throw verifyError(`checked out ${head?.slice(0, 12)} but the registry advertises ${ad.commit.slice(0, 12)}`);
-  for (const [k, v] of Object.entries({ hub: ad.hub, date: ad.date, operator: ad.operator, commit: ad.commit, path: ad.path })) {
+  for (const [k, v] of Object.entries({ hub: ad.hub, date: ad.date, operator: ad.operator, commit: ad.commit, path: ad.path, syncedat: ad.syncedAt })) {
     await git.run(['config', `syncer.${k}`, v]);
   }
 }
 
-async function cloneInto(rt: Runtime, dir: string, ad: Advertisement, proto: string[]): Promise<void> {
+async function cloneInto(rt: Runtime, dir: string, ad: Advertisement, proto: string[], policy: ContentPolicy): Promise<void> {
   const parent = rt.git(dirname(dir));
   await parent.git.run(['init', '--quiet', '--', dir]);
   const { git, done } = rt.git(dir, { progressLabel: 'retrieve' });
   try {
     await git.run(['remote', 'add', 'origin', ad.remote]);
-    await fetchAdvertised(git, ad, proto, (m) => rt.out.warn(m));
+    await fetchAdvertised(git, ad, proto, (m) => rt.out.warn(m), policy);
     await checkoutAndVerify(git, ad, proto, false);
   } finally {
     done();
@@ -120,7 +121,8 @@ function removeEmptyDirs(dir: string, top: string): void {
  * when killed, marked (syncer.updating) so that the next retrieve knows the changes in the working
  * tree are its own and completes it (`unfinished`).
  */
-async function updateInPlace(rt: Runtime, git: Git, ad: Advertisement, proto: string[], force: boolean, unfinished: boolean): Promise<void> {
+async function updateInPlace(rt: Runtime, git: Git, ad: Advertisement, proto: string[], options: MaterializeOptions & { policy: ContentPolicy }, unfinished: boolean): Promise<void> {
+  const force = options.force;
   if (unfinished) {
     rt.out.info(`completing an update of ${git.dir} that a retrieve left unfinished (killed, or its undo failed)`);
     await removeStaleGitLocks(git);
@@ -131,7 +133,7 @@ async function updateInPlace(rt: Runtime, git: Git, ad: Advertisement, proto: st
   let touched = unfinished; // whether the working tree may differ from `previous`
   try {
     await git.run(['remote', 'set-url', 'origin', ad.remote]);
-    await fetchAdvertised(git, ad, proto, (m) => rt.out.warn(m));
+    await fetchAdvertised(git, ad, proto, (m) => rt.out.warn(m), options.policy);
     touched = true;
     await checkoutAndVerify(git, ad, proto, force || unfinished);
   } catch (e) {
@@ -195,29 +197,54 @@ async function removeStaleGitLocks(git: Git): Promise<void> {
   for (const f of locks) rmSync(join(gitDir, f), { force: true });
 }
 
+export interface MaterializeOptions {
+  /** Replace local modifications (retrieve --force). */
+  force: boolean;
+  /** What the dataset may contain (retrieve --allow-symlinks, the size limits); the defaults without. */
+  policy?: ContentPolicy;
+  /** Update a checkout to an older advertisement of the same hub/date/operator (retrieve --allow-older). */
+  allowOlder?: boolean;
+}
+
+/**
+ * Readers never go back in time for an entry they have seen: an existing checkout of the same
+ * hub/date/operator synced later than `ad` is not rolled back to it (an operator's older, genuinely
+ * signed advertisement replayed with a remote holding the old tag), unless asked to.
+ */
+async function refuseRollback(git: Git, ad: Advertisement, allowOlder: boolean): Promise<void> {
+  const [date, syncedAt] = await Promise.all([git.configGet('syncer.date'), git.configGet('syncer.syncedat')]);
+  if (allowOlder || date !== ad.date || !syncedAt || !(Date.parse(ad.syncedAt) < Date.parse(syncedAt))) return;
+  throw verifyError(
+    `refusing to take ${git.dir} back in time: it holds ${ad.hub}/${ad.date} from ${ad.operator} synced at ${syncedAt}, and the registry now offers an older one (synced at ${ad.syncedAt}): a replayed advertisement?`,
+    `check with ${ad.operator}; retrieve --allow-older takes it anyway`,
+  );
+}
+
 /** Retrieve `ad` into `target`, one retrieve per target at a time. Returns whether it updated in place. */
-export async function materialize(rt: Runtime, ad: Advertisement, target: string, force: boolean): Promise<{ updated: boolean }> {
+export async function materialize(rt: Runtime, ad: Advertisement, target: string, options: MaterializeOptions): Promise<{ updated: boolean }> {
   const parent = dirname(target);
   const createdFrom = makeDirs(parent); // first directory created, if any
   const lockIo = { info: (m: string) => rt.out.info(m), warn: (m: string) => rt.out.warn(m), signal: rt.deps.signal };
+  const policy = options.policy ?? { allowSymlinks: false, limits: contentLimits(rt.env) };
   try {
-    return await withLock(join(parent, `.${basename(target)}.syncer-lock`), `retrieve into ${target}`, lockIo, () => materializeLocked(rt, ad, target, force));
+    return await withLock(join(parent, `.${basename(target)}.syncer-lock`), `retrieve into ${target}`, lockIo, () => materializeLocked(rt, ad, target, { ...options, policy }));
   } finally {
     if (!existsSync(target) && createdFrom) removeEmptyDirs(parent, createdFrom);
   }
 }
 
-async function materializeLocked(rt: Runtime, ad: Advertisement, target: string, force: boolean): Promise<{ updated: boolean }> {
+async function materializeLocked(rt: Runtime, ad: Advertisement, target: string, options: MaterializeOptions & { policy: ContentPolicy }): Promise<{ updated: boolean }> {
   const proto = protocolArgs(rt.config.allowedTransports);
   await cleanLeftovers(rt, target);
   const state = await inspectTarget(rt, target, ad);
-  const decision = targetAction(state, force);
+  const decision = targetAction(state, options.force);
   if ('refuse' in decision) throw new SyncerError('USAGE', `refusing to retrieve into ${target}: it ${decision.refuse}`, { hint: decision.hint });
 
   if (decision.action === 'update' || decision.action === 'complete') {
     const { git, done } = rt.git(target, { progressLabel: 'retrieve' });
     try {
-      await updateInPlace(rt, git, ad, proto, force, decision.action === 'complete');
+      await refuseRollback(git, ad, !!options.allowOlder);
+      await updateInPlace(rt, git, ad, proto, options, decision.action === 'complete');
     } finally {
       done();
     }
@@ -230,7 +257,7 @@ async function materializeLocked(rt: Runtime, ad: Advertisement, target: string,
   const old = join(parent, `.${basename(target)}.syncer-old-${randomBytes(4).toString('hex')}`);
   let movedAside = false;
   try {
-    await cloneInto(rt, tmp, ad, proto);
+    await cloneInto(rt, tmp, ad, proto, options.policy);
     if (decision.action === 'replace' || state.kind === 'empty-dir') {
       renameSync(target, old);
       movedAside = true;

@@ -96,6 +96,29 @@ async function missingBlobs(git: Git, ad: Advertisement): Promise<string[]> {
   return walk.split('\n').flatMap((l) => (l.startsWith('?') && wanted.has(l.slice(1)) ? [l.slice(1)] : []));
 }
 
+/** Every blob of the commit not in the local store, without fetching. */
+async function missingCommitBlobs(git: Git, commit: string): Promise<string[]> {
+  const walk = await git.run(['rev-list', '--objects', '--missing=print', '--no-object-names', commit]);
+  return walk.split('\n').flatMap((l) => (l.startsWith('?') ? [l.slice(1)] : []));
+}
+
+/**
+ * Fetch these blobs by id; where the remote refuses single objects (protocol v0 without
+ * allowReachableSHA1InWant), the whole commit instead. Returns the failure to report, if any.
+ */
+async function fetchByIds(git: Git, ad: Advertisement, proto: string[], source: string, blobs: string[]): Promise<PartialFetchFailure | undefined> {
+  if (blobs.length === 0) return undefined;
+  try {
+    await fetchBlobs(git, ad, proto, blobs);
+    return undefined;
+  } catch (e) {
+    if (!(e instanceof SyncerError && singleObjectsRefused(e.message))) throw e;
+    await fetchWholeCommit(git, ad, proto, source);
+    await verifyTag(git, ad);
+    return 'no-single-objects';
+  }
+}
+
 /** Exactly the missing blobs, by id (what git's lazy fetch would ask for, but explicit and checked). */
 async function fetchBlobs(git: Git, ad: Advertisement, proto: string[], blobs: string[]): Promise<void> {
   await git.transfer([...proto, '-c', 'fetch.negotiationAlgorithm=noop', 'fetch', '--no-tags', '--no-write-fetch-head', '--filter=blob:none', '--stdin', 'origin'], {
@@ -126,21 +149,6 @@ export interface ContentPolicy {
   limits: ContentLimits;
 }
 
-/**
- * Policies given by the command (retrieve's flags), by advertisement object: materialize()
- * passes the advertisement through to fetchAdvertised() but takes no options of its own yet.
- * Without one (watch --retrieve), the defaults: links refused, limits from the environment.
- */
-const policies = new WeakMap<Advertisement, ContentPolicy>();
-
-/** `ad` (a copy) carrying `policy` to fetchAdvertised. */
-export function withContentPolicy(ad: Advertisement, policy: ContentPolicy): Advertisement {
-  const copy = { ...ad };
-  policies.set(copy, policy);
-  return copy;
-}
-
-const policyOf = (ad: Advertisement): ContentPolicy => policies.get(ad) ?? { allowSymlinks: false, limits: contentLimits(process.env) };
 const described = (ad: Advertisement) => `${ad.hub}/${ad.date} from ${ad.operator}`;
 
 function refuse(problem: { message: string; hint: string } | undefined): void {
@@ -197,8 +205,7 @@ async function requireLocalBlobs(git: Git, ad: Advertisement): Promise<void> {
 }
 
 /** Fetch and verify the advertised commit and its dataset's files; `warn` is told of a fallback once. */
-export async function fetchAdvertised(git: Git, ad: Advertisement, proto: string[], warn: (message: string) => void): Promise<void> {
-  const policy = policyOf(ad);
+export async function fetchAdvertised(git: Git, ad: Advertisement, proto: string[], warn: (message: string) => void, policy: ContentPolicy): Promise<void> {
   // A signed size over the limits needs no download to refuse.
   refuse(limitProblem(ad, policy.limits, described(ad)));
   const before = await storeBytes(git);
@@ -209,18 +216,12 @@ export async function fetchAdvertised(git: Git, ad: Advertisement, proto: string
   const files = (await datasetEntries(git, ad.commit, ad.path, false)).filter(isFile).length;
   refuse(mismatchProblem({ files }, ad, described(ad)) ?? limitProblem({ files }, policy.limits, described(ad)));
   let failure = tag.failure;
-  if (!failure) {
-    const blobs = await missingBlobs(git, ad);
-    if (blobs.length > 0) {
-      try {
-        await fetchBlobs(git, ad, proto, blobs);
-      } catch (e) {
-        if (!(e instanceof SyncerError && singleObjectsRefused(e.message))) throw e;
-        await fetchWholeCommit(git, ad, proto, tag.source);
-        await verifyTag(git, ad);
-        failure = 'no-single-objects';
-      }
-    }
+  if (!failure) failure = await fetchByIds(git, ad, proto, tag.source, await missingBlobs(git, ad));
+  // git-lfs 3.3 lists a commit's LFS files with `ls-tree -l --full-tree` (sizes of every blob), so
+  // in a partial clone it would fetch the other datasets' blobs lazily, one process each: bring
+  // them in one more fetch instead (pointers and small files; LFS objects stay per path).
+  if (!failure && (await (await import('../../adapters/lfs.js')).datasetUsesLfs(git, ad.commit, ad.path, proto))) {
+    failure = await fetchByIds(git, ad, proto, tag.source, await missingCommitBlobs(git, ad.commit));
   }
   if (failure) warn(fallbackWarning(redactUrl(ad.remote), failure, (await storeBytes(git)) - before));
   // Blobs local, nothing checked out yet: the last moment to refuse without touching the target.

@@ -13,7 +13,7 @@ import type { Registry, Skipped } from '../../adapters/registry.js';
 import type { Runtime } from '../../runtime.js';
 import { datesOf, latestDate } from './plan.js';
 import { materialize } from './checkout.js';
-import { withContentPolicy, type ContentPolicy } from './fetch.js';
+import type { ContentPolicy } from './fetch.js';
 import { contentLimits } from '../../core/dataset-contents.js';
 
 export interface RetrieveOptions {
@@ -26,6 +26,8 @@ export interface RetrieveOptions {
   acceptKey?: boolean;
   /** Take a dataset whose symbolic links lead out of it (refused by default: a reader would read this machine's files). */
   allowSymlinks?: boolean;
+  /** Update an existing checkout to an older advertisement of the same hub/date/operator. */
+  allowOlder?: boolean;
 }
 
 export interface RetrieveResult {
@@ -129,7 +131,7 @@ export async function retrieve(rt: Runtime, options: RetrieveOptions): Promise<R
     rt.out.info(`\n  ${ad.hub}/${ad.date} by ${ad.operator}\n  commit    ${ad.commit}\n  synced    ${ad.syncedAt}\n  files     ${ad.files} (${ad.bytes} bytes)\n  message   ${escapeControl(ad.message)}\n  into      ${resolvedTarget}\n`);
     if (!(await rt.confirm('Retrieve it?'))) throw new SyncerError('INTERRUPTED', 'cancelled; nothing was changed');
   }
-  const { updated } = await materialize(rt, withContentPolicy(ad, policy), resolvedTarget, !!options.force);
+  const { updated } = await materialize(rt, ad, resolvedTarget, { force: !!options.force, policy, allowOlder: !!options.allowOlder });
   // Never report a data path that does not exist: a dataset committed as a symbolic link (older
   // syncers published those) or as a file holds no data here.
   const dataPath = join(resolvedTarget, ad.path);

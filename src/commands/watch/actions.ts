@@ -46,7 +46,7 @@ async function retrieve(rt: Runtime, ad: Advertisement, event: WatchEvent, attem
   const target = join(rt.config.importDir!, ad.hub, ad.date, ad.operator);
   for (let attempt = 1; ; attempt++) {
     try {
-      const { updated } = await materialize(rt, ad, target, false);
+      const { updated } = await materialize(rt, ad, target, { force: false });
       event.retrieved = { target, dataPath: join(target, ad.path), updated, attempts: attempt };
       return;
     } catch (e) {
