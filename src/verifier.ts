@@ -45,7 +45,22 @@ export class Verifier {
     return d;
   }
 
+  private clusterId?: Promise<string>;
+
+  /**
+   * Pins belong to the registry's namespace; a registry wiped or restored (another etcd cluster ID
+   * at the same place) keeps them, and is said once.
+   */
+  private async noteCluster(): Promise<void> {
+    const id = await (this.clusterId ??= this.registry.clusterId());
+    const before = this.rt.keystore.noteCluster(this.rt.trustScope, id);
+    if (before !== undefined) {
+      this.rt.out.warn(`the registry now answers from another etcd cluster (ID ${id}, was ${before}): wiped or restored? the keys pinned for it are kept, and its entries must verify with them`);
+    }
+  }
+
   private async decide(operator: string): Promise<KeyDecision> {
+    await this.noteCluster();
     const entry = await this.registry.getOperatorEntry(operator);
     if (entry?.invalid) return { ok: false, problem: `the registry record of ${operator} is invalid (${entry.invalid})` };
     const keystore = this.rt.keystore;
@@ -54,6 +69,7 @@ export class Verifier {
     const decision = decideKey(operator, entry?.record, keystore.pinned(scope, operator), !!this.options.acceptKey, vouched);
     if (decision.ok && decision.pin !== 'pinned') {
       keystore.pin(scope, operator, decision.publicKey, this.rt.now(), pinSourceOf(decision.pin));
+      await this.noteCluster(); // a first pin of this registry records which cluster it came from
       if (decision.pin === 'new') this.rt.out.debug(`pinned the key of ${operator}: ${fingerprint(decision.publicKey)}`);
       if (decision.pin === 'rotated') this.rt.out.info(`following the signed key rotation of ${operator}: now ${fingerprint(decision.publicKey)}`);
       if (decision.pin === 'accepted') this.rt.out.warn(`accepted a changed key for ${operator} (--accept-key): now ${fingerprint(decision.publicKey)}`);

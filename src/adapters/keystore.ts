@@ -32,6 +32,8 @@ interface Pin {
 interface PinFile {
   version: 2;
   scopes: Record<string, Record<string, Pin>>;
+  /** The etcd cluster ID each scope was last read from: a wipe or restore changes it (warned, pins kept). */
+  clusters?: Record<string, string>;
 }
 
 const isPin = (p: unknown): p is Pin => !!p && typeof (p as Pin).publicKey === 'string' && typeof (p as Pin).pinnedAt === 'string';
@@ -63,7 +65,9 @@ export function parsePins(text: string): { ok: true; pins: PinFile } | { ok: fal
     return { ok: false, problem: `not valid JSON (${(e as Error).message})` };
   }
   const file = raw as { version?: unknown; registries?: unknown; scopes?: unknown };
-  if (file?.version === 2 && isPinMap(file.scopes)) return { ok: true, pins: { version: 2, scopes: file.scopes } };
+  const clusters = (file as { clusters?: unknown })?.clusters;
+  const clusterMap = clusters && typeof clusters === 'object' && !Array.isArray(clusters) && Object.values(clusters).every((v) => typeof v === 'string') ? (clusters as Record<string, string>) : undefined;
+  if (file?.version === 2 && isPinMap(file.scopes)) return { ok: true, pins: { version: 2, scopes: file.scopes, ...(clusterMap ? { clusters: clusterMap } : {}) } };
   if (file?.version === 1 && isPinMap(file.registries)) return { ok: true, pins: { version: 2, scopes: migratePins(file.registries) } };
   return { ok: false, problem: 'not a pin file syncer knows (expected version 2 with "scopes", or version 1 with "registries", of operator -> {publicKey, pinnedAt})' };
 }
@@ -148,9 +152,26 @@ export class Keystore {
     return pin ? (pin.source ?? 'first-use') : undefined;
   }
 
+  /**
+   * Record the cluster ID `scope` answers from; returns the one recorded before when it differs (the
+   * registry was wiped or restored: the caller warns, the pins stay). Written only where pins exist.
+   */
+  noteCluster(scope: string, clusterId: string): string | undefined {
+    const pins = this.readPins();
+    const before = pins.clusters?.[scope];
+    if (before === clusterId || !pins.scopes[scope]) return undefined;
+    (pins.clusters ??= {})[scope] = clusterId;
+    this.write(pins);
+    return before;
+  }
+
   pin(scope: string, operator: string, publicKey: string, now: Date, source: PinSource): void {
     const pins = this.readPins();
     (pins.scopes[scope] ??= {})[operator] = { publicKey, pinnedAt: now.toISOString(), source };
+    this.write(pins);
+  }
+
+  private write(pins: PinFile): void {
     makeDirs(join(this.pinsFile, '..'), 0o700);
     writePrivate(this.pinsFile, JSON.stringify(pins, null, 2) + '\n');
   }

@@ -160,6 +160,11 @@ export class Registry {
     return parsed.ad;
   }
 
+  /** The etcd cluster's ID (a wiped or restored cluster answers with another). */
+  async clusterId(): Promise<string> {
+    return (await this.etcd.header(this.keys.operatorsPrefix)).clusterId;
+  }
+
   /** Every valid advertisement of one operator, across hubs and dates (one paged read of all datasets). */
   async listOperatorEntries(operator: string): Promise<Advertisement[]> {
     const out: Advertisement[] = [];

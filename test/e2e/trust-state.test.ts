@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { World, type Operator } from '../helpers/world.js';
 import { freshKey, operatorKey, signAd } from '../helpers/forge.js';
@@ -86,6 +87,38 @@ describe('pinned keys', () => {
       writeFileSync(file, good);
     }
   });
+});
+
+describe('a registry wiped and restored elsewhere (another etcd cluster ID)', () => {
+  it('keeps the pins, says so once, and still refuses a substituted key', async () => {
+    const { startCluster } = await import('../helpers/etcd.js');
+    const other = await startCluster(1);
+    try {
+      const copy = (from: string, to: string) => {
+        const out = execFileSync('etcdctl', ['--endpoints', from, 'get', '--prefix', world.namespace, '-w', 'json'], { env: { ...process.env, ETCDCTL_API: '3' } }).toString();
+        for (const kv of (JSON.parse(out).kvs ?? []) as { key: string; value?: string }[]) {
+          execFileSync('etcdctl', ['--endpoints', to, 'put', Buffer.from(kv.key, 'base64').toString(), '--', Buffer.from(kv.value ?? '', 'base64').toString()], { env: { ...process.env, ETCDCTL_API: '3' } });
+        }
+      };
+      copy(world.etcdHosts, other.hosts);
+      const hosts = other.hosts;
+      const first = await b.syncer(['--etcd-hosts', hosts, 'ls', 'weather']);
+      expect(first.code, first.stderr).toBe(0);
+      expect(first.stderr).toMatch(/the registry now answers from another etcd cluster .*the keys pinned for it are kept/);
+      const again = await b.syncer(['--etcd-hosts', hosts, 'ls', 'weather']);
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stderr).not.toMatch(/another etcd cluster/);
+      // The restored registry with another key for lab-a: the pin still holds.
+      const genuine = read('operators/lab-a');
+      const evil = freshKey();
+      execFileSync('etcdctl', ['--endpoints', hosts, 'put', key('operators/lab-a'), '--', JSON.stringify(signRecord({ operator: 'lab-a', remote: genuine.remote, publicKey: evil.publicKey, registeredAt: genuine.registeredAt }, evil.privateKeyPem))], { env: { ...process.env, ETCDCTL_API: '3' } });
+      const r = await b.syncer(['--etcd-hosts', hosts, 'retrieve', '--hub', 'weather', '--date', 'latest', '--operator', 'lab-a', '--into', join(world.root, 'w1')]);
+      expect(r.code, r.stderr).toBe(5);
+      expect(r.stderr).toMatch(/key of lab-a changed/);
+    } finally {
+      await other.close();
+    }
+  }, 60_000);
 });
 
 describe('first use, a fingerprint, a trust file', () => {
