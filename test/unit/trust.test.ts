@@ -64,9 +64,23 @@ describe('operator keys: pin on first use, follow signed rotations', () => {
     expect(retired.map((k) => k.publicKey)).toEqual([k2.publicKey, k1.publicKey]);
     expect(signatureProblem(signed(ad, k1), k3.publicKey, retired)).toBeUndefined();
     const later = { ...ad, syncedAt: '2026-11-23T00:00:00.000Z' };
-    expect(signatureProblem(signed(later, k1), k3.publicKey, retired)).toMatch(/bad signature/);
+    expect(signatureProblem(signed(later, k1), k3.publicKey, retired)).toMatch(/signed by a retired key of lab-a .* did not advertise it before its rotation/);
     expect(signatureProblem(signed(later, k3), k3.publicKey, retired)).toBeUndefined();
     expect(() => rotateRecord(r3, k1, k2, now)).toThrow(/not yours/);
+  });
+  it('a sealed rotation: the old key vouches for exactly the sealed hub/date and commit, whatever time it claims', async () => {
+    const { sealOf } = await import('../../src/core/trust.js');
+    const sealedRecord = rotateRecord(record, k1, k2, now, { sealed: { [`${ad.hub}/${ad.date}`]: sealOf(ad.commit) } });
+    const d = decideKey('lab-a', sealedRecord, k1.publicKey, false);
+    const retired = d.ok ? d.retired : [];
+    expect(signatureProblem(signed(ad, k1), k2.publicKey, retired)).toBeUndefined();
+    const backDated = { ...ad, commit: 'f'.repeat(40), syncedAt: '2020-01-01T00:00:00.000Z' };
+    expect(signatureProblem(signed(backDated, k1), k2.publicKey, retired)).toMatch(/retired key .* did not advertise it/);
+    const otherDate = { ...ad, date: '2026-01-01', tag: 'syncer/weather/2026-01-01', syncedAt: '2026-01-01T00:00:00.000Z' };
+    expect(signatureProblem(signed(otherDate, k1), k2.publicKey, retired)).toMatch(/retired key/);
+    const revoked = rotateRecord(record, k1, k2, now, { revoked: true });
+    const dr = decideKey('lab-a', revoked, k1.publicKey, false);
+    expect(signatureProblem(signed(ad, k1), k2.publicKey, dr.ok ? dr.retired : [])).toMatch(/revoked key/);
   });
   it('planning refuses a name registered with another key, and re-signs a moved remote', () => {
     expect(() => planOperatorRecord(record, k2, 'lab-a', 'https://h/a.git', now)).toThrow(/another key/);
