@@ -55,7 +55,7 @@ export class Verifier {
     const id = await (this.clusterId ??= this.registry.clusterId());
     const before = this.rt.keystore.noteCluster(this.rt.trustScope, id);
     if (before !== undefined) {
-      this.rt.out.warn(`the registry now answers from another etcd cluster (ID ${id}, was ${before}): wiped or restored? the keys pinned for it are kept, and its entries must verify with them`);
+      this.rt.out.warn(`the registry now answers from another etcd cluster (ID ${id}, was ${before}; a restore or a new cluster?): the keys pinned for it are kept, and its entries must verify with them`);
     }
   }
 

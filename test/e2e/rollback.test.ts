@@ -51,3 +51,24 @@ it('a replayed older same-day advertisement does not roll a checkout back (exit 
     world.etcdPut(`datasets/weather/${D}/lab-a`, JSON.stringify(current));
   }
 });
+
+it('watch: a replayed older advertisement of a key it delivered is skipped with a warning, not delivered', async () => {
+  const { startWatcher, killWatchers } = await import('../helpers/watcher.js');
+  const w = await world.operator('lab-w');
+  const state = join(world.root, 'watch-state.json');
+  const watcher = startWatcher(w, ['--hub', 'weather', '--state', state, '--from-start']);
+  try {
+    const first = await watcher.waitForEvents(1);
+    expect(first[0]).toMatchObject({ type: 'put', hub: 'weather', date: D, operator: 'lab-a' });
+    const current = read(`datasets/weather/${D}/lab-a`);
+    expect(first[0]!.commit).toBe(current.commit);
+    world.etcdPut(`datasets/weather/${D}/lab-a`, JSON.stringify({ ...older, remote: `file://${copy}` }));
+    await watcher.waitForStderr(/skipping weather\/2026-10-05\/lab-a: synced at .* older than the entry already delivered/);
+    // The genuine newer entry back (as the operator's next sync would write it): delivered again.
+    world.etcdPut(`datasets/weather/${D}/lab-a`, JSON.stringify(current));
+    const events = await watcher.waitForEvents(2);
+    expect(events.map((e) => e.commit)).toEqual([current.commit, current.commit]);
+  } finally {
+    await killWatchers();
+  }
+}, 60_000);

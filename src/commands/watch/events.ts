@@ -9,7 +9,8 @@ export type { Filter };
 export const matches = matchesFilter;
 
 /** What the watcher last knew of each key: its mod revision and advertised commit. */
-export type Known = Record<string, { rev: string; commit: string }>;
+/** Per advertisement key: the revision acted on, the commit delivered and when that entry was synced (`at`). */
+export type Known = Record<string, { rev: string; commit: string; at?: string }>;
 
 export interface Position {
   revision: string;

@@ -44,8 +44,12 @@ export class LeadershipLost extends Error {}
 
 const minus1 = (rev: string) => String(BigInt(rev) - 1n);
 
-/** Verify and act on one change, and print its event. Returns the advertised commit ('' if none or refused). */
-export async function actOn(ctx: FollowContext, change: Change, extra: Partial<WatchEvent> = {}): Promise<string> {
+/**
+ * Verify and act on one change, and print its event. Returns the advertised commit and its sync
+ * time ('' if none or refused; undefined when refused as older than `seenAt`, what was delivered
+ * for the key: readers never go back in time for an entry they have seen).
+ */
+export async function actOn(ctx: FollowContext, change: Change, extra: Partial<WatchEvent> = {}, seenAt?: string): Promise<{ commit: string; at?: string } | undefined> {
   const { rt } = ctx;
   const event: WatchEvent = { id: eventId(change.key, change.modRevision), type: change.type, ...change.id, revision: change.modRevision, ...extra };
   let ad;
@@ -54,14 +58,18 @@ export async function actOn(ctx: FollowContext, change: Change, extra: Partial<W
     const problem = parsed.ok ? await ctx.verifier.problem(parsed.ad) : parsed.problem;
     if (problem || !parsed.ok) {
       rt.out.warn(`skipping ${change.id.hub}/${change.id.date}/${change.id.operator}: ${escapeControl(problem ?? '')}`);
-      return '';
+      return { commit: '' };
+    }
+    if (seenAt && Date.parse(parsed.ad.syncedAt) < Date.parse(seenAt)) {
+      rt.out.warn(`skipping ${change.id.hub}/${change.id.date}/${change.id.operator}: synced at ${parsed.ad.syncedAt}, older than the entry already delivered for it (synced at ${seenAt}): a replayed advertisement?`);
+      return undefined;
     }
     ad = parsed.ad;
     event.commit = ad.commit;
     event.syncedAt = ad.syncedAt;
   }
   await rt.out.event(await act(rt, ad, event, ctx.actions));
-  return ad?.commit ?? '';
+  return { commit: ad?.commit ?? '', ...(ad ? { at: ad.syncedAt } : {}) };
 }
 
 /**
@@ -99,8 +107,10 @@ export async function handle(ctx: FollowContext, position: Position, change: Cha
     if (matches(ctx.filter, change.id)) {
       if (ctx.stillLeading && !(await ctx.stillLeading())) throw new LeadershipLost('no longer the leader of the watch group');
       appendEventLog(ctx.eventsLog, { ...change, receivedAt: ctx.rt.now().toISOString() });
-      const commit = await actOn(ctx, change);
-      if (change.type === 'put') position.known[change.key] = { rev: change.modRevision, commit };
+      const before = position.known[change.key];
+      const done = await actOn(ctx, change, {}, before?.at);
+      // A refused replay keeps what was delivered (and its time); the revision moves past it.
+      if (change.type === 'put') position.known[change.key] = done ? { rev: change.modRevision, ...done } : { ...before!, rev: change.modRevision };
     }
     if (change.type === 'delete') delete position.known[change.key];
   }

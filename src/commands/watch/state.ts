@@ -253,7 +253,7 @@ export function groupStore(registry: Registry, group: string, leader: { key: str
       for await (const entry of registry.etcd.range(knownPrefix)) {
         try {
           const value = JSON.parse(entry.value.toString());
-          if (isEntry(value)) known[ns + entry.key.slice(knownPrefix.length)] = { rev: value.rev, commit: value.commit };
+          if (isEntry(value)) known[ns + entry.key.slice(knownPrefix.length)] = { rev: value.rev, commit: value.commit, ...(typeof value.at === 'string' ? { at: value.at } : {}) };
         } catch {
           /* an entry that does not parse is not known: at worst acted on again */
         }
