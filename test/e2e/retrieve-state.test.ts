@@ -9,8 +9,14 @@ import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { baseEnv, BIN, git, World, type Operator } from '../helpers/world.js';
+import { oneDay } from '../helpers/faketime.js';
 
-const today = new Date().toISOString().slice(0, 10);
+/**
+ * The syncs of a hub make one day's series (retrieves name the date): they run at increasing times
+ * of today, so the series stays on one date even when the run crosses midnight (scripts/test-dates.sh).
+ */
+const day = oneDay();
+const today = day.date;
 const BULK_FILES = 8000;
 const isRoot = process.getuid?.() === 0;
 let world: World;
@@ -63,13 +69,13 @@ describe('a retrieve killed or failed midway leaves nothing that later retrieves
 
   it('setup: b has a checkout of bulk v1; a advertises v2 with many files', async () => {
     a.write({ 'bulk/a.txt': 'v1\n' });
-    const s1 = await a.syncer(['sync', '--hub', 'bulk', '--json']);
+    const s1 = await a.syncer(['sync', '--hub', 'bulk', '--json'], { at: day.at() });
     expect(s1.code, s1.stderr).toBe(0);
     v1 = json(s1.stdout).commit;
     const r = await b.syncer(['retrieve', ...bulkArgs]);
     expect(r.code, r.stderr).toBe(0);
     a.write(bulkFiles(BULK_FILES));
-    const s2 = await a.syncer(['sync', '--hub', 'bulk', '--json'], { timeoutMs: 180_000 });
+    const s2 = await a.syncer(['sync', '--hub', 'bulk', '--json'], { timeoutMs: 180_000, at: day.at() });
     expect(s2.code, s2.stderr).toBe(0);
     v2 = json(s2.stdout).commit;
   }, 240_000);
@@ -154,7 +160,7 @@ describe('a retrieve killed or failed midway leaves nothing that later retrieves
     // v3 replaces every file of v2 with another.
     git(a.repo, 'rm', '-q', '-r', 'bulk');
     a.write({ 'bulk/a.txt': 'v1\n', ...Object.fromEntries(Object.entries(bulkFiles(BULK_FILES)).map(([k, v]) => [k.replace('/f', '/g'), v])) });
-    const s3 = await a.syncer(['sync', '--hub', 'bulk', '--json'], { timeoutMs: 180_000 });
+    const s3 = await a.syncer(['sync', '--hub', 'bulk', '--json'], { timeoutMs: 180_000, at: day.at() });
     expect(s3.code, s3.stderr).toBe(0);
     const v3 = json(s3.stdout).commit;
     const code = await killRetrieveWhen(b, bulkArgs, () => existsSync(join(target(), 'bulk/g00000.csv')), 'SIGINT');
@@ -184,14 +190,14 @@ describe.skipIf(!isRoot)('an in-place update that fails on a full file system', 
     const d = await world.operator('lab-d');
     const args = ['--hub', 'disk', '--date', today, '--operator', 'lab-d', '--into', into];
     d.write({ 'disk/temps.csv': 'day,temp\n1,12\n' });
-    const s1 = await d.syncer(['sync', '--hub', 'disk', '--json']);
+    const s1 = await d.syncer(['sync', '--hub', 'disk', '--json'], { at: day.at() });
     expect(s1.code, s1.stderr).toBe(0);
     const v1 = json(s1.stdout).commit;
     const r1 = await b.syncer(['retrieve', ...args]);
     expect(r1.code, r1.stderr).toBe(0);
     // v2: a new small file, a big one (compresses to a few KiB: its objects fit, its checkout does not), a changed one.
     d.write({ 'disk/1-new.csv': 'new\n', 'disk/2-big.csv': 'day,temp,notes\n'.repeat(200_000), 'disk/temps.csv': 'day,temp\n1,12\n2,14\n' });
-    const s2 = await d.syncer(['sync', '--hub', 'disk', '--json']);
+    const s2 = await d.syncer(['sync', '--hub', 'disk', '--json'], { at: day.at() });
     expect(s2.code, s2.stderr).toBe(0);
     const v2 = json(s2.stdout).commit;
 
