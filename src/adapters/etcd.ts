@@ -123,12 +123,12 @@ export function registryError(e: unknown, hosts: string[], what = 'registry requ
  * The members that answer `/health` but report no leader (etcd says `{"health":"false"}`, 3.5 adds
  * `"reason":"RAFT NO LEADER"`). Plain-http members only, at most ~1 s: a diagnosis, not a retry.
  */
-async function membersWithoutLeader(hosts: string[]): Promise<string[]> {
+async function membersWithoutLeader(hosts: string[], timeoutMs = 1000): Promise<string[]> {
   const answers = await Promise.all(
     hosts.map(async (h) => {
       if (!h.startsWith('http://')) return undefined;
       try {
-        const res = await fetch(`${h.replace(/\/$/, '')}/health`, { signal: AbortSignal.timeout(1000) });
+        const res = await fetch(`${h.replace(/\/$/, '')}/health`, { signal: AbortSignal.timeout(timeoutMs) });
         const body = (await res.json()) as { health?: unknown; reason?: unknown };
         return String(body.health) === 'false' || /no leader/i.test(String(body.reason ?? '')) ? h : undefined;
       } catch {
@@ -263,6 +263,10 @@ export class EtcdAdapter {
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
     });
+    // The quorum diagnosis below runs inside the deadline: started in its last second, not after it.
+    const probeMs = Math.min(1000, this.timeoutMs / 4);
+    let probe: Promise<string[]> | undefined;
+    const probeTimer = setTimeout(() => (probe = membersWithoutLeader(this.hosts, probeMs)), this.timeoutMs - probeMs);
     try {
       return await Promise.race([fn(), deadline]);
     } catch (e) {
@@ -270,7 +274,7 @@ export class EtcdAdapter {
       // gRPC reports the last member it tried ("connection refused") even when another one answers
       // but cannot serve: ask the members' /health (briefly) before saying the cluster is down.
       if (err.message.includes('is unreachable or did not answer') && !/no leader/.test(err.message)) {
-        const leaderless = await membersWithoutLeader(this.hosts);
+        const leaderless = await (probe ?? membersWithoutLeader(this.hosts, Math.min(300, probeMs)));
         if (leaderless.length > 0) {
           throw new SyncerError('REGISTRY', `etcd at ${this.hosts.join(', ')} cannot serve the ${what}: the cluster has no leader (quorum lost: ${leaderless.join(', ')} answer${leaderless.length === 1 ? 's' : ''} but fewer than a majority of members are up or they cannot reach each other)`, {
             hint: 'bring the stopped members back (a majority of the cluster must be up); `syncer doctor` checks again',
@@ -281,6 +285,7 @@ export class EtcdAdapter {
       throw err;
     } finally {
       clearTimeout(timer);
+      clearTimeout(probeTimer);
     }
   }
 
