@@ -34,7 +34,9 @@ export interface VerifyOptions {
 export class Verifier {
   private readonly decisions = new Map<string, Promise<KeyDecision>>();
 
-  constructor(private readonly rt: Runtime, private readonly registry: Registry, private readonly options: VerifyOptions = {}) {}
+  constructor(private readonly rt: Runtime, private readonly registry: Registry, private readonly options: VerifyOptions = {}) {
+    void rt.trustFile; // a trust file that cannot be read is exit 2 at once, whatever gets verified
+  }
 
   key(operator: string): Promise<KeyDecision> {
     let d = this.decisions.get(operator);
