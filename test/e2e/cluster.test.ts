@@ -290,7 +290,8 @@ describe('quorum lost: exit 3 within the deadline, nothing committed or pushed; 
         expect(r.stdout, `${what}: nothing on stdout`).toBe('');
         expect(r.stderr, `${what}: names etcd`).toMatch(/^error: .*etcd/m);
         noStack(r);
-        expect(r.ms, `${what} took ${r.ms} ms`).toBeLessThan(8_000);
+        // The 5 s deadline plus a CLI start-up on a loaded 2-core machine.
+        expect(r.ms, `${what} took ${r.ms} ms`).toBeLessThan(9_500);
       }
       // Nothing committed, tagged or pushed; the working tree as it was.
       expect(snapshot(a)).toEqual(before);
