@@ -72,3 +72,22 @@ it('watch: a replayed older advertisement of a key it delivered is skipped with 
     await killWatchers();
   }
 }, 60_000);
+
+it('mirror: a replayed older advertisement does not roll the archive back', async () => {
+  const m = await world.operator('lab-m');
+  const archive = join(world.root, 'archive.git');
+  const current = read(`datasets/weather/${D}/lab-a`);
+  const first = await m.syncer(['mirror', '--to', archive, '--hub', 'weather']);
+  expect(first.code, first.stderr).toBe(0);
+  const tag = `refs/tags/lab-a/weather/${D}`;
+  expect(git(archive, 'rev-parse', `${tag}^{commit}`)).toBe(current.commit);
+  world.etcdPut(`datasets/weather/${D}/lab-a`, JSON.stringify({ ...older, remote: `file://${copy}` }));
+  try {
+    const again = await m.syncer(['mirror', '--to', archive, '--hub', 'weather']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/skipping weather\/2026-10-05\/lab-a: synced at .* older than the entry already mirrored/);
+    expect(git(archive, 'rev-parse', `${tag}^{commit}`), 'the archive keeps the newer commit').toBe(current.commit);
+  } finally {
+    world.etcdPut(`datasets/weather/${D}/lab-a`, JSON.stringify(current));
+  }
+}, 60_000);

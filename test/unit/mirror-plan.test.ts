@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { emptyState, planStage1, planStage2, type MirrorState } from '../../src/commands/mirror/plan.js';
+import { emptyState, planStage1, planStage2, setApartReplays, type MirrorState } from '../../src/commands/mirror/plan.js';
 import type { Advertisement } from '../../src/core/advertisement.js';
 
 const ad = (date: string, operator = 'lab-a', runId = `${date}-${operator}`): Advertisement => ({
@@ -48,5 +48,16 @@ describe('mirror stage 1', () => {
   it('gone without completing (or replaced by another run): unknown', () => {
     expect(planStage1(state('2026-09-20T11:00:00Z'), new Map(), new Map(), now, 120)[0]).toMatchObject({ action: 'unknown' });
     expect(planStage1(state('2026-09-20T11:00:00Z'), new Map([['air/2026-09-05/lab-a', ad('2026-09-05', 'lab-a', 'other')]]), new Map(), now, 120)[0]).toMatchObject({ action: 'unknown' });
+  });
+});
+
+describe('replays', () => {
+  it('an advertisement older than the one mirrored for its key is set apart; newer and unknown ones are not', () => {
+    const state: MirrorState = emptyState();
+    state.entries['air/2026-09-01/lab-a'] = { hub: 'air', date: '2026-09-01', operator: 'lab-a', status: 'mirrored', runId: 'r2', syncedAt: '2026-09-01T12:00:00.000Z', updatedAt: '2026-09-01T12:00:00.000Z' };
+    const replay = { ...ad('2026-09-01', 'lab-a', 'r1'), syncedAt: '2026-09-01T10:00:00.000Z' };
+    const newer = { ...ad('2026-09-01', 'lab-a', 'r3'), syncedAt: '2026-09-01T14:00:00.000Z' };
+    expect(setApartReplays(state, [replay]).older.map((o) => o.ad.runId)).toEqual(['r1']);
+    expect(setApartReplays(state, [newer, ad('2026-09-02')]).fresh).toHaveLength(2);
   });
 });

@@ -16,7 +16,7 @@ import { Verifier } from '../../verifier.js';
 import { MirrorDest, mirrorTagRef } from './dest.js';
 import { contentLimits } from '../../core/dataset-contents.js';
 import { datasetContentsProblem, type ContentPolicy } from '../retrieve/fetch.js';
-import { countStatuses, entryKey, planStage1, planStage2, type InProgress, type MirrorState, type MirrorStatus } from './plan.js';
+import { countStatuses, entryKey, planStage1, planStage2, setApartReplays, type InProgress, type MirrorState, type MirrorStatus } from './plan.js';
 
 export interface MirrorOptions {
   to: string;
@@ -118,7 +118,7 @@ async function mirrorAds(rt: Runtime, dest: MirrorDest, state: MirrorState, ads:
         changes.push({ key, status: 'failed', reason: lfsFailure });
         continue;
       }
-      state.entries[key] = { hub: ad.hub, date: ad.date, operator: ad.operator, status: 'mirrored', runId: ad.runId, commit: ad.commit, updatedAt: now };
+      state.entries[key] = { hub: ad.hub, date: ad.date, operator: ad.operator, status: 'mirrored', runId: ad.runId, commit: ad.commit, syncedAt: ad.syncedAt, updatedAt: now };
       changes.push({ key, status: 'mirrored', commit: ad.commit, runId: ad.runId });
     }
   }
@@ -136,7 +136,12 @@ export async function mirror(rt: Runtime, o: MirrorOptions): Promise<{ counts: R
   const dest = await MirrorDest.open(rt, o.to);
   const { state, head } = await dest.readState();
   const before = JSON.stringify({ ...state, revision: undefined });
-  const { ads, running, revision } = await snapshot(rt, registry, verifier, o);
+  const listed = await snapshot(rt, registry, verifier, o);
+  const { running, revision } = listed;
+  const { fresh: ads, older } = setApartReplays(state, listed.ads);
+  for (const { ad, mirroredAt } of older) {
+    rt.out.skip(`${ad.hub}/${ad.date}/${ad.operator}`, `synced at ${ad.syncedAt}, older than the entry already mirrored (synced at ${mirroredAt}): a replayed advertisement?`);
+  }
   const now = rt.now();
   const changes: Change[] = [];
 

@@ -16,6 +16,8 @@ export interface MirrorEntry {
   status: MirrorStatus;
   runId: string;
   commit?: string;
+  /** When the mirrored advertisement was synced: an older one for the same key is a replay. */
+  syncedAt?: string;
   /** When this mirror first saw the run in progress (its own clock). */
   firstSeen?: string;
   updatedAt: string;
@@ -78,6 +80,21 @@ export interface Stage2Plan {
   inProgress: InProgress[];
   /** New hub windows (first run for the hub). */
   floors: Record<string, string>;
+}
+
+/**
+ * Readers never go back in time for an entry they have seen: advertisements older than the one
+ * already mirrored for the same key (an operator's genuine older entry, replayed) are set apart.
+ */
+export function setApartReplays(state: MirrorState, ads: Advertisement[]): { fresh: Advertisement[]; older: { ad: Advertisement; mirroredAt: string }[] } {
+  const fresh: Advertisement[] = [];
+  const older: { ad: Advertisement; mirroredAt: string }[] = [];
+  for (const ad of ads) {
+    const e = state.entries[entryKey(ad)];
+    if (e?.status === 'mirrored' && e.syncedAt && Date.parse(ad.syncedAt) < Date.parse(e.syncedAt)) older.push({ ad, mirroredAt: e.syncedAt });
+    else fresh.push(ad);
+  }
+  return { fresh, older };
 }
 
 /** Stage 2: new advertisements and runs, within each hub's window. */
