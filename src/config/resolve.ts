@@ -115,6 +115,8 @@ export function resolveConfig(input: { file: FileConfig; fileDir: string; env: N
     allowedTransports: effectiveTransports(extraTransports),
     gitStallTimeoutSeconds: (merged.gitStallTimeoutSeconds as number | undefined) ?? DEFAULTS.gitStallTimeoutSeconds,
     lfsThresholdMiB: merged.lfsThresholdMiB as number | undefined,
+    maxDatasetBytes: merged.maxDatasetBytes as number | undefined,
+    maxDatasetFiles: merged.maxDatasetFiles as number | undefined,
     etcd: {
       hosts,
       namespace: str('etcd.namespace') ?? DEFAULTS.namespace,

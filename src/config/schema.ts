@@ -55,6 +55,10 @@ export const CONFIG_KEYS = {
   allowedTransports: { env: 'SYNCER_ALLOWED_TRANSPORTS', kind: 'list', example: 'http (https, ssh, git and file are always allowed)', schema: z.enum(KNOWN_TRANSPORTS, { error: `expected any of ${KNOWN_TRANSPORTS.join(', ')}` }) },
   gitStallTimeoutSeconds: { env: 'SYNCER_GIT_STALL_TIMEOUT', kind: 'number', schema: bounded(1, 86_400, 'seconds') },
   lfsThresholdMiB: { env: 'SYNCER_LFS_THRESHOLD_MIB', kind: 'number', schema: bounded(1, 1_048_576, 'MiB') },
+  /** Readers refuse a dataset larger than this (LFS files at their real size): default 20 GiB. */
+  maxDatasetBytes: { env: 'SYNCER_MAX_DATASET_BYTES', kind: 'number', schema: bounded(1, Number.MAX_SAFE_INTEGER, 'bytes', true) },
+  /** Readers refuse a dataset of more files than this: default 1,000,000. */
+  maxDatasetFiles: { env: 'SYNCER_MAX_DATASET_FILES', kind: 'number', schema: bounded(1, 1_000_000_000, 'files', true) },
   'etcd.hosts': { env: 'SYNCER_ETCD_HOSTS', kind: 'list', entry: 'etcd host', example: 'http://10.0.0.5:2379', schema: z.string().regex(ETCD_HOST, 'expected http(s)://host:port (with the port, no path)') },
   'etcd.namespace': { env: 'SYNCER_ETCD_NAMESPACE', kind: 'string', schema: nonEmpty },
   'etcd.username': { env: 'SYNCER_ETCD_USERNAME', kind: 'string', schema: z.string() },
@@ -97,6 +101,8 @@ export const fileConfigSchema = z
     allowedTransports: list('allowedTransports').optional(),
     gitStallTimeoutSeconds: value('gitStallTimeoutSeconds').optional(),
     lfsThresholdMiB: value('lfsThresholdMiB').optional(),
+    maxDatasetBytes: value('maxDatasetBytes').optional(),
+    maxDatasetFiles: value('maxDatasetFiles').optional(),
     etcd: z
       .object({
         hosts: list('etcd.hosts').optional(),
@@ -127,6 +133,9 @@ export interface Config {
   gitStallTimeoutSeconds: number;
   /** Files over this many MiB are stored with git-lfs (default 50; adapters/lfs.ts reads it). */
   lfsThresholdMiB?: number;
+  /** A reader's limits on what a dataset may hold (core/dataset-contents.ts has the defaults). */
+  maxDatasetBytes?: number;
+  maxDatasetFiles?: number;
   etcd: {
     /** Empty means the embedded local etcd. */
     hosts: string[];

@@ -120,22 +120,13 @@ export interface Size {
 }
 
 const LIMIT_KEYS = {
-  // The config-file keys (maxDatasetBytes, maxDatasetFiles) are to come with the config schema.
-  maxBytes: { env: 'SYNCER_MAX_DATASET_BYTES', fallback: DEFAULT_MAX_DATASET_BYTES },
-  maxFiles: { env: 'SYNCER_MAX_DATASET_FILES', fallback: DEFAULT_MAX_DATASET_FILES },
+  maxBytes: { key: 'maxDatasetBytes', env: 'SYNCER_MAX_DATASET_BYTES' },
+  maxFiles: { key: 'maxDatasetFiles', env: 'SYNCER_MAX_DATASET_FILES' },
 } as const;
 
-/** The reader's limits from SYNCER_MAX_DATASET_BYTES / SYNCER_MAX_DATASET_FILES (exit 2 on a bad value). */
-export function contentLimits(env: Record<string, string | undefined>): ContentLimits {
-  const read = (k: keyof typeof LIMIT_KEYS) => {
-    const { env: name, fallback } = LIMIT_KEYS[k];
-    const raw = env[name];
-    if (raw === undefined || raw.trim() === '') return fallback;
-    const n = Number(raw);
-    if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(n) || n < 1) throw usageError(`${name} must be a whole number >= 1, got ${JSON.stringify(raw)}`, `e.g. ${name}=${fallback}`);
-    return n;
-  };
-  return { maxBytes: read('maxBytes'), maxFiles: read('maxFiles') };
+/** The reader's limits: config maxDatasetBytes / maxDatasetFiles (or their environment variables, validated with the config), else the defaults. */
+export function contentLimits(config: { maxDatasetBytes?: number; maxDatasetFiles?: number }): ContentLimits {
+  return { maxBytes: config.maxDatasetBytes ?? DEFAULT_MAX_DATASET_BYTES, maxFiles: config.maxDatasetFiles ?? DEFAULT_MAX_DATASET_FILES };
 }
 
 const human = (bytes: number) =>
@@ -148,12 +139,12 @@ export function limitProblem(size: Partial<Size>, limits: ContentLimits, what: s
     return n !== undefined && n > limits[k];
   });
   if (!over) return undefined;
-  const { env } = LIMIT_KEYS[over];
+  const { env, key } = LIMIT_KEYS[over];
   const has = over === 'maxFiles' ? `${size.files} files` : `${size.bytes} bytes (${human(size.bytes!)})`;
   const limit = over === 'maxFiles' ? `${limits.maxFiles} files` : `${limits.maxBytes} bytes (${human(limits.maxBytes)})`;
   return {
     message: `refusing ${what}: it has ${has}, over this machine's limit of ${limit} (${env})`,
-    hint: `if you expect a dataset this large, raise the limit in the environment: ${env}=${over === 'maxFiles' ? size.files : size.bytes!}`,
+    hint: `if you expect a dataset this large, raise the limit: syncer config set ${key} ${over === 'maxFiles' ? size.files : size.bytes!} (or ${env}=${over === 'maxFiles' ? size.files : size.bytes!} for one run)`,
   };
 }
 

@@ -149,6 +149,10 @@ describe('size bombs', () => {
     expectRefused(bytes, into, /it has 6 bytes \(6 bytes\), over this machine's limit of 5 bytes \(5 bytes\) \(SYNCER_MAX_DATASET_BYTES\)/);
     const bad = await retrieve('many', D1, into, [], { SYNCER_MAX_DATASET_BYTES: 'lots' });
     expect(bad.code, bad.stderr).toBe(2);
+    // The same limit as a config key (syncer config set maxDatasetFiles N).
+    expect((await b.syncer(['config', 'set', 'maxDatasetFiles', '2'])).code).toBe(0);
+    expectRefused(await retrieve('many', D1, into), into, /it has 3 files, over this machine's limit of 2 files/);
+    expect((await b.syncer(['config', 'unset', 'maxDatasetFiles'])).code).toBe(0);
     const ok = await retrieve('many', D1, into, [], { SYNCER_MAX_DATASET_FILES: '3', SYNCER_MAX_DATASET_BYTES: '6' });
     expect(ok.code, ok.stderr).toBe(0);
   });

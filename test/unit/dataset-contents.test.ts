@@ -47,13 +47,16 @@ describe('escapingLinks', () => {
 });
 
 describe('limits and sizes', () => {
-  it('reads limits from the environment, with defaults, exit 2 on nonsense', () => {
+  it('takes the limits from the config (file or environment, validated there), with defaults', async () => {
     expect(contentLimits({})).toEqual({ maxBytes: DEFAULT_MAX_DATASET_BYTES, maxFiles: DEFAULT_MAX_DATASET_FILES });
-    expect(contentLimits({ SYNCER_MAX_DATASET_BYTES: '100', SYNCER_MAX_DATASET_FILES: '3' })).toEqual({ maxBytes: 100, maxFiles: 3 });
-    for (const bad of ['0', '-1', '1e9', 'lots', '1.5']) {
+    expect(contentLimits({ maxDatasetBytes: 100, maxDatasetFiles: 3 })).toEqual({ maxBytes: 100, maxFiles: 3 });
+    const { resolveConfig } = await import('../../src/config/resolve.js');
+    const resolve = (env: Record<string, string>) => resolveConfig({ file: {}, fileDir: '/x', env, flags: {}, cwd: '/x' });
+    expect(resolve({ SYNCER_MAX_DATASET_FILES: '3' }).maxDatasetFiles).toBe(3);
+    for (const bad of ['0', '-1', 'lots', '1.5']) {
       let err: unknown;
       try {
-        contentLimits({ SYNCER_MAX_DATASET_FILES: bad });
+        resolve({ SYNCER_MAX_DATASET_FILES: bad });
       } catch (e) {
         err = e;
       }
@@ -64,7 +67,7 @@ describe('limits and sizes', () => {
   it('names the limit and how to raise it', () => {
     const limits = { maxBytes: 1000, maxFiles: 10 };
     expect(limitProblem({ files: 10, bytes: 1000 }, limits, 'x')).toBeUndefined();
-    expect(limitProblem({ files: 11 }, limits, 'x')).toMatchObject({ message: expect.stringMatching(/11 files, over this machine's limit of 10 files \(SYNCER_MAX_DATASET_FILES\)/), hint: expect.stringMatching(/SYNCER_MAX_DATASET_FILES=11/) });
+    expect(limitProblem({ files: 11 }, limits, 'x')).toMatchObject({ message: expect.stringMatching(/11 files, over this machine's limit of 10 files \(SYNCER_MAX_DATASET_FILES\)/), hint: expect.stringMatching(/syncer config set maxDatasetFiles 11 \(or SYNCER_MAX_DATASET_FILES=11/) });
     expect(limitProblem({ files: 1, bytes: 5000 }, limits, 'x')!.message).toMatch(/5000 bytes \(4\.9 KiB\), over this machine's limit of 1000 bytes/);
   });
   it('a tree that disagrees with the advertisement', () => {

@@ -130,7 +130,7 @@ export async function mirror(rt: Runtime, o: MirrorOptions): Promise<{ counts: R
   if (!Number.isInteger(o.initialSyncLimit) || o.initialSyncLimit < 1) throw usageError('--initial-sync-limit must be a positive whole number');
   if (!(o.inProgressTimeout > 0)) throw usageError('--in-progress-timeout must be a positive number of minutes');
 
-  const policy: ContentPolicy = { allowSymlinks: !!o.allowSymlinks, limits: contentLimits(rt.env) };
+  const policy: ContentPolicy = { allowSymlinks: !!o.allowSymlinks, limits: contentLimits(rt.config) };
   const registry = await rt.registry();
   const verifier = new Verifier(rt, registry, o);
   const dest = await MirrorDest.open(rt, o.to);

@@ -225,7 +225,7 @@ export async function materialize(rt: Runtime, ad: Advertisement, target: string
   const parent = dirname(target);
   const createdFrom = makeDirs(parent); // first directory created, if any
   const lockIo = { info: (m: string) => rt.out.info(m), warn: (m: string) => rt.out.warn(m), signal: rt.deps.signal };
-  const policy = options.policy ?? { allowSymlinks: false, limits: contentLimits(rt.env) };
+  const policy = options.policy ?? { allowSymlinks: false, limits: contentLimits(rt.config) };
   try {
     return await withLock(join(parent, `.${basename(target)}.syncer-lock`), `retrieve into ${target}`, lockIo, () => materializeLocked(rt, ad, target, { ...options, policy }));
   } finally {

@@ -111,7 +111,7 @@ export async function retrieve(rt: Runtime, options: RetrieveOptions): Promise<R
   if (options.date !== undefined && options.date !== 'latest') checkDate(options.date);
   const importDir = rt.config.importDir;
   // Limits from the environment are checked before the network: a bad value is exit 2 at once.
-  const policy: ContentPolicy = { allowSymlinks: !!options.allowSymlinks, limits: contentLimits(rt.env) };
+  const policy: ContentPolicy = { allowSymlinks: !!options.allowSymlinks, limits: contentLimits(rt.config) };
   if (!options.into && !importDir) throw usageError('no import directory configured', 'pass --into DIR, or set importDir (syncer config set importDir DIR)');
 
   if (!rt.canPrompt) {
