@@ -179,9 +179,10 @@ export class Registry {
 
   /**
    * Write an advertisement, its index marker and the removal of its in-progress key in one
-   * transaction, compare-and-swap on the entry read just before: a newer entry is never replaced.
+   * transaction, compare-and-swap on the entry read just before: a newer entry that is `genuine`
+   * is never replaced.
    */
-  async advertise(ad: Advertisement): Promise<AdvertiseOutcome> {
+  async advertise(ad: Advertisement, genuine: (existing: Advertisement) => boolean = () => true): Promise<AdvertiseOutcome> {
     const id = { hub: ad.hub, date: ad.date, operator: ad.operator };
     const key = this.keys.dataset(id);
     const value = serializeAdvertisement(ad);
@@ -192,7 +193,8 @@ export class Registry {
         const current = parseAdvertisement(existing.value, { expect: id, transports: this.transports });
         if (current.ok) {
           if (serializeAdvertisement(current.ad) === value) return 'unchanged';
-          if (isNewer(current.ad, ad)) {
+          // Only a genuine entry (signed by the operator) may be newer: planted junk dated ahead is replaced.
+          if (isNewer(current.ad, ad) && genuine(current.ad)) {
             throw new SyncerError('USAGE', `the registry already holds a newer advertisement for ${ad.hub}/${ad.date}/${ad.operator} (synced at ${current.ad.syncedAt}, this one ${ad.syncedAt})`, {
               hint: 'check this machine\'s clock; the newer entry was kept',
             });

@@ -191,3 +191,24 @@ describe('dates from the future', () => {
     expect(ls.stdout).not.toContain(FUTURE);
   });
 });
+
+describe('planted junk dated ahead', () => {
+  it('an unverifiable entry claiming a later syncedAt neither blocks the operator\'s sync nor survives reindex', async () => {
+    const key = (await a.syncer(['ls', 'weather', '--json'])).stdout;
+    expect(key).toContain('lab-a');
+    const date = JSON.parse((await a.syncer(['sync', '--hub', 'weather', '--json'])).stdout).date as string;
+    const genuine = read(`datasets/weather/${date}/lab-a`);
+    const junk = { ...genuine, syncedAt: '2099-12-31T00:00:00.000Z', signature: genuine.signature.replace(/^./, (c: string) => (c === 'A' ? 'B' : 'A')) };
+    world.etcdPut(`datasets/weather/${date}/lab-a`, JSON.stringify(junk));
+    a.write({ 'weather/t.csv': 't\n2\n' });
+    const s = await a.syncer(['sync', '--hub', 'weather', '--json']);
+    expect(s.code, s.stderr).toBe(0);
+    expect(read(`datasets/weather/${date}/lab-a`).syncedAt).not.toBe('2099-12-31T00:00:00.000Z');
+    world.etcdPut(`datasets/weather/${date}/lab-a`, JSON.stringify(junk));
+    const r = await b.syncer(['reindex', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(read(`datasets/weather/${date}/lab-a`).syncedAt, 'reindex put the tag\'s genuine entry back').not.toBe('2099-12-31T00:00:00.000Z');
+    const got = await b.syncer(['retrieve', '--hub', 'weather', '--date', date, '--operator', 'lab-a', '--into', join(world.root, 'junk-ahead')]);
+    expect(got.code, got.stderr).toBe(0);
+  }, 90_000);
+});

@@ -15,6 +15,7 @@ import { fingerprint } from '../../core/signing.js';
 import type { DatasetId } from '../../core/keys.js';
 import type { OperatorRecord } from '../../core/advertisement.js';
 import { pinSourceOf } from '../../adapters/keystore.js';
+import { signatureProblem } from '../../core/trust.js';
 import type { Runtime } from '../../runtime.js';
 import { mergeExplicit, parseRegistered, parseRemoteFlags, readRemotesFile, remotesToRead } from './inputs.js';
 import { planReindex, type OperatorInput, type Unit } from './plan.js';
@@ -107,6 +108,7 @@ function verifyRead(rt: Runtime, read: RemoteRead, registryRecords: Map<string, 
     present: verified.present,
     // Only a record whose key we accept is written back (create-only).
     record: repo.ok && trust.ok && trust.source === 'repository' ? repo.value : undefined,
+    genuine: (ad) => trust.ok && signatureProblem(ad, trust.publicKey, trust.retired) === undefined,
   };
   return { input, trust, verified, recordProblem: repo.ok ? undefined : repo.problem };
 }

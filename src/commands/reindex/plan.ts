@@ -7,7 +7,7 @@
  * updated or pruned one must still have the mod revision that was read, so a sync running at the
  * same time is never overwritten. An advertisement travels with its index marker.
  */
-import { isNewer, parseAdvertisement } from '../../core/advertisement.js';
+import { isNewer, parseAdvertisement, type Advertisement } from '../../core/advertisement.js';
 import { parseDatasetKey, type DatasetId, type Keys } from '../../core/keys.js';
 import type { Skip, VerifiedAd } from './verify.js';
 
@@ -41,6 +41,12 @@ export interface OperatorInput {
   present: string[];
   /** The verified operator record from the repository (registry value), created when absent. */
   record?: string;
+  /**
+   * Whether a registry entry is genuinely the operator's (its signature holds with the key
+   * trusted for it): only such an entry may be newer than a tag and left alone; planted junk
+   * dated ahead is replaced. Absent: every parsed entry counts (older callers).
+   */
+  genuine?: (ad: Advertisement) => boolean;
 }
 
 export interface PlanInput {
@@ -203,7 +209,7 @@ export function planReindex(input: PlanInput): Plan {
         continue;
       }
       const existing = current.value === undefined ? undefined : parseAdvertisement(current.value, { expect: id, transports });
-      if (existing?.ok && isNewer(existing.ad, ad)) {
+      if (existing?.ok && isNewer(existing.ad, ad) && (op.genuine?.(existing.ad) ?? true)) {
         plan.skipped.push({ operator: ad.operator, key, reason: `the registry holds a newer advertisement (synced at ${existing.ad.syncedAt}; the tag's is from ${ad.syncedAt}): left alone` });
         for (const m of markers) markerOnly.add(m);
         continue;

@@ -10,6 +10,7 @@ import { SyncerError, usageError, verifyError } from '../../errors.js';
 import { checkDatasetPath, checkName, utcDate } from '../../core/names.js';
 import { classifyRemote, publicRemoteUrl, redactUrl } from '../../core/remote-url.js';
 import { operatorRecordSchema, type OperatorRecord } from '../../core/advertisement.js';
+import { ownEntry } from './own-entry.js';
 import { planOperatorRecord } from '../../core/operator-record.js';
 import { fingerprint, type KeyPair } from '../../core/signing.js';
 import type { Runtime } from '../../runtime.js';
@@ -177,11 +178,12 @@ async function prepare(rt: Runtime, git: Git, registry: () => Promise<Registry>,
     if (e instanceof SyncerError && e.kind === 'VERIFY') return undefined; // a broken entry of ours gets replaced
     throw e;
   });
-  if (existing && Date.parse(existing.syncedAt) > rt.now().getTime()) {
+  const entry = await reg.getOperatorEntry(operator);
+  // Only our own signed entry can be newer than this sync (a clock ahead elsewhere); one that does
+  // not verify with our keys is planted junk, and this sync replaces it.
+  if (existing && Date.parse(existing.syncedAt) > rt.now().getTime() && ownEntry(rt, operator, entry?.record)(existing)) {
     throw usageError(`the registry holds a newer advertisement for ${hub}/${date}/${operator} (synced at ${existing.syncedAt})`, "check this machine's clock; the newer entry is kept");
   }
-
-  const entry = await reg.getOperatorEntry(operator);
   if (!rt.keystore.load(operator) && entry?.record?.publicKey) {
     throw verifyError(`no signing key for ${operator} on this machine (${rt.keystore.keyFile(operator)}), and the registry holds one (${fingerprint(entry.record.publicKey)})`, 'copy your key file from the machine that has it (syncer keys path), or pick another operator name');
   }

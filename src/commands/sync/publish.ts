@@ -13,6 +13,7 @@ import type { Git } from '../../adapters/git.js';
 import type { Registry } from '../../adapters/registry.js';
 import type { Runtime } from '../../runtime.js';
 import { buildAdvertisement, OPERATOR_FILE } from './plan.js';
+import { ownEntry } from './own-entry.js';
 import type { SyncPlan, SyncResult } from './index.js';
 import { makeDirs } from '../../adapters/dirs.js';
 import { pushLfsObjects, realTreeSize, storeLargeFiles } from '../../adapters/lfs.js';
@@ -97,7 +98,7 @@ export async function publish(rt: Runtime, git: Git, registry: Registry, plan: S
   await push(rt, git, plan, tag, committed);
 
   try {
-    const advertised = await registry.advertise(ad);
+    const advertised = await registry.advertise(ad, ownEntry(rt, operator, plan.operatorFile.record));
     return { hub, date, operator, commit, tag, remote, path, files: size.files, bytes: size.bytes, committed, advertised };
   } catch (e) {
     if (!(e instanceof SyncerError && e.kind === 'REGISTRY')) throw e;
