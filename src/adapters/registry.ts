@@ -136,8 +136,14 @@ export class Registry {
     const base = `${this.keys.namespace}inprogress/`;
     const prefix = base + (hub ? `${hub}/` + (date ? `${date}/` : '') : '');
     const out: InProgressEntry[] = [];
+    const limit = latestHonestDate(this.now());
     for await (const kv of this.etcd.range(prefix)) {
       const id = parseDatasetKey(this.keys, this.keys.datasetsPrefix + kv.key.slice(base.length));
+      // No honest sync runs for a date after tomorrow: such a marker is planted (and unsigned).
+      if (id && id.date > limit) {
+        this.skip(kv.key, `an in-progress marker dated ${id.date}, after tomorrow (UTC)`);
+        continue;
+      }
       try {
         const v = JSON.parse(kv.value.toString()) as { runId?: unknown; startedAt?: unknown };
         if (!id || typeof v.runId !== 'string' || v.runId.length > 100 || typeof v.startedAt !== 'string' || v.startedAt.length > 40) throw new Error();

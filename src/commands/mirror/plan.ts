@@ -107,7 +107,9 @@ export function planStage2(
 ): Stage2Plan {
   const floors: Record<string, string> = {};
   const datesByHub = new Map<string, Set<string>>();
-  for (const x of [...ads, ...running]) {
+  // Floors come from verified advertisements only: in-progress keys are unsigned (anyone who may
+  // write the registry can plant them, dated 2099, and would otherwise fix a hub's window there).
+  for (const x of ads) {
     const s = datesByHub.get(x.hub) ?? new Set<string>();
     s.add(x.date);
     datesByHub.set(x.hub, s);
