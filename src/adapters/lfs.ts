@@ -10,7 +10,9 @@
  */
 import { existsSync, lstatSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { SyncerError, usageError } from '../errors.js';
+import { SyncerError, usageError, verifyError } from '../errors.js';
+import { checkRemoteUrl } from '../core/remote-url.js';
+import { escapeControl } from '../core/sanitize.js';
 import { fromEnv } from '../config/resolve.js';
 import type { Runtime } from '../runtime.js';
 import type { Git } from './git.js';
@@ -240,6 +242,7 @@ export async function pushLfsObjects(git: Git, remote: string, commit: string, p
 export async function fetchLfsObjects(git: Git, ad: { commit: string; path: string; remote: string }, proto: string[]): Promise<{ files: number; bytes: number }> {
   if (!(await datasetUsesLfs(git, ad.commit, ad.path, proto))) return { files: 0, bytes: 0 };
   if (!(await hasGitLfs(git))) throw lfsMissing(`the dataset ${ad.path}/ stores files with git-lfs: retrieving it`);
+  await refuseLfsEndpoints(git, ad.commit, proto);
   await installLocal(git);
   await fetchMissingBlobs(git, ad.commit, ad.path, proto);
   const files = await lfsFiles(git, ad.commit, ad.path);
@@ -247,6 +250,28 @@ export async function fetchLfsObjects(git: Git, ad: { commit: string; path: stri
   await git.run([...proto, ...PROGRESS, 'lfs', 'fetch', 'origin', ad.commit, `--include=${ad.path}/**`, '--exclude='], { network: true, what: `git lfs fetch from ${ad.remote}` });
   await checkObjects(git, files, ad.remote);
   return { files: files.length, bytes: files.reduce((n, f) => n + f.size, 0) };
+}
+
+/** The transports a `protocolArgs` list allows (`-c protocol.<t>.allow=always`). */
+const allowedIn = (proto: string[]) => proto.flatMap((a) => /^protocol\.([a-z]+)\.allow=always$/.exec(a)?.[1] ?? []);
+
+/**
+ * A `.lfsconfig` in the commit (or in the checkout being updated: git-lfs reads it from the index)
+ * points git-lfs at an endpoint of the committer's choosing: git's protocol rules do not cover
+ * git-lfs's own HTTP client, so each URL there must use a transport the reader allows.
+ */
+async function refuseLfsEndpoints(git: Git, commit: string, proto: string[]): Promise<void> {
+  const allowed = allowedIn(proto);
+  for (const rev of [commit, 'HEAD']) {
+    const listed = await git.tryRun(['config', '--blob', `${rev}:.lfsconfig`, '--get-regexp', 'url$']);
+    for (const line of (listed ?? '').split('\n').filter(Boolean)) {
+      const [key, url = ''] = line.split(/\s+/, 2);
+      const check = checkRemoteUrl(url, allowed);
+      if (!check.ok) {
+        throw verifyError(`the .lfsconfig of ${rev === 'HEAD' ? 'the checkout' : 'the commit'} sets ${key} to ${escapeControl(url)}: ${check.problem}`, 'git-lfs would fetch from there; ask the operator to remove it, or allow that transport if you trust it');
+      }
+    }
+  }
 }
 
 /** The dataset's blobs a blob-less clone lacks, in one fetch by id (git-lfs cannot lazy-fetch them). */
