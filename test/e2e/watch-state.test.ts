@@ -308,3 +308,19 @@ describe('etcd wiped and restarted on the same URL (dedicated etcd)', () => {
     expect(watcher.stderr).toMatch(/was not written at revision \d+ there/);
   });
 });
+
+describe('a corrupt --group position in etcd', () => {
+  it('is refused with exit 2 naming the key, never taken for "no position"', async () => {
+    const world = new World(inject('etcdHosts'));
+    try {
+      const w = await world.operator('lab-g');
+      world.etcdPut('watch/groups/loaders/position', '{"revision": "12", "kno');
+      const r = await w.syncer(['watch', '--group', 'loaders'], { timeoutMs: 30_000 });
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/the position of watch group loaders in etcd \(.*watch\/groups\/loaders\/position\) is corrupt/);
+      expect(r.stderr).toMatch(/etcdctl del /);
+    } finally {
+      world.cleanup();
+    }
+  }, 60_000);
+});

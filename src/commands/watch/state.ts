@@ -241,13 +241,19 @@ export function groupStore(registry: Registry, group: string, leader: { key: str
     async load() {
       const kv = await registry.etcd.get(positionKey);
       if (!kv) return undefined;
+      // Like a state file: a position that cannot be read is refused, never taken for "none".
+      const corrupt = (why: string) =>
+        usageError(
+          `the position of watch group ${group} in etcd (${positionKey}) is corrupt (${why}); refusing to guess where to resume, which could skip events`,
+          `delete that key (etcdctl del ${positionKey}) to watch from now on, and add --from-start to deliver every advertisement present again`,
+        );
       let parsed: { revision?: unknown; known?: unknown };
       try {
         parsed = JSON.parse(kv.value.toString());
       } catch {
-        return undefined;
+        throw corrupt('not JSON');
       }
-      if (!parsed || !isRevision(parsed.revision)) return undefined;
+      if (!parsed || !isRevision(parsed.revision)) throw corrupt('no revision');
       const found = extras(parsed as { cluster?: unknown; seen?: unknown });
       const known: Known = {};
       for await (const entry of registry.etcd.range(knownPrefix)) {
