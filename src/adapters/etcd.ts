@@ -6,6 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import {
+  CompareResult,
+  CompareTarget,
   Etcd3,
   EtcdAuthenticationFailedError,
   EtcdPermissionDeniedError,
@@ -16,6 +18,12 @@ import {
 } from 'etcd3';
 import { circuitBreaker, ConsecutiveBreaker, handleWhen, isBrokenCircuitError, retry, ConstantBackoff } from 'cockatiel';
 import { SyncerError } from '../errors.js';
+
+/** A compare-and-swap transaction in plain terms (no etcd3 types outside this adapter). */
+export interface CompareAndSwap {
+  compares: ({ key: string; version: 0 } | { key: string; modRevision: string })[];
+  ops: ({ put: string; value: string } | { delete: string })[];
+}
 import { prefixEnd } from '../core/keys.js';
 
 export interface EtcdConnectOptions {
@@ -287,6 +295,24 @@ export class EtcdAdapter {
       clearTimeout(timer);
       clearTimeout(probeTimer);
     }
+  }
+
+  /**
+   * One transaction: every compare must hold (a key absent: `version: 0`; a key unchanged since it
+   * was read: `modRevision`), then every put and delete happens, or none. Whether it committed.
+   */
+  async compareAndSwap(what: string, txn: CompareAndSwap): Promise<boolean> {
+    if (txn.ops.length === 0) return true;
+    const request = {
+      compare: txn.compares.map((c) =>
+        'version' in c
+          ? { key: Buffer.from(c.key), target: CompareTarget.Version, result: CompareResult.Equal, version: 0 }
+          : { key: Buffer.from(c.key), target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: c.modRevision },
+      ),
+      success: txn.ops.map((o) => ('put' in o ? { request_put: { key: Buffer.from(o.put), value: Buffer.from(o.value) } } : { request_delete_range: { key: Buffer.from(o.delete) } })),
+      failure: [],
+    };
+    return this.call(what, async () => (await this.client.kv.txn(request)).succeeded);
   }
 
   async get(key: string): Promise<KeyValue | undefined> {

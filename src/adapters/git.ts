@@ -12,7 +12,7 @@ import type { GitProgressEvent } from './git-process.js';
 export { gitFailure };
 export type { GitProgressEvent };
 
-/** Variables passed through to git from the user's environment (simple-git strips GIT_* otherwise). */
+/** GIT_* variables passed through to git from the user's environment (every other GIT_* is dropped). */
 const PASSED_GIT_VARS = [
   'GIT_SSH_COMMAND',
   'GIT_SSH',
@@ -101,9 +101,8 @@ export class Git {
   }
 
   /**
-   * Local commands run through execa: simple-git waits an extra 50 ms after every command that
-   * prints nothing, which added half a second to a retrieve (bench/). Network commands run
-   * through git-process.ts for progress and a stall deadline that watches bytes moving.
+   * Local commands run through execa with a generous deadline. Network commands run through
+   * git-process.ts for progress and a stall deadline that watches bytes moving.
    */
   private async runLocal(args: string[], what: string, allowFailure: boolean, input?: string): Promise<string | undefined> {
     const { execa } = await import('execa');

@@ -13,7 +13,7 @@ import { SyncerError } from '../../errors.js';
 import { redactUrl } from '../../core/remote-url.js';
 import { protocolArgs, type Git } from '../../adapters/git.js';
 import type { Runtime } from '../../runtime.js';
-import { gitBytes } from './git-io.js';
+import { gitBytes } from '../../adapters/git-bytes.js';
 import type { RemoteTarget } from './inputs.js';
 import { MAX_RECORD_BYTES, MAX_TAG_BYTES, parseCatFileBatch, parseTagObject, TAG_REF_PREFIX, type RawTag } from './verify.js';
 
@@ -39,9 +39,6 @@ function track(dir: string): void {
     });
   }
 }
-
-// Network fetches run without --quiet: through simple-git, a command that prints nothing costs
-// an extra 50 ms (what git prints goes nowhere but the error message).
 
 async function listTags(git: Git): Promise<RawTag[]> {
   const out = await git.run(['for-each-ref', '--format=%(objectname) %(objecttype) %(objectsize) %(refname)', '--', TAG_REF_PREFIX]);

@@ -4,7 +4,6 @@
  * a sync ran meanwhile) is retried unit by unit, so only the units that really conflict are left
  * out, and reported; nothing is ever overwritten without its compare holding.
  */
-import { CompareResult, CompareTarget, type ICompare, type IRequestOp } from 'etcd3';
 import { interrupted } from '../../errors.js';
 import { parseDatasetKey } from '../../core/keys.js';
 import type { Registry } from '../../adapters/registry.js';
@@ -35,23 +34,8 @@ export async function readSnapshot(registry: Registry, inScope: Set<string>): Pr
   return { datasets, markers, operators };
 }
 
-function request(txn: Txn): { compare: ICompare[]; success: IRequestOp[]; failure: IRequestOp[] } {
-  return {
-    compare: txn.compares.map((c) =>
-      'version' in c
-        ? { key: Buffer.from(c.key), target: CompareTarget.Version, result: CompareResult.Equal, version: 0 }
-        : { key: Buffer.from(c.key), target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: c.modRevision },
-    ),
-    success: txn.ops.map((o) =>
-      'put' in o ? { request_put: { key: Buffer.from(o.put), value: Buffer.from(o.value) } } : { request_delete_range: { key: Buffer.from(o.delete) } },
-    ),
-    failure: [],
-  };
-}
-
 async function execute(registry: Registry, txn: Txn): Promise<boolean> {
-  if (txn.ops.length === 0) return true;
-  return registry.etcd.call(`reindex transaction (${txn.ops.length} operations)`, async () => (await registry.etcd.client.kv.txn(request(txn))).succeeded);
+  return registry.etcd.compareAndSwap(`reindex transaction (${txn.ops.length} operations)`, txn);
 }
 
 /**

@@ -9,12 +9,11 @@
  * destination has those records: forgetting their ids would create them twice next time), and the
  * cursor stays, so the next push sends the rest (and re-sends the accepted ones as updates).
  */
-import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { SyncerError, usageError } from '../../errors.js';
-import { gitEnv } from '../../adapters/git.js';
+import { gitToFile } from '../../adapters/git-bytes.js';
 import { ensureContent, isPointerFile, LFS_INSTALL_HINT } from '../../adapters/lfs.js';
 import { utcDate } from '../../core/names.js';
 import type { Runtime } from '../../runtime.js';
@@ -66,12 +65,7 @@ async function extract(rt: Runtime, top: string, commit: string, rel: string, ta
 async function catFile(rt: Runtime, top: string, mode: 'blob' | '--filters', commit: string, rel: string, target: string): Promise<boolean> {
   const fd = openSync(target, 'w');
   try {
-    const code = await new Promise<number>((resolve, reject) => {
-      const child = spawn('git', ['cat-file', mode, `${commit}:${rel}`], { cwd: top, env: gitEnv(rt.env), stdio: ['ignore', fd, 'ignore'] });
-      child.on('error', reject);
-      child.on('close', (c) => resolve(c ?? 1));
-    });
-    return code === 0;
+    return await gitToFile(top, ['cat-file', mode, `${commit}:${rel}`], fd, rt.env);
   } finally {
     closeSync(fd);
   }

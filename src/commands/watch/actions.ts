@@ -65,22 +65,10 @@ async function retrieve(rt: Runtime, ad: Advertisement, event: WatchEvent, attem
 
 /** Run a command for the event; its stdout and stderr are copied to our stderr. */
 async function execOnce(rt: Runtime, command: string[], event: WatchEvent): Promise<{ code: number | null; signal?: string }> {
-  const { execa } = await import('execa');
-  const child = execa(command[0]!, command.slice(1), {
-    // SYNCER_OPERATOR is the event's; a syncer run by the command keeps ours (config/resolve.ts).
-    env: { ...rt.env, ...(rt.config.operator ? { SYNCER_WATCHER_OPERATOR: rt.config.operator } : {}), ...execEnv({ ...event, dataPath: event.retrieved?.dataPath }) },
-    extendEnv: false,
-    reject: false,
-    stdin: 'ignore',
-    stdout: 'pipe',
-    stderr: 'pipe',
-    buffer: false,
-  });
-  child.stdout?.pipe(rt.deps.stderr, { end: false });
-  child.stderr?.pipe(rt.deps.stderr, { end: false });
-  const res = await child;
-  if ((res as { code?: string }).code === 'ENOENT') return { code: 127 };
-  return { code: res.exitCode ?? null, signal: res.signal ?? undefined };
+  const { runCommand } = await import('../../adapters/command.js');
+  // SYNCER_OPERATOR is the event's; a syncer run by the command keeps ours (config/resolve.ts).
+  const env = { ...rt.env, ...(rt.config.operator ? { SYNCER_WATCHER_OPERATOR: rt.config.operator } : {}), ...execEnv({ ...event, dataPath: event.retrieved?.dataPath }) };
+  return runCommand(command, { env, output: rt.deps.stderr });
 }
 
 export async function act(rt: Runtime, ad: Advertisement | undefined, event: WatchEvent, options: ActionOptions): Promise<WatchEvent> {

@@ -1,12 +1,13 @@
 /**
- * git with stdin and binary, bounded output: what the git adapter (simple-git) cannot do. Used
- * for `cat-file --batch` (every tag object in one process) and for reading a blob with a size cap.
+ * git with binary, bounded output, beside the git runner (git.ts, git-process.ts) whose output is
+ * text: `cat-file --batch` (every tag object in one process), a blob with a size cap (reindex),
+ * and a blob written straight to a file (source push).
  * Same rules as the adapter: no shell, the adapter's environment (no prompts), a stall deadline,
  * cancellable, failures are exit 4 with git's own `fatal:` line.
  */
 import { spawn } from 'node:child_process';
-import { SyncerError, interrupted } from '../../errors.js';
-import { gitEnv, gitFailure } from '../../adapters/git.js';
+import { SyncerError, interrupted } from '../errors.js';
+import { gitEnv, gitFailure } from './git.js';
 
 export interface GitBytesOptions {
   env: NodeJS.ProcessEnv;
@@ -81,5 +82,14 @@ export function gitBytes(dir: string, args: string[], options: GitBytesOptions):
         resolve({ out: Buffer.concat(chunks), truncated: false });
       }),
     );
+  });
+}
+
+/** `git <args>` with its stdout written to the open file `fd` (a blob of any size, never in memory). Whether git succeeded. */
+export function gitToFile(dir: string, args: string[], fd: number, env: NodeJS.ProcessEnv): Promise<boolean> {
+  return new Promise<boolean>((resolve, reject) => {
+    const child = spawn('git', args, { cwd: dir, env: gitEnv(env), stdio: ['ignore', fd, 'ignore'] });
+    child.on('error', reject);
+    child.on('close', (c) => resolve(c === 0));
   });
 }
