@@ -54,6 +54,7 @@ export class Verifier {
    * at the same place) keeps them, and is said once.
    */
   private async noteCluster(): Promise<void> {
+    if (!this.rt.keystore.hasPins(this.rt.trustScope)) return; // no etcd round trip for a first reader
     const id = await (this.clusterId ??= this.registry.clusterId());
     const before = this.rt.keystore.noteCluster(this.rt.trustScope, id);
     if (before !== undefined) {

@@ -146,6 +146,11 @@ export class Keystore {
     return this.readPins().scopes[scope]?.[operator]?.publicKey;
   }
 
+  /** Whether any key is pinned for `scope` (no pins: nothing to keep, no cluster to note). */
+  hasPins(scope: string): boolean {
+    return Object.keys(this.readPins().scopes[scope] ?? {}).length > 0;
+  }
+
   /** How the operator's pinned key was pinned (undefined when none is). */
   pinSource(scope: string, operator: string): PinSource | undefined {
     const pin = this.readPins().scopes[scope]?.[operator];

@@ -13,7 +13,6 @@ import { join, posix } from 'node:path';
 import { SyncerError, usageError, verifyError } from '../errors.js';
 import { checkRemoteUrl } from '../core/remote-url.js';
 import { escapeControl } from '../core/sanitize.js';
-import { fromEnv } from '../config/resolve.js';
 import type { Runtime } from '../runtime.js';
 import type { Git } from './git.js';
 
@@ -27,14 +26,8 @@ const PROGRESS = ['-c', 'lfs.forceprogress=true'];
 
 /** The threshold in bytes: config `lfsThresholdMiB`, env SYNCER_LFS_THRESHOLD_MIB, default 50 MiB. */
 export function lfsThresholdBytes(rt: Runtime): number {
-  const resolved = (rt.config as { lfsThresholdMiB?: number }).lfsThresholdMiB;
-  const fromEnvironment = fromEnv(rt.env).lfsThresholdMiB as number | undefined; // validated there (exit 2)
-  const fromFile = (rt.fileConfig as { lfsThresholdMiB?: number }).lfsThresholdMiB;
-  const mib = resolved ?? fromEnvironment ?? fromFile ?? DEFAULT_LFS_THRESHOLD_MIB;
-  if (!(typeof mib === 'number' && Number.isFinite(mib) && mib > 0)) {
-    throw usageError(`lfsThresholdMiB must be a number of MiB > 0, got ${JSON.stringify(mib)}`, 'syncer config set lfsThresholdMiB 50 (or SYNCER_LFS_THRESHOLD_MIB=50)');
-  }
-  return Math.floor(mib * 1024 * 1024);
+  // The config's one schema has validated file and environment (bounds, exit 2 naming the source).
+  return Math.floor((rt.config.lfsThresholdMiB ?? DEFAULT_LFS_THRESHOLD_MIB) * 1024 * 1024);
 }
 
 /** Is git-lfs installed (`git lfs version` answers)? */

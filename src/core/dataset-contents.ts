@@ -7,7 +7,6 @@
  * 65 MiB). Both are decided before anything is checked out.
  */
 import { posix } from 'node:path';
-import { usageError } from '../errors.js';
 import { escapeControl } from './sanitize.js';
 
 export const DEFAULT_MAX_DATASET_BYTES = 20 * 1024 ** 3;

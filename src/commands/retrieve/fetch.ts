@@ -90,7 +90,7 @@ function attributeFiles(path: string): string[] {
 /** Blobs of the dataset (and the attributes checkout reads) not in the local store, without fetching them. */
 async function missingBlobs(git: Git, ad: Advertisement): Promise<string[]> {
   const listed = await git.run(['ls-tree', '-r', '-z', '--full-tree', ad.commit, '--', ad.path, ...attributeFiles(ad.path)]);
-  const wanted = new Set(listed.split('\0').flatMap((e) => /^\d+ blob ([0-9a-f]+)\t/.exec(e)?.[1] ?? []));
+  const wanted = new Set(parseLsTree(listed).flatMap((e) => (e.type === 'blob' ? [e.oid] : [])));
   if (wanted.size === 0) return [];
   const walk = await git.run(['rev-list', '--objects', '--missing=print', '--no-object-names', ad.commit]);
   return walk.split('\n').flatMap((l) => (l.startsWith('?') && wanted.has(l.slice(1)) ? [l.slice(1)] : []));
