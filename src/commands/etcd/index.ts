@@ -1,7 +1,11 @@
 /** syncer etcd start|stop|status: the embedded local etcd. */
 import type { Runtime } from '../../runtime.js';
 
-export async function run(rt: Runtime, options: { action: 'start' | 'stop' | 'status' }): Promise<void> {
+export interface EtcdOptions {
+  action: 'start' | 'stop' | 'status';
+}
+
+export async function run(rt: Runtime, options: EtcdOptions): Promise<void> {
   const embedded = await rt.embedded();
   const configured = rt.config.etcd.hosts.length > 0;
   if (configured && options.action !== 'status') {
