@@ -156,7 +156,7 @@ describe('config', () => {
   it('a bad action names what was given and the choices, on one line (exit 2)', async () => {
     const r = await a.syncer(['config', 'bogus']);
     expect(r.code).toBe(2);
-    expect(r.stderr.split('\n')[0]).toMatch(/^error: Invalid values: .*Given: "bogus".*Choices: "path", "get", "set", "unset", "list"$/);
+    expect(r.stderr.split('\n')[0]).toMatch(/^error: .*'bogus' is invalid for argument 'action'\. Allowed choices are path, get, set, unset, list\.$/);
   });
 
   it('a broken config file is a clear exit 2', async () => {
