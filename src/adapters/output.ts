@@ -3,11 +3,17 @@
  * warnings and progress to stderr. Registry text is escaped before it reaches a terminal.
  */
 import type { Writable } from 'node:stream';
-import Table from 'cli-table3';
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type TableType from 'cli-table3';
+import type CliProgress from 'cli-progress';
 import { escapeControl } from '../core/sanitize.js';
 import { SkipSummary } from '../core/skip-summary.js';
 import { SyncerError } from '../errors.js';
+
+// Loaded when first drawn: most runs print no table or bar, and start-up is part of the product.
+const require = createRequire(import.meta.url);
+const loadTable = () => require('cli-table3') as typeof TableType;
+const loadProgress = () => require('cli-progress') as typeof CliProgress;
 
 export interface OutputOptions {
   stdout: Writable;
@@ -76,6 +82,7 @@ export class Output {
 
   /** A borderless table; every cell escaped (registry text may carry terminal escapes). */
   table(head: string[], rows: (string | number)[][]): string {
+    const Table = loadTable();
     const t = new Table({
       head,
       chars: {
@@ -91,6 +98,7 @@ export class Output {
   /** A progress reporter for git: a bar on a TTY (not with --json), nothing otherwise. */
   progress(label: string): { update: (stage: string, percent: number) => void; stop: () => void } | undefined {
     if (!this.options.stderrIsTTY || this.options.json) return undefined;
+    const cliProgress = loadProgress();
     const bar = new cliProgress.SingleBar(
       { format: `${label} {stage} [{bar}] {percentage}%`, stream: this.options.stderr as NodeJS.WriteStream, hideCursor: false, clearOnComplete: true },
       cliProgress.Presets.shades_classic,

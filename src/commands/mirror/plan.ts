@@ -4,7 +4,6 @@
  * on a hub's first run only its newest `initialSyncLimit` dates, afterwards every advertisement
  * from that window on that the archive does not hold yet (same-day replacements included).
  */
-import { differenceInSeconds, parseISO } from 'date-fns';
 import type { Advertisement } from '../../core/advertisement.js';
 
 export type MirrorStatus = 'mirrored' | 'in-progress' | 'unknown';
@@ -66,7 +65,7 @@ export function planStage1(
       out.push({ key, action: 'unknown', reason: 'the sync ended without advertising' });
       continue;
     }
-    const waited = differenceInSeconds(now, parseISO(entry.firstSeen ?? entry.updatedAt)) / 60;
+    const waited = (now.getTime() - Date.parse(entry.firstSeen ?? entry.updatedAt)) / 60_000;
     if (waited > timeoutMinutes) out.push({ key, action: 'unknown', reason: `still in progress after ${timeoutMinutes} min` });
     else out.push({ key, action: 'wait' });
   }
