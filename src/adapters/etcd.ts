@@ -14,17 +14,22 @@ import {
   GRPCDeadlineExceededError,
   GRPCUnauthenticatedError,
   isRecoverableError,
+  type IKeyValue,
   type IOptions,
 } from 'etcd3';
 import { circuitBreaker, ConsecutiveBreaker, handleWhen, isBrokenCircuitError, retry, ConstantBackoff } from 'cockatiel';
 import { SyncerError } from '../errors.js';
 
-/** A compare-and-swap transaction in plain terms (no etcd3 types outside this adapter). */
+import { prefixEnd } from '../core/keys.js';
+
+/**
+ * A compare-and-swap transaction in plain terms (no etcd3 types outside this adapter). A compare:
+ * the key is absent (`version: 0`), unchanged since it was read (`modRevision`), or present (`exists`).
+ */
 export interface CompareAndSwap {
-  compares: ({ key: string; version: 0 } | { key: string; modRevision: string })[];
+  compares: ({ key: string; version: 0 } | { key: string; modRevision: string } | { key: string; exists: true })[];
   ops: ({ put: string; value: string } | { delete: string })[];
 }
-import { prefixEnd } from '../core/keys.js';
 
 export interface EtcdConnectOptions {
   hosts: string[];
@@ -42,6 +47,43 @@ export interface KeyValue {
 }
 
 const PAGE = 1000;
+
+const plain = (kv: IKeyValue): KeyValue => ({ key: kv.key.toString(), value: kv.value, modRevision: kv.mod_revision, version: kv.version });
+
+/** What a prefix watch reports; every listener is attached before the watch connects. */
+export interface WatchListeners {
+  put(kv: KeyValue): void;
+  delete(kv: KeyValue): void;
+  /** etcd cancelled the watch (the client has already dropped it): typically, its start revision was compacted. */
+  cancelled(e: unknown): void;
+  /** The stream was lost (etcd restarted, network down). */
+  disconnected(e: unknown): void;
+  connected(): void;
+}
+
+export interface PrefixWatch {
+  /** Stop watching (etcd confirms, unless it cancelled the watch itself). */
+  cancel(): Promise<void>;
+}
+
+/** A candidate in an election (its key bound to a lease kept alive while it campaigns). */
+export interface Campaign {
+  onElected(listener: () => void): void;
+  onError(listener: (e: Error) => void): void;
+  /** The election key this candidate holds (it leads while that key exists). */
+  key(): Promise<string>;
+  resign(): Promise<void>;
+}
+
+/** A lease kept alive while we run: its keys vanish by themselves when we die. */
+export interface KeptLease {
+  /** Write `key` bound to the lease (no deadline of its own: run it under `call`). */
+  put(key: string, value: string): Promise<void>;
+  /** Revoke it (a courtesy: it expires anyway), waiting at most a second, else let it expire. */
+  revoke(): Promise<void>;
+  /** Stop keeping it alive: it expires after its TTL. */
+  release(): void;
+}
 
 /** What the client was configured with, so that a failure can say which setting is wrong. */
 export interface ErrorContext {
@@ -197,7 +239,7 @@ function tlsCredentials(tls: EtcdConnectOptions['tls']): IOptions['credentials']
 }
 
 export class EtcdAdapter {
-  readonly client: Etcd3;
+  private readonly client: Etcd3;
   readonly hosts: string[];
   readonly timeoutMs: number;
   private readonly errorContext: ErrorContext;
@@ -307,7 +349,9 @@ export class EtcdAdapter {
       compare: txn.compares.map((c) =>
         'version' in c
           ? { key: Buffer.from(c.key), target: CompareTarget.Version, result: CompareResult.Equal, version: 0 }
-          : { key: Buffer.from(c.key), target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: c.modRevision },
+          : 'exists' in c
+            ? { key: Buffer.from(c.key), target: CompareTarget.Create, result: CompareResult.Greater, create_revision: 0 }
+            : { key: Buffer.from(c.key), target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: c.modRevision },
       ),
       success: txn.ops.map((o) => ('put' in o ? { request_put: { key: Buffer.from(o.put), value: Buffer.from(o.value) } } : { request_delete_range: { key: Buffer.from(o.delete) } })),
       failure: [],
@@ -318,7 +362,7 @@ export class EtcdAdapter {
   async get(key: string): Promise<KeyValue | undefined> {
     const res = await this.call(`read of ${key}`, () => this.client.kv.range({ key: Buffer.from(key) }));
     const kv = res.kvs[0];
-    return kv && { key: kv.key.toString(), value: kv.value, modRevision: kv.mod_revision, version: kv.version };
+    return kv && plain(kv);
   }
 
   /**
@@ -343,7 +387,7 @@ export class EtcdAdapter {
     );
     if (res === 'compacted') return res;
     const kv = res.kvs[0];
-    return kv && { key: kv.key.toString(), value: kv.value, modRevision: kv.mod_revision, version: kv.version };
+    return kv && plain(kv);
   }
 
   /** Every key under `prefix` in key order, page by page (responses stay far below grpc limits). */
@@ -359,9 +403,7 @@ export class EtcdAdapter {
       );
       revision ??= res.header.revision;
       if (options.snapshot) options.snapshot.revision = revision;
-      for (const kv of res.kvs) {
-        yield { key: kv.key.toString(), value: kv.value, modRevision: kv.mod_revision, version: kv.version };
-      }
+      for (const kv of res.kvs) yield plain(kv);
       if (!res.more || res.kvs.length === 0) return;
       start = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.from([0])]);
     }
@@ -383,6 +425,47 @@ export class EtcdAdapter {
    */
   async checkWritable(key: string): Promise<void> {
     await this.call(`write check of ${key}`, () => this.client.if(key, 'Create', '<', 0).then(this.client.put(key).value('')).commit());
+  }
+
+  /**
+   * Watch every key under `prefix` from `revision` on. The watcher is built with its listeners
+   * attached at once: etcd can answer "created" and "cancelled" (compacted) in one read, and an
+   * error emitted before a listener exists would be lost.
+   */
+  watchPrefix(prefix: string, revision: string, listeners: WatchListeners): PrefixWatch {
+    const watcher = this.client.watch().prefix(prefix).startRevision(revision).watcher();
+    watcher.on('put', (kv) => listeners.put(plain(kv)));
+    watcher.on('delete', (kv) => listeners.delete(plain(kv)));
+    watcher.on('error', (e) => listeners.cancelled(e));
+    watcher.on('disconnected', (e) => listeners.disconnected(e));
+    watcher.on('connected', () => listeners.connected());
+    return { cancel: () => watcher.cancel() };
+  }
+
+  /** Campaign in the election `name` under `namespace`, as `value`, on a lease of `ttlSeconds`. */
+  campaign(namespace: string, name: string, value: string, ttlSeconds: number): Campaign {
+    const campaign = this.client.namespace(namespace).election(name, ttlSeconds).campaign(value);
+    return {
+      onElected: (listener) => void campaign.on('elected', listener),
+      onError: (listener) => void campaign.on('error', listener),
+      key: () => campaign.getCampaignKey(),
+      resign: () => campaign.resign(),
+    };
+  }
+
+  /** A lease of `ttlSeconds`, kept alive until revoked or released. */
+  keptLease(ttlSeconds: number): KeptLease {
+    const lease = this.client.lease(ttlSeconds, { autoKeepAlive: true });
+    lease.on('lost', () => undefined); // expiry is the point; nothing to do
+    return {
+      put: async (key, value) => {
+        await lease.put(key).value(value);
+      },
+      revoke: async () => {
+        await lease.revoke({ deadline: Date.now() + 1000 }).catch(() => lease.release());
+      },
+      release: () => lease.release(),
+    };
   }
 
   async close(): Promise<void> {

@@ -1,10 +1,14 @@
 /**
- * The syncer registry on top of the etcd adapter: advertisements, operator records and the index
- * markers that keep listings cheap. Everything read back is validated; listings skip (and warn
- * about) entries that do not parse, single reads refuse them with exit 5.
+ * The syncer registry on top of the etcd adapter, and the only code that talks to etcd (through
+ * ./etcd.ts): advertisements, operator records, the index markers that keep listings cheap,
+ * in-progress markers, watches and watch groups' state and elections, and reindex's batches.
+ * Every key comes from core/keys.ts. Everything read back as an advertisement or record is
+ * validated; listings skip (and warn about) entries that do not parse, single reads refuse them
+ * with exit 5. The raw listings (`scan...`, `listDatasetsAt`, `readEntry`) hand their values to
+ * callers that judge them.
  */
 import { SyncerError, verifyError } from '../errors.js';
-import { keys, parseDatasetKey, parseDateIndexKey, type DatasetId, type Keys } from '../core/keys.js';
+import { keys, parseDatasetKey, parseDateIndexKey, parseInProgressKey, type DatasetId, type Keys } from '../core/keys.js';
 import {
   isNewer,
   MAX_RECORD_BYTES,
@@ -16,18 +20,14 @@ import {
 } from '../core/advertisement.js';
 import { escapeControl } from '../core/sanitize.js';
 import { latestHonestDate } from '../core/names.js';
-import { EtcdAdapter, type EtcdConnectOptions } from './etcd.js';
+import type { HubSummary } from '../core/summaries.js';
+import { EtcdAdapter, type Campaign, type CompareAndSwap, type EtcdConnectOptions, type KeyValue, type PrefixWatch, type WatchListeners } from './etcd.js';
 
-export interface HubSummary {
-  hub: string;
-  latestDate: string;
-  dates: number;
-}
+export type { HubSummary, DateSummary } from '../core/summaries.js';
+export type { Campaign, CompareAndSwap, KeyValue, PrefixWatch, WatchListeners } from './etcd.js';
 
-export interface DateSummary {
-  date: string;
-  operators: string[];
-}
+/** etcd allows 128 operations a transaction; keep room for the guard and the position. */
+const WATCH_TXN_OPS = 100;
 
 export type AdvertiseOutcome = 'created' | 'replaced' | 'unchanged';
 
@@ -53,7 +53,8 @@ export interface Skipped {
 }
 
 export class Registry {
-  readonly etcd: EtcdAdapter;
+  private readonly etcd: EtcdAdapter;
+  /** The key layout of this registry's namespace (pure: no access to etcd). */
   readonly keys: Keys;
   private readonly transports: readonly string[];
   private readonly warn: (message: string) => void;
@@ -69,12 +70,17 @@ export class Registry {
     this.warn = options.warn;
   }
 
+  /** The endpoints this registry is reached at (for messages). */
+  get hosts(): readonly string[] {
+    return this.etcd.hosts;
+  }
+
   /** Hubs with their newest date and date count, from the date index (never the advertisements). */
   async listHubs(): Promise<HubSummary[]> {
     const hubs = new Map<string, HubSummary>();
     const limit = latestHonestDate(this.now());
     const future: string[] = [];
-    for await (const kv of this.etcd.range(this.keys.dateIndexPrefix, { keysOnly: true })) {
+    for await (const kv of this.scanDateIndex()) {
       const parsed = parseDateIndexKey(this.keys, kv.key);
       if (!parsed) {
         this.warn(`skipping malformed index key ${escapeControl(kv.key)}`);
@@ -133,12 +139,10 @@ export class Registry {
 
   /** Syncs announced as running (`<ns>inprogress/...`), optionally under one hub (and date). */
   async listInProgress(hub?: string, date?: string): Promise<InProgressEntry[]> {
-    const base = `${this.keys.namespace}inprogress/`;
-    const prefix = base + (hub ? `${hub}/` + (date ? `${date}/` : '') : '');
     const out: InProgressEntry[] = [];
     const limit = latestHonestDate(this.now());
-    for await (const kv of this.etcd.range(prefix)) {
-      const id = parseDatasetKey(this.keys, this.keys.datasetsPrefix + kv.key.slice(base.length));
+    for await (const kv of this.etcd.range(this.keys.inProgressUnder(hub, date))) {
+      const id = parseInProgressKey(this.keys, kv.key);
       // No honest sync runs for a date after tomorrow: such a marker is planted (and unsigned).
       if (id && id.date > limit) {
         this.skip(kv.key, `an in-progress marker dated ${id.date}, after tomorrow (UTC)`);
@@ -174,7 +178,7 @@ export class Registry {
   /** Every valid advertisement of one operator, across hubs and dates (one paged read of all datasets). */
   async listOperatorEntries(operator: string): Promise<Advertisement[]> {
     const out: Advertisement[] = [];
-    for await (const kv of this.etcd.range(this.keys.datasetsPrefix)) {
+    for await (const kv of this.scanDatasets()) {
       const id = parseDatasetKey(this.keys, kv.key);
       if (!id || id.operator !== operator) continue;
       const parsed = parseAdvertisement(kv.value, { expect: id, transports: this.transports });
@@ -208,18 +212,9 @@ export class Registry {
         }
         outcome = 'replaced';
       }
-      const committed = await this.etcd.call(`advertisement ${key}`, async () => {
-        const txn = existing
-          ? this.etcd.client.if(key, 'Mod', '==', existing.modRevision)
-          : this.etcd.client.if(key, 'Version', '==', 0);
-        const res = await txn
-          .then(
-            this.etcd.client.put(key).value(value),
-            this.etcd.client.put(this.keys.dateIndex(ad.hub, ad.date)).value(''),
-            this.etcd.client.delete().key(this.keys.inProgress(id)),
-          )
-          .commit();
-        return res.succeeded;
+      const committed = await this.etcd.compareAndSwap(`advertisement ${key}`, {
+        compares: [existing ? { key, modRevision: existing.modRevision } : { key, version: 0 }],
+        ops: [{ put: key, value }, { put: this.keys.dateIndex(ad.hub, ad.date), value: '' }, { delete: this.keys.inProgress(id) }],
       });
       if (committed) return outcome;
     }
@@ -232,22 +227,16 @@ export class Registry {
    * reason not to push. `advertise` deletes the key; `release` revokes the lease.
    */
   async announce(id: DatasetId, runId: string, startedAt: Date, ttlSeconds = 30): Promise<{ release: () => Promise<void> }> {
-    const lease = this.etcd.client.lease(ttlSeconds, { autoKeepAlive: true });
-    lease.on('lost', () => undefined); // expiry is the point; nothing to do
-    // Revoking is a courtesy (the lease expires anyway): never wait long for it.
-    const release = async () => {
-      await lease.revoke({ deadline: Date.now() + 1000 }).catch(() => lease.release());
-    };
+    const lease = this.etcd.keptLease(ttlSeconds);
     try {
-      await this.etcd.call(`in-progress marker`, async () => {
-        await lease.put(this.keys.inProgress(id)).value(JSON.stringify({ runId, startedAt: startedAt.toISOString() }));
-      });
+      await this.etcd.call(`in-progress marker`, () => lease.put(this.keys.inProgress(id), JSON.stringify({ runId, startedAt: startedAt.toISOString() })));
     } catch (e) {
       this.warn(`could not announce the running sync (${(e as Error).message}); going on`);
       lease.release();
       return { release: async () => undefined };
     }
-    return { release };
+    // Revoking is a courtesy (the lease expires anyway): never waits long for it.
+    return { release: () => lease.revoke() };
   }
 
   /** The operator record and its revision (for compare-and-swap); `invalid` when it does not parse. */
@@ -267,7 +256,7 @@ export class Registry {
   /** Every operator record (invalid ones skipped with a warning). */
   async listOperators(): Promise<OperatorRecord[]> {
     const out: OperatorRecord[] = [];
-    for await (const kv of this.etcd.range(this.keys.operatorsPrefix)) {
+    for await (const kv of this.scanOperators()) {
       const name = kv.key.slice(this.keys.operatorsPrefix.length);
       try {
         const record = operatorRecordSchema.parse(JSON.parse(kv.value.toString()));
@@ -283,10 +272,144 @@ export class Registry {
   /** Write an operator record: create-only when `prevModRevision` is undefined, else compare-and-swap. */
   async putOperator(record: OperatorRecord, prevModRevision: string | undefined): Promise<boolean> {
     const key = this.keys.operator(record.operator);
-    return this.etcd.call(`operator record ${key}`, async () => {
-      const cmp = prevModRevision ? this.etcd.client.if(key, 'Mod', '==', prevModRevision) : this.etcd.client.if(key, 'Version', '==', 0);
-      return (await cmp.then(this.etcd.client.put(key).value(JSON.stringify(record))).commit()).succeeded;
+    return this.etcd.compareAndSwap(`operator record ${key}`, {
+      compares: [prevModRevision ? { key, modRevision: prevModRevision } : { key, version: 0 }],
+      ops: [{ put: key, value: JSON.stringify(record) }],
     });
+  }
+
+  /**
+   * Whether we may write the advertisement of `id`, without writing anything: resolves when we
+   * may, else exit 3 ("permission denied", or the auth/TLS cause). Sync's check before it commits.
+   */
+  checkWritableDataset(id: DatasetId): Promise<void> {
+    return this.etcd.checkWritable(this.keys.dataset(id));
+  }
+
+  /** Whether we may write the record of `operator`, without writing anything (for `doctor`). */
+  checkWritableOperator(operator: string): Promise<void> {
+    return this.etcd.checkWritable(this.keys.operator(operator));
+  }
+
+  // Raw listings, for callers that judge the values themselves (watch, mirror, reindex).
+
+  /**
+   * Every advertisement key (of one hub, or of all) with its raw value, in key order, page by page
+   * from one snapshot (`snapshot.revision` is set to its revision).
+   */
+  scanDatasets(options: { hub?: string; snapshot?: { revision?: string } } = {}): AsyncGenerator<KeyValue> {
+    const prefix = options.hub === undefined ? this.keys.datasetsPrefix : this.keys.hubDatasetsPrefix(options.hub);
+    return this.etcd.range(prefix, { snapshot: options.snapshot });
+  }
+
+  /** Every advertisement key (of one hub, or of all) with its raw value, and the revision of that snapshot (to watch from revision + 1). */
+  async listDatasetsAt(hub?: string): Promise<{ kvs: KeyValue[]; revision: string }> {
+    const kvs: KeyValue[] = [];
+    const snapshot: { revision?: string } = {};
+    for await (const kv of this.scanDatasets({ hub, snapshot })) kvs.push(kv);
+    return { kvs, revision: snapshot.revision! };
+  }
+
+  /** Every date index marker (keys and revisions only). */
+  scanDateIndex(): AsyncGenerator<KeyValue> {
+    return this.etcd.range(this.keys.dateIndexPrefix, { keysOnly: true });
+  }
+
+  /** Every operator record key with its raw value. */
+  scanOperators(): AsyncGenerator<KeyValue> {
+    return this.etcd.range(this.keys.operatorsPrefix);
+  }
+
+  /** The raw entry at `key` (a key of core/keys.ts), or undefined when there is none. */
+  readEntry(key: string): Promise<KeyValue | undefined> {
+    return this.etcd.get(key);
+  }
+
+  /**
+   * One batch of compare-and-swap writes (reindex's transactions): every compare holds and every
+   * write happens, or nothing does. Whether it committed; `what` names it in errors.
+   */
+  writeBatch(what: string, txn: CompareAndSwap): Promise<boolean> {
+    return this.etcd.compareAndSwap(what, txn);
+  }
+
+  // Watching.
+
+  /** The cluster's ID and current revision, from a count-only read of the advertisements. */
+  header(): Promise<{ clusterId: string; revision: string }> {
+    return this.etcd.header(this.keys.datasetsPrefix);
+  }
+
+  /**
+   * The advertisement key `key` as it was at `revision` (undefined: absent then), or 'compacted'
+   * when etcd no longer has that history. `revision` must not be ahead of the current one.
+   */
+  datasetAt(key: string, revision: string): Promise<KeyValue | undefined | 'compacted'> {
+    return this.etcd.getAt(key, revision);
+  }
+
+  /** Watch every advertisement from `revision` on (every listener attached before it connects). */
+  watchDatasets(revision: string, listeners: WatchListeners): PrefixWatch {
+    return this.etcd.watchPrefix(this.keys.datasetsPrefix, revision, listeners);
+  }
+
+  // Watch groups: an election, and the leader's position.
+
+  /** Campaign to lead watch group `group` as `candidate`, on a lease of `ttlSeconds`. */
+  campaignForWatchGroup(group: string, candidate: string, ttlSeconds: number): Campaign {
+    return this.etcd.campaign(this.keys.namespace, this.keys.watchGroup(group).election, candidate, ttlSeconds);
+  }
+
+  /** Whether a campaign's election key still exists (its lease is alive: it still leads). */
+  async holdsElectionKey(key: string): Promise<boolean> {
+    return (await this.etcd.get(key)) !== undefined;
+  }
+
+  /** The raw position of watch group `group`, or undefined when it has none. */
+  async readWatchPosition(group: string): Promise<string | undefined> {
+    return (await this.etcd.get(this.keys.watchGroup(group).position))?.value.toString();
+  }
+
+  /** What watch group `group` knew: each advertisement key with the raw text of its entry. */
+  async *readWatchKnown(group: string): AsyncGenerator<{ key: string; value: string }> {
+    const g = this.keys.watchGroup(group);
+    for await (const kv of this.etcd.range(g.knownPrefix)) yield { key: g.datasetKeyOf(kv.key), value: kv.value.toString() };
+  }
+
+  /**
+   * Save the state of watch group `group`, only while `leaderKey` (its leader's election key, bound
+   * to the leader's lease) exists: a leader that lost its lease never overwrites the position of
+   * the one that took over. `known`: advertisement key -> entry text (undefined: delete it), in
+   * transactions of at most WATCH_TXN_OPS operations (a single value would pass etcd's 1.5 MiB
+   * request limit at ~14k advertisements), `position` with the last one. `replace`: `known` is
+   * every entry (the others are deleted), and the position is deleted first and written alone at
+   * the end (a crash half-way leaves no position: a restart starts as new). False as soon as a
+   * transaction finds the leader gone.
+   */
+  async saveWatchState(group: string, leaderKey: string, position: string, known: [string, string | undefined][], replace = false): Promise<boolean> {
+    const g = this.keys.watchGroup(group);
+    const write = (ops: [string, string | undefined][]) =>
+      this.etcd.compareAndSwap(`watch position ${g.position}`, {
+        compares: [{ key: leaderKey, exists: true }],
+        ops: ops.map(([key, value]) => (value === undefined ? { delete: key } : { put: key, value })),
+      });
+    const stored = known.map(([key, value]): [string, string | undefined] => [g.known(key), value]);
+    const batches: [string, string | undefined][][] = [];
+    if (!replace) {
+      // Usually one transaction (one key touched, and the position).
+      for (let i = 0; i < stored.length; i += WATCH_TXN_OPS) batches.push(stored.slice(i, i + WATCH_TXN_OPS));
+      if (batches.length === 0) batches.push([]);
+      batches[batches.length - 1]!.push([g.position, position]);
+    } else {
+      const keep = new Set(known.map(([key]) => key));
+      const stale: [string, undefined][] = [];
+      for await (const kv of this.etcd.range(g.knownPrefix, { keysOnly: true })) if (!keep.has(g.datasetKeyOf(kv.key))) stale.push([kv.key, undefined]);
+      const ops: [string, string | undefined][] = [[g.position, undefined], ...stale, ...stored];
+      for (let i = 0; i < ops.length; i += WATCH_TXN_OPS) batches.push(ops.slice(i, i + WATCH_TXN_OPS));
+      batches.push([[g.position, position]]);
+    }
+    for (const batch of batches) if (!(await write(batch))) return false;
+    return true;
   }
 
   async close(): Promise<void> {

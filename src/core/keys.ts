@@ -1,10 +1,14 @@
 /**
- * The registry key layout (SPEC.md "Registry layout"). Pure: no I/O.
+ * The registry key layout: every key syncer reads or writes in etcd is built here. Pure: no I/O.
  *
  *   <ns>datasets/<hub>/<date>/<operator>   advertisement JSON
  *   <ns>inprogress/<hub>/<date>/<operator> a running sync (lease-bound)
  *   <ns>operators/<operator>               operator record
  *   <ns>index/dates/<hub>/<date>           empty marker: "hub has an advertisement on date"
+ *   <ns>watch/groups/<group>/position      a watch group's position {revision, cluster, seen}
+ *   <ns>watch/groups/<group>/known/datasets/<hub>/<date>/<operator>
+ *                                          what the group knew of that advertisement {rev, commit, at}
+ *   <ns>election/watch-group-<group>/<lease>   a watch group's candidates (the etcd client's election layout)
  *
  * The index markers are written in the same transaction as each advertisement so that listing
  * hubs and dates never scans the advertisements themselves.
@@ -21,6 +25,22 @@ export function normalizeNamespace(ns: string): string {
   return ns.endsWith('/') ? ns : `${ns}/`;
 }
 
+/** The keys of one watch group's state (see the layout above). */
+function watchGroupKeys(n: string, group: string) {
+  const base = `${n}watch/groups/${group}/`;
+  const knownPrefix = `${base}known/`;
+  return {
+    /** The name of the group's election, under `<ns>` (the etcd client's election adds `election/<name>/`). */
+    election: `watch-group-${group}`,
+    position: `${base}position`,
+    knownPrefix,
+    /** Where the group keeps what it knew of an advertisement key (stored without the namespace). */
+    known: (datasetKey: string) => knownPrefix + (datasetKey.startsWith(n) ? datasetKey.slice(n.length) : datasetKey),
+    /** The advertisement key a `known` key stands for. */
+    datasetKeyOf: (knownKey: string) => n + knownKey.slice(knownPrefix.length),
+  };
+}
+
 export const keys = (ns: string) => {
   const n = normalizeNamespace(ns);
   return {
@@ -29,12 +49,16 @@ export const keys = (ns: string) => {
     hubDatasetsPrefix: (hub: string) => `${n}datasets/${hub}/`,
     dateDatasetsPrefix: (hub: string, date: string) => `${n}datasets/${hub}/${date}/`,
     dataset: (id: DatasetId) => `${n}datasets/${id.hub}/${id.date}/${id.operator}`,
+    inProgressPrefix: `${n}inprogress/`,
+    /** The in-progress markers of every hub, of one hub, or of one hub and date. */
+    inProgressUnder: (hub?: string, date?: string) => `${n}inprogress/` + (hub ? `${hub}/` + (date ? `${date}/` : '') : ''),
     inProgress: (id: DatasetId) => `${n}inprogress/${id.hub}/${id.date}/${id.operator}`,
     operatorsPrefix: `${n}operators/`,
     operator: (operator: string) => `${n}operators/${operator}`,
     dateIndexPrefix: `${n}index/dates/`,
     hubDateIndexPrefix: (hub: string) => `${n}index/dates/${hub}/`,
     dateIndex: (hub: string, date: string) => `${n}index/dates/${hub}/${date}`,
+    watchGroup: (group: string) => watchGroupKeys(n, group),
   };
 };
 
@@ -48,6 +72,12 @@ export function parseDatasetKey(k: Keys, key: string): DatasetId | undefined {
   const [hub, date, operator] = parts as [string, string, string];
   if (!isName(hub) || !isDate(date) || !isName(operator)) return undefined;
   return { hub, date, operator };
+}
+
+/** Parse `<ns>inprogress/hub/date/operator` like the advertisement key of the same dataset. */
+export function parseInProgressKey(k: Keys, key: string): DatasetId | undefined {
+  if (!key.startsWith(k.inProgressPrefix)) return undefined;
+  return parseDatasetKey(k, k.datasetsPrefix + key.slice(k.inProgressPrefix.length));
 }
 
 /** Parse `<prefix>hub/date` of the date index. */

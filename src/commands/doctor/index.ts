@@ -83,7 +83,7 @@ export async function doctor(rt: Runtime): Promise<Check[]> {
     await attempt('etcd', ExitCode.REGISTRY, async () => {
       const registry = await rt.registry();
       const hubs = await registry.listHubs();
-      if (c.operator) await registry.etcd.checkWritable(registry.keys.operator(c.operator));
+      if (c.operator) await registry.checkWritableOperator(c.operator);
       const where = c.etcd.hosts.length ? c.etcd.hosts.join(', ') : 'embedded local etcd (local-only: peers cannot see it)';
       return `${where}: ${hubs.length} hub(s) under ${c.etcd.namespace}${c.etcd.username ? ` as ${c.etcd.username}` : ''}${c.etcd.tls ? ' over TLS' : ''}`;
     }),

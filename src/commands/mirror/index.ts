@@ -43,11 +43,11 @@ interface Change {
 
 /** The registry's advertisements (valid and verified) and runs in progress, within the filters. */
 async function snapshot(rt: Runtime, registry: Registry, verifier: Verifier, o: MirrorOptions) {
-  const prefixes = o.hubs.length ? o.hubs.map((h) => registry.keys.hubDatasetsPrefix(h)) : [registry.keys.datasetsPrefix];
+  const hubs = o.hubs.length ? o.hubs : [undefined];
   const ads: Advertisement[] = [];
   let revision = '0';
-  for (const prefix of prefixes) {
-    const listing = await registry.etcd.listAt(prefix);
+  for (const hub of hubs) {
+    const listing = await registry.listDatasetsAt(hub);
     if (BigInt(listing.revision) > BigInt(revision)) revision = listing.revision;
     for (const kv of listing.kvs) {
       const id = parseDatasetKey(registry.keys, kv.key);

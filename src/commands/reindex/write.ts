@@ -12,7 +12,7 @@ import { txnOf, type RegistryEntry, type Snapshot, type Txn, type Unit } from '.
 /** Raw `<ns>operators/*` entries (parsed by the caller: registry values are untrusted). */
 export async function readOperators(registry: Registry): Promise<Map<string, RegistryEntry & { raw: Buffer }>> {
   const out = new Map<string, RegistryEntry & { raw: Buffer }>();
-  for await (const kv of registry.etcd.range(registry.keys.operatorsPrefix)) {
+  for await (const kv of registry.scanOperators()) {
     out.set(kv.key, { value: kv.value.toString(), modRevision: kv.modRevision, raw: kv.value });
   }
   return out;
@@ -22,20 +22,20 @@ export async function readOperators(registry: Registry): Promise<Map<string, Reg
 export async function readSnapshot(registry: Registry, inScope: Set<string>): Promise<Snapshot> {
   const k = registry.keys;
   const datasets = new Map<string, RegistryEntry>();
-  for await (const kv of registry.etcd.range(k.datasetsPrefix)) {
+  for await (const kv of registry.scanDatasets()) {
     const id = parseDatasetKey(k, kv.key);
     if (!id) continue; // not ours to judge: left alone
     datasets.set(kv.key, { value: inScope.has(id.operator) ? kv.value.toString() : undefined, modRevision: kv.modRevision });
   }
   const markers = new Map<string, string>();
-  for await (const kv of registry.etcd.range(k.dateIndexPrefix, { keysOnly: true })) markers.set(kv.key, kv.modRevision);
+  for await (const kv of registry.scanDateIndex()) markers.set(kv.key, kv.modRevision);
   const operators = new Map<string, RegistryEntry>();
   for (const [key, e] of await readOperators(registry)) operators.set(key, { value: e.value, modRevision: e.modRevision });
   return { datasets, markers, operators };
 }
 
 async function execute(registry: Registry, txn: Txn): Promise<boolean> {
-  return registry.etcd.compareAndSwap(`reindex transaction (${txn.ops.length} operations)`, txn);
+  return registry.writeBatch(`reindex transaction (${txn.ops.length} operations)`, txn);
 }
 
 /**
@@ -44,11 +44,11 @@ async function execute(registry: Registry, txn: Txn): Promise<boolean> {
  */
 async function alreadyApplied(registry: Registry, unit: Unit): Promise<boolean> {
   for (const op of unit.ops) {
-    const kv = await registry.etcd.get('put' in op ? op.put : op.delete);
+    const kv = await registry.readEntry('put' in op ? op.put : op.delete);
     if ('put' in op ? kv?.value.toString() !== op.value : kv !== undefined) return false;
   }
   const missing: string[] = [];
-  for (const m of unit.markers) if (!(await registry.etcd.get(m))) missing.push(m);
+  for (const m of unit.markers) if (!(await registry.readEntry(m))) missing.push(m);
   if (missing.length) await execute(registry, txnOf([{ ...unit, compares: [], ops: [], markers: missing }]));
   return true;
 }

@@ -1,5 +1,5 @@
 /** The pure part of retrieve: which date is "latest", and what to do with an existing target. */
-import type { DateSummary } from '../../adapters/registry.js';
+import type { DateSummary } from '../../core/summaries.js';
 import type { Advertisement } from '../../core/advertisement.js';
 
 /** A hub's dates, newest first, each with its operators (sorted), from its advertisements. */

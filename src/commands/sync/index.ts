@@ -12,13 +12,13 @@ import { classifyRemote, publicRemoteUrl, redactUrl } from '../../core/remote-ur
 import { operatorRecordSchema, type OperatorRecord } from '../../core/advertisement.js';
 import { ownEntry } from './own-entry.js';
 import { planOperatorRecord } from '../../core/operator-record.js';
-import { fingerprint, type KeyPair } from '../../core/signing.js';
+import { fingerprint } from '../../core/signing.js';
 import type { Runtime } from '../../runtime.js';
 import type { Git } from '../../adapters/git.js';
 import type { Registry } from '../../adapters/registry.js';
 import { publish } from './publish.js';
 import { withLock } from '../../adapters/locks.js';
-import { defaultMessage, hubChoices, LARGE_FILE_BYTES, OPERATOR_FILE } from './plan.js';
+import { defaultMessage, hubChoices, LARGE_FILE_BYTES, OPERATOR_FILE, type SyncPlan, type SyncResult } from './plan.js';
 import { describeLinks, escapingLinks } from '../../core/dataset-contents.js';
 import { escapeControl } from '../../core/sanitize.js';
 import { envKnob } from '../../config/resolve.js';
@@ -29,19 +29,7 @@ export interface SyncOptions {
   message?: string;
 }
 
-export interface SyncResult {
-  hub: string;
-  date: string;
-  operator: string;
-  commit: string;
-  tag: string;
-  remote: string;
-  path: string;
-  files: number;
-  bytes: number;
-  committed: boolean;
-  advertised: 'created' | 'replaced' | 'unchanged';
-}
+export type { SyncPlan, SyncResult } from './plan.js';
 
 function requireConfig(rt: Runtime): { operator: string; repoPath: string } {
   const { operator, repoPath } = rt.config;
@@ -139,21 +127,6 @@ async function warnEscapingLinks(rt: Runtime, git: Git, top: string, path: strin
   rt.out.warn(`${what}: only the link is published, not what it points to, and peers refuse the dataset unless they pass --allow-symlinks`);
 }
 
-/** Everything decided before git or etcd is written to. */
-export interface SyncPlan {
-  top: string;
-  branch: string;
-  hub: string;
-  date: string;
-  operator: string;
-  path: string;
-  message: string;
-  remote: string;
-  changed: string[];
-  pair: KeyPair;
-  operatorFile: { path: string; text: string; stale: boolean; record: OperatorRecord; registryWrite: boolean; registryRevision?: string };
-}
-
 async function prepare(rt: Runtime, git: Git, registry: () => Promise<Registry>, operator: string, options: SyncOptions): Promise<SyncPlan> {
   const top = await git.topLevel();
   if (!top) throw usageError(`${git.dir} is not a git repository`, 'run `git init` there or fix repoPath');
@@ -173,7 +146,7 @@ async function prepare(rt: Runtime, git: Git, registry: () => Promise<Registry>,
   // Ask the registry before touching git: an unreachable etcd, or a user who may not write,
   // stops us with nothing committed or pushed.
   const reg = await registry();
-  await reg.etcd.checkWritable(reg.keys.dataset({ hub, date, operator }));
+  await reg.checkWritableDataset({ hub, date, operator });
   const existing = await reg.getAdvertisement({ hub, date, operator }).catch((e) => {
     if (e instanceof SyncerError && e.kind === 'VERIFY') return undefined; // a broken entry of ours gets replaced
     throw e;

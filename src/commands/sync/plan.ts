@@ -1,8 +1,39 @@
-/** The pure part of sync: what gets advertised and committed. No I/O. */
-import { randomUUID } from 'node:crypto';
+/** The pure part of sync: what gets decided, advertised and committed. No I/O. */
+import { createHash } from 'node:crypto';
 import { tagName } from '../../core/keys.js';
-import type { Advertisement } from '../../core/advertisement.js';
+import type { Advertisement, OperatorRecord } from '../../core/advertisement.js';
+import type { KeyPair } from '../../core/signing.js';
 import { isName } from '../../core/names.js';
+
+/** Everything decided before git or etcd is written to. */
+export interface SyncPlan {
+  top: string;
+  branch: string;
+  hub: string;
+  date: string;
+  operator: string;
+  path: string;
+  message: string;
+  remote: string;
+  changed: string[];
+  pair: KeyPair;
+  operatorFile: { path: string; text: string; stale: boolean; record: OperatorRecord; registryWrite: boolean; registryRevision?: string };
+}
+
+/** What a sync did. */
+export interface SyncResult {
+  hub: string;
+  date: string;
+  operator: string;
+  commit: string;
+  tag: string;
+  remote: string;
+  path: string;
+  files: number;
+  bytes: number;
+  committed: boolean;
+  advertised: 'created' | 'replaced' | 'unchanged';
+}
 
 export const OPERATOR_FILE = '.syncer/operator.json';
 /** Forges reject files over 100 MB. */
@@ -22,8 +53,10 @@ export function buildAdvertisement(input: {
   bytes: number;
   message: string;
   now: Date;
+  /** The id of the sync run (sync passes the one its in-progress marker names). */
   runId?: string;
 }): Advertisement {
+  const syncedAt = input.now.toISOString();
   return {
     schema: 1,
     hub: input.hub,
@@ -37,8 +70,9 @@ export function buildAdvertisement(input: {
     files: input.files,
     bytes: input.bytes,
     message: input.message,
-    syncedAt: input.now.toISOString(),
-    runId: input.runId ?? randomUUID(),
+    syncedAt,
+    // No run id given (a caller outside a run): one derived from the entry, the same each time.
+    runId: input.runId ?? createHash('sha256').update(`${input.hub}/${input.date}/${input.operator}@${syncedAt}`).digest('hex').slice(0, 32),
   };
 }
 

@@ -12,9 +12,8 @@ import { advertisementSigningText, signText } from '../../core/signing.js';
 import type { Git } from '../../adapters/git.js';
 import type { Registry } from '../../adapters/registry.js';
 import type { Runtime } from '../../runtime.js';
-import { buildAdvertisement, OPERATOR_FILE } from './plan.js';
+import { buildAdvertisement, OPERATOR_FILE, type SyncPlan, type SyncResult } from './plan.js';
 import { ownEntry } from './own-entry.js';
-import type { SyncPlan, SyncResult } from './index.js';
 import { makeDirs } from '../../adapters/dirs.js';
 import { pushLfsObjects, realTreeSize, storeLargeFiles } from '../../adapters/lfs.js';
 

@@ -13,7 +13,7 @@
 import { parseAdvertisement } from '../../core/advertisement.js';
 import { parseDatasetKey } from '../../core/keys.js';
 import { escapeControl } from '../../core/sanitize.js';
-import type { Registry } from '../../adapters/registry.js';
+import type { KeyValue, Registry } from '../../adapters/registry.js';
 import type { Runtime } from '../../runtime.js';
 import type { Verifier } from '../../verifier.js';
 import { act, appendEventLog, type ActionOptions, type WatchEvent } from './actions.js';
@@ -120,7 +120,7 @@ export async function handle(ctx: FollowContext, position: Position, change: Cha
 }
 
 async function listing(registry: Registry): Promise<{ current: Map<string, { value: string; modRevision: string }>; revision: string }> {
-  const { kvs, revision } = await registry.etcd.listAt(registry.keys.datasetsPrefix);
+  const { kvs, revision } = await registry.listDatasetsAt();
   const current = new Map(kvs.map((kv) => [kv.key, { value: kv.value.toString(), modRevision: kv.modRevision }]));
   return { current, revision };
 }
@@ -178,36 +178,37 @@ class ConnectionLost extends Error {}
 async function watchOnce(ctx: FollowContext, position: Position, onConnected: () => void): Promise<void> {
   const { registry } = ctx;
   const from = String(BigInt(position.revision) + 1n);
-  const watcher = registry.etcd.client.watch().prefix(registry.keys.datasetsPrefix).startRevision(from).watcher();
   let cancelledByEtcd = false;
   const queue: Change[] = [];
   let wake: (() => void) | undefined;
   let failure: Error | undefined;
-  const push = (type: Change['type'], kv: { key: Buffer; value: Buffer; mod_revision: string }) => {
+  const push = (type: Change['type'], kv: KeyValue) => {
     if (failure) return; // after a failure, the next watch replays from the position
-    const key = kv.key.toString();
+    const key = kv.key;
     const id = parseDatasetKey(registry.keys, key);
     if (!id) {
       ctx.rt.out.warn(`skipping malformed registry key ${escapeControl(key)}`);
       return;
     }
-    queue.push({ type, key, id, modRevision: kv.mod_revision, value: type === 'put' ? kv.value.toString() : undefined });
+    queue.push({ type, key, id, modRevision: kv.modRevision, value: type === 'put' ? kv.value.toString() : undefined });
     wake?.();
   };
   const fail = (e: Error) => {
     failure ??= e;
     wake?.();
   };
-  watcher.on('put', (kv) => push('put', kv));
-  watcher.on('delete', (kv) => push('delete', kv));
-  watcher.on('error', (e) => {
-    // etcd cancelled it (the client has already dropped it): typically, its start revision was compacted.
-    cancelledByEtcd = true;
-    const reason = (e as Error)?.message?.replace(/^Watcher canceled:\s*/, '') ?? '';
-    fail(new Error(`etcd cancelled the watch from revision ${from}${reason ? `: ${reason}` : ' (that revision was probably compacted)'}`));
+  const watcher = registry.watchDatasets(from, {
+    put: (kv) => push('put', kv),
+    delete: (kv) => push('delete', kv),
+    cancelled: (e) => {
+      // etcd cancelled it (the client has already dropped it): typically, its start revision was compacted.
+      cancelledByEtcd = true;
+      const reason = (e as Error)?.message?.replace(/^Watcher canceled:\s*/, '') ?? '';
+      fail(new Error(`etcd cancelled the watch from revision ${from}${reason ? `: ${reason}` : ' (that revision was probably compacted)'}`));
+    },
+    disconnected: (e) => fail(new ConnectionLost((e as Error)?.message ?? String(e))),
+    connected: () => onConnected(),
   });
-  watcher.on('disconnected', (e) => fail(new ConnectionLost((e as Error)?.message ?? String(e))));
-  watcher.on('connected', () => onConnected());
   const onAbort = () => wake?.();
   ctx.signal.addEventListener('abort', onAbort);
   try {
@@ -237,13 +238,13 @@ async function watchOnce(ctx: FollowContext, position: Position, onConnected: ()
  * Unreachable etcd: ConnectionLost (the caller waits for it like for a lost watch).
  */
 async function readHistory(ctx: FollowContext, position: Position): Promise<{ now: RegistryHeader; why?: string }> {
-  const { etcd, keys } = ctx.registry;
+  const { registry } = ctx;
   try {
-    const now = await etcd.header(keys.datasetsPrefix);
+    const now = await registry.header();
     const why = otherHistory(position, now);
     const anchor = why ? undefined : anchorOf(position.known);
     if (!anchor) return { now, why };
-    const then = await etcd.getAt(anchor.key, anchor.rev);
+    const then = await registry.datasetAt(anchor.key, anchor.rev);
     // Compacted: that history cannot be read; a compaction is no wipe (and its watch re-lists).
     if (then === 'compacted' || then?.modRevision === anchor.rev) return { now };
     return { now, why: `${escapeControl(anchor.key)} was not written at revision ${anchor.rev} there` };
@@ -261,7 +262,10 @@ async function readHistory(ctx: FollowContext, position: Position): Promise<{ no
 async function checkHistory(ctx: FollowContext, position: Position): Promise<boolean> {
   const { now, why } = await readHistory(ctx, position);
   if (why) {
-    ctx.rt.out.warn(`etcd at ${ctx.registry.etcd.hosts.join(', ')} is not the registry the saved position (${ctx.store.describe}) comes from (${why}): it was wiped or restored; re-listing every advertisement (those delivered before with the same commit are not delivered again)`);
+    ctx.rt.out.warn(
+      `etcd at ${ctx.registry.hosts.join(', ')} is not the registry the saved position (${ctx.store.describe}) comes from (${why}): ` +
+        'it was wiped or restored; re-listing every advertisement (those delivered before with the same commit are not delivered again)',
+    );
     rebase(position, now);
     await ctx.store.save(position); // every known revision changed
     return true;

@@ -71,22 +71,21 @@ async function replay(ctx: FollowContext, file: string): Promise<void> {
  */
 async function leadGroup(ctx: FollowContext, registry: Registry, group: string, fromStart: boolean, ttl: number): Promise<void> {
   const { rt } = ctx;
-  const election = registry.etcd.client.namespace(registry.keys.namespace).election(`watch-group-${group}`, ttl);
   const me = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const pause = (ms: number) => waitUnlessStopped(ms, ctx.signal);
   while (!ctx.signal.aborted) {
-    const campaign = election.campaign(me);
+    const campaign = registry.campaignForWatchGroup(group, me, ttl);
     rt.out.info(`waiting to lead watch group ${group} (as ${me})`);
     let leading = false;
     const lost = new AbortController();
     const elected = await new Promise<boolean>((res) => {
       const onAbort = () => res(false);
       ctx.signal.addEventListener('abort', onAbort, { once: true });
-      campaign.on('elected', () => {
+      campaign.onElected(() => {
         ctx.signal.removeEventListener('abort', onAbort);
         res(true);
       });
-      campaign.on('error', (e) => {
+      campaign.onError((e) => {
         ctx.signal.removeEventListener('abort', onAbort);
         if (leading) rt.out.warn(`lost the leadership of group ${group} (${e.message})`);
         else rt.out.warn(`campaign for group ${group} failed (${e.message}); trying again`);
@@ -103,7 +102,7 @@ async function leadGroup(ctx: FollowContext, registry: Registry, group: string, 
     const stop = () => lost.abort();
     ctx.signal.addEventListener('abort', stop, { once: true });
     try {
-      const key = await campaign.getCampaignKey();
+      const key = await campaign.key();
       rt.out.info(`leading watch group ${group}`);
       const onLost = () => {
         if (!lost.signal.aborted) rt.out.warn(`lost the leadership of group ${group} (its election key is gone)`);
@@ -112,7 +111,7 @@ async function leadGroup(ctx: FollowContext, registry: Registry, group: string, 
       const store = groupStore(registry, group, { key, onLost });
       const stillLeading = async () => {
         if (lost.signal.aborted) return false;
-        if (await registry.etcd.get(key)) return true;
+        if (await registry.holdsElectionKey(key)) return true;
         onLost();
         return false;
       };

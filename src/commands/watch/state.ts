@@ -6,12 +6,11 @@
  * The set of known keys is as large as the registry (100k advertisements: ~10 MB of JSON), and
  * the position is saved after every event. So a save writes only what changed: the file store
  * appends one line to a journal beside the snapshot (and rewrites the snapshot now and then); the
- * group store writes one etcd key per known dataset (a single value would pass etcd's 1.5 MiB
- * request limit at ~14k advertisements) and the revision, in one guarded transaction.
+ * group store writes one etcd key per known dataset and the revision, in guarded transactions
+ * (Registry.saveWatchState; the keys are laid out in core/keys.ts).
  *
  *   file:  FILE (snapshot {seq, revision, known, cluster, seen}) + FILE.journal (lines {seq, revision, set, del, cluster, seen})
- *   group: <ns>watch/groups/<group>/position         {revision, cluster, seen}
- *          <ns>watch/groups/<group>/known/<key without ns>   {rev, commit}
+ *   group: position {revision, cluster, seen}, and one entry {rev, commit, at} per known advertisement
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
@@ -204,33 +203,17 @@ export function fileStore(file: string): PositionStore {
   };
 }
 
-/** etcd allows 128 operations a transaction; keep room for the guard and the position. */
-const TXN_OPS = 100;
-
 /**
  * The position of a --group in etcd. `leader` guards every write: the position is written only
  * while the leader's election key (bound to its lease) still exists, so a leader that lost its
  * lease (paused, cut off) can never overwrite the position of the one that took over.
  */
 export function groupStore(registry: Registry, group: string, leader: { key: string; onLost: () => void }): PositionStore {
-  const base = `${registry.keys.namespace}watch/groups/${group}/`;
-  const positionKey = `${base}position`;
-  const knownPrefix = `${base}known/`;
-  const ns = registry.keys.namespace;
-  // Known keys are dataset keys (<ns>datasets/...): stored under the group without the namespace.
-  const storedKey = (key: string) => knownPrefix + (key.startsWith(ns) ? key.slice(ns.length) : key);
-  const client = registry.etcd.client;
+  const positionKey = registry.keys.watchGroup(group).position;
 
-  /** One transaction of puts (value) and deletes (undefined), only while `leader` leads. */
-  const write = async (ops: [string, string | undefined][]) => {
-    const written = await registry.etcd.call(`watch position ${positionKey}`, async () => {
-      const res = await client
-        .if(leader.key, 'Create', '>', 0)
-        .then(...ops.map(([key, value]) => (value === undefined ? client.delete().key(key) : client.put(key).value(value))))
-        .commit();
-      return res.succeeded;
-    });
-    if (!written) {
+  /** Write known entries (undefined: delete) and the position, only while `leader` leads. */
+  const write = async (value: string, known: [string, string | undefined][], replace?: boolean) => {
+    if (!(await registry.saveWatchState(group, leader.key, value, known, replace))) {
       leader.onLost();
       throw new SyncerError('REGISTRY', `no longer the leader of watch group ${group}: its position was left to the new leader`);
     }
@@ -239,8 +222,8 @@ export function groupStore(registry: Registry, group: string, leader: { key: str
   return {
     describe: positionKey,
     async load() {
-      const kv = await registry.etcd.get(positionKey);
-      if (!kv) return undefined;
+      const text = await registry.readWatchPosition(group);
+      if (text === undefined) return undefined;
       // Like a state file: a position that cannot be read is refused, never taken for "none".
       const corrupt = (why: string) =>
         usageError(
@@ -249,17 +232,17 @@ export function groupStore(registry: Registry, group: string, leader: { key: str
         );
       let parsed: { revision?: unknown; known?: unknown };
       try {
-        parsed = JSON.parse(kv.value.toString());
+        parsed = JSON.parse(text);
       } catch {
         throw corrupt('not JSON');
       }
       if (!parsed || !isRevision(parsed.revision)) throw corrupt('no revision');
       const found = extras(parsed as { cluster?: unknown; seen?: unknown });
       const known: Known = {};
-      for await (const entry of registry.etcd.range(knownPrefix)) {
+      for await (const entry of registry.readWatchKnown(group)) {
         try {
-          const value = JSON.parse(entry.value.toString());
-          if (isEntry(value)) known[ns + entry.key.slice(knownPrefix.length)] = { rev: value.rev, commit: value.commit, ...(typeof value.at === 'string' ? { at: value.at } : {}) };
+          const value = JSON.parse(entry.value);
+          if (isEntry(value)) known[entry.key] = { rev: value.rev, commit: value.commit, ...(typeof value.at === 'string' ? { at: value.at } : {}) };
         } catch {
           /* an entry that does not parse is not known: at worst acted on again */
         }
@@ -270,29 +253,12 @@ export function groupStore(registry: Registry, group: string, leader: { key: str
       const value = JSON.stringify({ revision: position.revision, ...extras(position) });
       if (touched) {
         const { set, del } = changes(position.known, touched);
-        const ops: [string, string | undefined][] = [
-          ...Object.entries(set).map(([key, entry]): [string, string] => [storedKey(key), JSON.stringify(entry)]),
-          ...del.map((key): [string, undefined] => [storedKey(key), undefined]),
-        ];
-        // Usually one transaction (one key touched, and the revision).
-        const batches: [string, string | undefined][][] = [];
-        for (let i = 0; i < ops.length; i += TXN_OPS) batches.push(ops.slice(i, i + TXN_OPS));
-        if (batches.length === 0) batches.push([]);
-        batches[batches.length - 1]!.push([positionKey, value]);
-        for (const batch of batches) await write(batch);
+        const entries = Object.entries(set).map(([key, entry]): [string, string] => [key, JSON.stringify(entry)]);
+        await write(value, [...entries, ...del.map((key): [string, undefined] => [key, undefined])]);
         return;
       }
-      // Everything: the old entries go, then the new ones in batches, the position last (a crash
-      // half-way leaves no position of this write: a restart then starts as new).
-      const existing: string[] = [];
-      for await (const entry of registry.etcd.range(knownPrefix, { keysOnly: true })) existing.push(entry.key);
-      const ops: [string, string | undefined][] = [
-        [positionKey, undefined],
-        ...existing.filter((key) => !(ns + key.slice(knownPrefix.length) in position.known)).map((key): [string, undefined] => [key, undefined]),
-        ...Object.entries(position.known).map(([key, entry]): [string, string] => [storedKey(key), JSON.stringify(entry)]),
-      ];
-      for (let i = 0; i < ops.length; i += TXN_OPS) await write(ops.slice(i, i + TXN_OPS));
-      await write([[positionKey, value]]);
+      // Everything: the old entries go, then the new ones, the position last.
+      await write(value, Object.entries(position.known).map(([key, entry]): [string, string] => [key, JSON.stringify(entry)]), true);
     },
   };
 }
