@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkDefinition, dataFile, parseSourcesFile, secretProblems, serializeSourcesFile, type Definition } from '../../src/commands/source/definitions.js';
+import { checkDefinition, dataFile, parseSourcesFile, secretProblems, serializeSourcesFile, type Definition } from '../../src/sources/core/definitions.js';
 import { definitionFromFlags } from '../../src/commands/source/index.js';
 
 describe('source definitions', () => {

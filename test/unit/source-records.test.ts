@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   atOrAfter, canonicalLine, CommitFold, contentKey, defaultHubId, indexEntry, laterCursor, mergeRecord, outgoing, parseState, pulledBy, RunReport,
   serializeState, sortKey, sourceFields, updatedKey, warningLines,
-} from '../../src/commands/source/records.js';
+} from '../../src/sources/core/records.js';
 
 describe('record ids and order', () => {
   it('orders integers numerically, then other ids as text', () => {

@@ -2,11 +2,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { csvColumns, readLines, readStored, SortSpool, toCsvShape, fromCsvRow, writeCsvFromNdjson } from '../../src/commands/source/store.js';
-import { sortKey } from '../../src/commands/source/records.js';
-import { retryDelay } from '../../src/commands/source/http.js';
-import { quoteIdent, selectSql } from '../../src/commands/source/postgres.js';
-import { delimiterOf } from '../../src/commands/source/csv.js';
+import { csvColumns, readLines, readStored, SortSpool, toCsvShape, fromCsvRow, writeCsvFromNdjson } from '../../src/sources/core/store.js';
+import { sortKey } from '../../src/sources/core/records.js';
+import { retryDelay } from '../../src/sources/connectors/http.js';
+import { quoteIdent, selectSql } from '../../src/sources/connectors/postgres.js';
+import { delimiterOf } from '../../src/sources/connectors/csv.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'syncer-store-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -121,50 +121,69 @@ export class SortSpool {
     if (this.buf.length) await this.spill();
     // k-way merge over a binary heap of run heads; ties go to the earlier run (stable).
     const iters = this.runs.map((p) => readLines(p, 64 * 1024)[Symbol.asyncIterator]());
-    type Head = { key: string; text: string; run: number };
-    const heap: Head[] = [];
-    const less = (a: Head, b: Head) => (a.key === b.key ? a.run < b.run : a.key < b.key);
-    const push = (h: Head) => {
-      heap.push(h);
-      let i = heap.length - 1;
-      while (i > 0) {
-        const p = (i - 1) >> 1;
-        if (!less(heap[i]!, heap[p]!)) break;
-        [heap[i], heap[p]] = [heap[p]!, heap[i]!];
-        i = p;
-      }
-    };
-    const pop = (): Head => {
-      const top = heap[0]!;
-      const last = heap.pop()!;
-      if (heap.length) {
-        heap[0] = last;
-        let i = 0;
-        for (;;) {
-          const l = 2 * i + 1;
-          const r = l + 1;
-          let m = i;
-          if (l < heap.length && less(heap[l]!, heap[m]!)) m = l;
-          if (r < heap.length && less(heap[r]!, heap[m]!)) m = r;
-          if (m === i) break;
-          [heap[i], heap[m]] = [heap[m]!, heap[i]!];
-          i = m;
-        }
-      }
-      return top;
-    };
+    const heap = new HeadHeap();
     const next = async (run: number) => {
       const r = await iters[run]!.next();
       if (r.done) return;
       const tab = r.value.indexOf('\t');
-      push({ key: JSON.parse(r.value.slice(0, tab)) as string, text: r.value.slice(tab + 1), run });
+      heap.push({ key: JSON.parse(r.value.slice(0, tab)) as string, text: r.value.slice(tab + 1), run });
     };
     for (let i = 0; i < iters.length; i++) await next(i);
-    while (heap.length) {
-      const h = pop();
+    while (heap.size) {
+      const h = heap.pop();
       yield { key: h.key, text: h.text };
       await next(h.run);
     }
+  }
+}
+
+interface Head extends Entry {
+  run: number;
+}
+
+/** A binary min-heap of the runs' current lines; ties go to the earlier run (stable). */
+class HeadHeap {
+  private readonly heap: Head[] = [];
+
+  get size(): number {
+    return this.heap.length;
+  }
+
+  private less(a: Head, b: Head): boolean {
+    return a.key === b.key ? a.run < b.run : a.key < b.key;
+  }
+
+  push(h: Head): void {
+    const heap = this.heap;
+    heap.push(h);
+    let i = heap.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.less(heap[i]!, heap[p]!)) break;
+      [heap[i], heap[p]] = [heap[p]!, heap[i]!];
+      i = p;
+    }
+  }
+
+  pop(): Head {
+    const heap = this.heap;
+    const top = heap[0]!;
+    const last = heap.pop()!;
+    if (heap.length) {
+      heap[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < heap.length && this.less(heap[l]!, heap[m]!)) m = l;
+        if (r < heap.length && this.less(heap[r]!, heap[m]!)) m = r;
+        if (m === i) break;
+        [heap[i], heap[m]] = [heap[m]!, heap[i]!];
+        i = m;
+      }
+    }
+    return top;
   }
 }
 

@@ -1,16 +1,16 @@
 /**
- * The operator's repository as `source` uses it: where the definitions and states are, the
+ * The operator's repository as sources use it: where the definitions and states are, the
  * "no uncommitted edits" check, pathspec commits (only our files, whatever else is staged), and
  * putting files back as they were committed when a run fails after writing them.
  */
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { usageError } from '../../errors.js';
-import { withLock } from '../../adapters/locks.js';
-import type { Git } from '../../adapters/git.js';
-import type { Runtime } from '../../runtime.js';
-import { parseSourcesFile, SOURCES_FILE, type Definition, type SourcesFile } from './definitions.js';
-import { makeDirs } from '../../adapters/dirs.js';
+import { usageError } from '../errors.js';
+import { makeDirs } from '../adapters/dirs.js';
+import type { Git } from '../adapters/git.js';
+import { withLock } from '../adapters/locks.js';
+import { parseSourcesFile, SOURCES_FILE, type Definition, type SourcesFile } from './core/definitions.js';
+import type { SourceIo } from './io.js';
 
 export interface Repo {
   top: string;
@@ -18,21 +18,21 @@ export interface Repo {
   git: Git;
 }
 
-export async function openRepo(rt: Runtime): Promise<Repo> {
-  const { repoPath } = rt.config;
+/** The configured repository (`repoPath`), at its top level; `gitAt` gives the git of a directory. */
+export async function openRepo(repoPath: string | undefined, gitAt: (dir: string) => Git): Promise<Repo> {
   if (!repoPath) throw usageError('no repository configured', 'run `syncer init`, or set SYNCER_REPO');
   if (!existsSync(repoPath)) throw usageError(`repository ${repoPath} does not exist`, 'fix repoPath (syncer config set repoPath DIR)');
-  const { git } = rt.git(repoPath);
+  const git = gitAt(repoPath);
   const top = await git.topLevel();
   const gitDir = (await git.tryRun(['rev-parse', '--absolute-git-dir']))?.trim();
   if (!top || !gitDir) throw usageError(`${repoPath} is not a git repository`, 'run `git init` there or fix repoPath');
-  return { top, gitDir, git: rt.git(top).git };
+  return { top, gitDir, git: gitAt(top) };
 }
 
 /** One writer at a time per repository: the same lock `syncer sync` takes. */
-export function locked<T>(rt: Runtime, repo: Repo, what: string, fn: () => Promise<T>): Promise<T> {
-  const io = { info: (m: string) => rt.out.info(m), warn: (m: string) => rt.out.warn(m), signal: rt.deps.signal };
-  return withLock(join(repo.gitDir, 'syncer.lock'), what, io, fn);
+export function locked<T>(io: SourceIo, repo: Repo, what: string, fn: () => Promise<T>): Promise<T> {
+  const lockIo = { info: (m: string) => io.info(m), warn: (m: string) => io.warn(m), signal: io.signal };
+  return withLock(join(repo.gitDir, 'syncer.lock'), what, lockIo, fn);
 }
 
 export function readSources(top: string): SourcesFile {
@@ -57,6 +57,11 @@ export async function ensureClean(git: Git, paths: string[]): Promise<void> {
   if (changed.length) {
     throw usageError(`uncommitted changes in ${changed.join(', ')}`, 'commit or discard them first (git commit / git checkout -- FILE)');
   }
+}
+
+/** Is `rel` in the index? */
+export async function isTracked(git: Git, rel: string): Promise<boolean> {
+  return (await git.tryRun(['ls-files', '--error-unmatch', '--', rel])) !== undefined;
 }
 
 /** Stage and commit exactly `paths` (a pathspec commit). False when there was nothing to commit. */

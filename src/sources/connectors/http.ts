@@ -8,10 +8,12 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { interrupted } from '../../errors.js';
 import { waitOrInterrupt } from '../../adapters/wait.js';
-import { atPath, remoteError, secretFromEnv, throwIfAborted, type Destination, type FetchContext, type FetchedItem, type OutgoingRecord, type PushContext } from './adapter.js';
-import { idString } from './records.js';
-import type { HttpDefinition } from './definitions.js';
 import { envKnob } from '../../config/resolve.js';
+import {
+  atPath, remoteError, secretFromEnv, throwIfAborted, type Destination, type FetchContext, type FetchedItem, type OutgoingRecord, type PushContext,
+} from '../core/connector.js';
+import type { HttpDefinition } from '../core/definitions.js';
+import { idString } from '../core/records.js';
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_RETRIES = 4;
@@ -56,7 +58,12 @@ function describeFailure(e: unknown): string {
  * with the request (a page is all or nothing); without it the response is returned as soon as
  * its headers arrive (for streaming) and only the connection and status are retried.
  */
-export async function request<T>(url: string, init: RequestInit, o: RequestOptions, read?: (res: Response) => Promise<T>): Promise<{ res: Response; value: T | undefined }> {
+export async function request<T>(
+  url: string,
+  init: RequestInit,
+  o: RequestOptions,
+  read?: (res: Response) => Promise<T>,
+): Promise<{ res: Response; value: T | undefined }> {
   let last = '';
   const base = o.backoffMs ?? 500;
   for (let attempt = 0; ; attempt++) {
@@ -85,7 +92,8 @@ export async function request<T>(url: string, init: RequestInit, o: RequestOptio
       clearTimeout(timer);
     }
     if (attempt >= o.retries) {
-      throw remoteError(`${o.what} failed after ${attempt + 1} attempt(s): ${last}`, 'check that the service is up; raise timeoutMs or retries in the definition for slow services');
+      const hint = 'check that the service is up; raise timeoutMs or retries in the definition for slow services';
+      throw remoteError(`${o.what} failed after ${attempt + 1} attempt(s): ${last}`, hint);
     }
     const delay = retryDelay(attempt, retryAfter, base);
     o.debug(`${o.what}: ${last}; retry ${attempt + 1}/${o.retries} in ${delay} ms`);
@@ -133,7 +141,13 @@ function nextLink(body: unknown, headers: Headers, path: string | undefined, cur
   return new URL(next, current).toString();
 }
 
-export function httpOptions(d: HttpDefinition | { timeoutMs?: number; retries?: number }, env: NodeJS.ProcessEnv, signal: AbortSignal, what: string, debug: (m: string) => void): RequestOptions {
+export function httpOptions(
+  d: HttpDefinition | { timeoutMs?: number; retries?: number },
+  env: NodeJS.ProcessEnv,
+  signal: AbortSignal,
+  what: string,
+  debug: (m: string) => void,
+): RequestOptions {
   const backoff = envKnob(env, 'SYNCER_HTTP_BACKOFF_MS'); // bounded, exit 2; unset: the default backoff
   return {
     timeoutMs: d.timeoutMs ?? DEFAULT_TIMEOUT_MS,
@@ -159,47 +173,78 @@ async function readJson(res: Response): Promise<unknown> {
   }
 }
 
+interface PagePosition {
+  offset: number;
+  page: number;
+  /** The cursor as a query parameter (sinceParam), or nothing. */
+  since: Record<string, string | number>;
+}
+
+/** The URL of page `n` (from 0): the definition's URL with the paging parameters, or the next link the previous page gave. */
+function pageTarget(d: HttpDefinition, at: PagePosition, n: number, url: string): string {
+  const paging = d.paging ?? 'none';
+  const size = d.pageSize ?? 100;
+  const limit = d.limitParam ?? 'limit';
+  if (paging === 'start') return withParams(d.url, { ...at.since, [d.startParam ?? 'start']: at.offset, [limit]: size });
+  if (paging === 'page') return withParams(d.url, { ...at.since, [d.pageParam ?? 'page']: at.page, [limit]: size });
+  if (paging === 'next' && n > 0) return url;
+  return withParams(d.url, { ...at.since, ...(paging === 'next' && d.pageSize ? { [limit]: size } : {}) });
+}
+
+/** One page's JSON body and headers; its failures as exit 4. */
+async function getPage(d: HttpDefinition, ctx: FetchContext, headers: Record<string, string>, target: string, what: string) {
+  try {
+    const r = await request(target, { headers }, httpOptions(d, ctx.env, ctx.signal, what, ctx.debug), readJson);
+    return { body: r.value, headers: r.res.headers };
+  } catch (e) {
+    if (e instanceof HttpStatusError) {
+      throw remoteError(e.message, e.status === 401 || e.status === 403 ? `check the token (${d.tokenEnv ?? 'tokenEnv is not set'})` : undefined, e);
+    }
+    if (e instanceof BodyError) throw remoteError(`${what}: ${e.message}`, undefined, e);
+    throw e;
+  }
+}
+
+/** The records of a page's body. */
+function pageRecords(d: HttpDefinition, ctx: FetchContext, body: unknown, what: string): unknown[] {
+  const records = recordsOf(body, d.recordsPath);
+  if (!records) {
+    const at = d.recordsPath ? ` at ${d.recordsPath}` : '';
+    throw remoteError(`${what}: no records array in the response${at}`, 'set --records-path to where the records are (a dot path)');
+  }
+  ctx.debug(`${what}: ${records.length} record(s)`);
+  return records;
+}
+
+/** An API that ignores the paging parameters would send the same page forever: refuse a full page that starts as the previous one did. */
+function refuseSamePage(d: HttpDefinition, name: string, records: unknown[], previousFirst: string | undefined): string | undefined {
+  const paging = d.paging ?? 'none';
+  const first = records.length ? JSON.stringify(records[0]) : undefined;
+  if ((paging === 'start' || paging === 'page') && records.length >= (d.pageSize ?? 100) && first !== undefined && first === previousFirst) {
+    const params = `${paging === 'start' ? d.startParam ?? 'start' : d.pageParam ?? 'page'}/${d.limitParam ?? 'limit'}`;
+    throw remoteError(`source ${name}: the API returned the same page twice; does it honour ${params}?`, 'check --paging and the parameter names');
+  }
+  return first;
+}
+
 /** Records of a paged JSON API, page by page. */
 export async function* fetchHttp(d: HttpDefinition, ctx: FetchContext): AsyncGenerator<FetchedItem> {
   const headers = headersFor(d, ctx.env, ctx.name);
   const paging = d.paging ?? 'none';
   const size = d.pageSize ?? 100;
-  const since = ctx.cursor && d.sinceParam ? { [d.sinceParam]: ctx.cursor.value } : {};
+  const at: PagePosition = { offset: 0, page: d.firstPage ?? 1, since: ctx.cursor && d.sinceParam ? { [d.sinceParam]: ctx.cursor.value } : {} };
   let position = 0;
-  let offset = 0;
-  let page = d.firstPage ?? 1;
   let url: string | undefined = d.url;
   const seen = new Set<string>();
   let previousFirst: string | undefined;
   for (let n = 0; n < MAX_PAGES && url; n++) {
-    let target: string;
-    if (paging === 'start') target = withParams(d.url, { ...since, [d.startParam ?? 'start']: offset, [d.limitParam ?? 'limit']: size });
-    else if (paging === 'page') target = withParams(d.url, { ...since, [d.pageParam ?? 'page']: page, [d.limitParam ?? 'limit']: size });
-    else if (paging === 'next' && n > 0) target = url;
-    else target = withParams(d.url, { ...since, ...(paging === 'next' && d.pageSize ? { [d.limitParam ?? 'limit']: size } : {}) });
+    const target = pageTarget(d, at, n, url);
     if (seen.has(target)) throw remoteError(`source ${ctx.name}: the API sent page ${target} twice (a paging loop)`);
     seen.add(target);
     const what = `source ${ctx.name}: GET ${redact(target)}`;
-    let body: unknown;
-    let resHeaders: Headers;
-    try {
-      const r = await request(target, { headers }, httpOptions(d, ctx.env, ctx.signal, what, ctx.debug), readJson);
-      body = r.value;
-      resHeaders = r.res.headers;
-    } catch (e) {
-      if (e instanceof HttpStatusError) throw remoteError(e.message, e.status === 401 || e.status === 403 ? `check the token (${d.tokenEnv ?? 'tokenEnv is not set'})` : undefined, e);
-      if (e instanceof BodyError) throw remoteError(`${what}: ${e.message}`, undefined, e);
-      throw e;
-    }
-    const records = recordsOf(body, d.recordsPath);
-    if (!records) throw remoteError(`${what}: no records array in the response${d.recordsPath ? ` at ${d.recordsPath}` : ''}`, 'set --records-path to where the records are (a dot path)');
-    ctx.debug(`${what}: ${records.length} record(s)`);
-    // An API that ignores the paging parameters would send the same page forever.
-    const first = records.length ? JSON.stringify(records[0]) : undefined;
-    if ((paging === 'start' || paging === 'page') && records.length >= size && first !== undefined && first === previousFirst) {
-      throw remoteError(`source ${ctx.name}: the API returned the same page twice; does it honour ${paging === 'start' ? d.startParam ?? 'start' : d.pageParam ?? 'page'}/${d.limitParam ?? 'limit'}?`, 'check --paging and the parameter names');
-    }
-    previousFirst = first;
+    const { body, headers: resHeaders } = await getPage(d, ctx, headers, target, what);
+    const records = pageRecords(d, ctx, body, what);
+    previousFirst = refuseSamePage(d, ctx.name, records, previousFirst);
     for (const record of records) {
       throwIfAborted(ctx.signal);
       yield { record, position: ++position };
@@ -210,15 +255,19 @@ export async function* fetchHttp(d: HttpDefinition, ctx: FetchContext): AsyncGen
       continue;
     }
     if (records.length < size || records.length === 0) break;
-    offset += records.length;
-    page += 1;
+    at.offset += records.length;
+    at.page += 1;
   }
 }
 
 const redact = (u: string) => u.replace(/^([a-z]+:\/\/)[^/@]*@/i, '$1***@');
 
 /** A CSV or other download as a stream: retried until the headers arrive, then guarded by a stall deadline. */
-export async function openDownload(url: string, ctx: { env: NodeJS.ProcessEnv; signal: AbortSignal; debug: (m: string) => void; name: string }, timeoutMs?: number): Promise<Readable> {
+export async function openDownload(
+  url: string,
+  ctx: { env: NodeJS.ProcessEnv; signal: AbortSignal; debug: (m: string) => void; name: string },
+  timeoutMs?: number,
+): Promise<Readable> {
   const controller = new AbortController();
   const signal = AbortSignal.any([ctx.signal, controller.signal]);
   const o = httpOptions({ timeoutMs }, ctx.env, signal, `source ${ctx.name}: GET ${redact(url)}`, ctx.debug);
@@ -257,33 +306,46 @@ export async function httpDestination(d: HttpDefinition, ctx: PushContext): Prom
   return {
     batchSize: d.batchSize ?? 100,
     async send(batch: OutgoingRecord[]) {
-      const payload = JSON.stringify(batch.map((r) => r.fields));
-      const key = createHash('sha256').update(`${ctx.name}\n${payload}`).digest('hex').slice(0, 32);
       const what = `source ${ctx.name}: POST ${redact(url)}`;
-      let body: unknown;
-      try {
-        body = (await request(url, { method: 'POST', headers: { ...headers, 'idempotency-key': key }, body: payload }, httpOptions(d, ctx.env, ctx.signal, what, ctx.debug), readJson)).value;
-      } catch (e) {
-        if (e instanceof HttpStatusError && e.status >= 400 && e.status < 500 && e.status !== 401 && e.status !== 403 && e.status !== 404) {
-          // The service refused these records (400, 409, 422): report them, go on with the others.
-          for (const r of batch) ctx.report.warn('rejected', { id: r.hubId, message: e.message });
-          return { ids: batch.map(() => undefined) };
-        }
-        if (e instanceof HttpStatusError || e instanceof BodyError) throw remoteError(e instanceof BodyError ? `${what}: ${e.message}` : e.message, undefined, e);
-        throw e;
-      }
-      const list = d.pushIdsPath ? atPath(body, d.pushIdsPath) : Array.isArray(body) ? body : recordsOf(body, undefined) ?? atPath(body, 'ids');
-      if (!Array.isArray(list) || list.length !== batch.length) {
-        throw remoteError(`${what}: expected ${batch.length} ids or records in the response${d.pushIdsPath ? ` at ${d.pushIdsPath}` : ''}, got ${Array.isArray(list) ? list.length : 'none'}`, 'set --push-ids-path to where the response lists the ids');
-      }
-      const idField = ctx.idField;
-      return {
-        ids: list.map((x, i) => {
-          const v = x !== null && typeof x === 'object' ? (x as Record<string, unknown>)[idField] : x;
-          return idString(v) !== undefined ? (v as string | number) : batch[i]!.destId;
-        }),
-      };
+      const body = await postBatch(d, ctx, url, headers, batch, what);
+      if (body === REFUSED) return { ids: batch.map(() => undefined) };
+      return { ids: assignedIds(d, body, batch, what, ctx.idField) };
     },
     async close() {},
   };
+}
+
+const REFUSED = Symbol('refused');
+
+/** POST one batch; REFUSED when the service refused its records (reported), exit 4 when it failed. */
+async function postBatch(d: HttpDefinition, ctx: PushContext, url: string, headers: Record<string, string>, batch: OutgoingRecord[], what: string) {
+  const payload = JSON.stringify(batch.map((r) => r.fields));
+  const key = createHash('sha256').update(`${ctx.name}\n${payload}`).digest('hex').slice(0, 32);
+  const init = { method: 'POST', headers: { ...headers, 'idempotency-key': key }, body: payload };
+  try {
+    return (await request(url, init, httpOptions(d, ctx.env, ctx.signal, what, ctx.debug), readJson)).value;
+  } catch (e) {
+    if (e instanceof HttpStatusError && e.status >= 400 && e.status < 500 && e.status !== 401 && e.status !== 403 && e.status !== 404) {
+      // The service refused these records (400, 409, 422): report them, go on with the others.
+      for (const r of batch) ctx.report.warn('rejected', { id: r.hubId, message: e.message });
+      return REFUSED;
+    }
+    if (e instanceof HttpStatusError || e instanceof BodyError) throw remoteError(e instanceof BodyError ? `${what}: ${e.message}` : e.message, undefined, e);
+    throw e;
+  }
+}
+
+/** The ids a push response gives, in the order sent (the id already known when it gives none). */
+function assignedIds(d: HttpDefinition, body: unknown, batch: OutgoingRecord[], what: string, idField: string): (string | number | undefined)[] {
+  const list = d.pushIdsPath ? atPath(body, d.pushIdsPath) : Array.isArray(body) ? body : recordsOf(body, undefined) ?? atPath(body, 'ids');
+  if (!Array.isArray(list) || list.length !== batch.length) {
+    const at = d.pushIdsPath ? ` at ${d.pushIdsPath}` : '';
+    const got = Array.isArray(list) ? list.length : 'none';
+    const hint = 'set --push-ids-path to where the response lists the ids';
+    throw remoteError(`${what}: expected ${batch.length} ids or records in the response${at}, got ${got}`, hint);
+  }
+  return list.map((x, i) => {
+    const v = x !== null && typeof x === 'object' ? (x as Record<string, unknown>)[idField] : x;
+    return idString(v) !== undefined ? (v as string | number) : batch[i]!.destId;
+  });
 }

@@ -1,8 +1,8 @@
 /**
- * What every outside system offers `pull` and `push`, and how their failures become exit codes:
- * a source or destination that is down, times out, refuses or answers with an error is exit 4
- * (like a git remote that fails); a definition that cannot work (missing environment variable,
- * unknown table, a CSV URL as a destination) is exit 2.
+ * What every connector (a CSV file, an HTTP API, a PostgreSQL table) offers `pull` and `push`, and
+ * how their failures become exit codes: a source or destination that is down, times out, refuses
+ * or answers with an error is exit 4 (like a git remote that fails); a definition that cannot work
+ * (missing environment variable, unknown table, a CSV URL as a destination) is exit 2.
  */
 import { SyncerError, interrupted, usageError } from '../../errors.js';
 import type { Cursor, RunReport } from './records.js';

@@ -1,7 +1,9 @@
 /**
  * Source definitions (`.syncer/sources.json` in the operator's repository): their schema, the
- * defaults every adapter reads, and the check that keeps secrets out of a versioned file. Pure: no
- * I/O here (the file is read and written by index.ts).
+ * defaults every connector reads, and the check that keeps secrets out of a versioned file. The
+ * schema is the one list of a definition's options, their types and bounds: `DEFINITION_FIELDS`
+ * and `DefinitionFlags` (what `source add` takes) are read from it. Pure: no I/O here (the file is
+ * read and written by ../repo.ts).
  */
 import { z } from 'zod';
 import { isName } from '../../core/names.js';
@@ -93,6 +95,53 @@ export type CsvDefinition = Extract<Definition, { type: 'csv' }>;
 export type HttpDefinition = Extract<Definition, { type: 'http' }>;
 export type PostgresDefinition = Extract<Definition, { type: 'postgres' }>;
 export const SOURCE_TYPES = ['csv', 'http', 'postgres'] as const;
+export type SourceType = (typeof SOURCE_TYPES)[number];
+
+// ---------------------------------------------------------------------------------------------
+// The options of a definition as flags (`source add --page-size 50`), read from the schema.
+
+type KeysOf<U> = U extends unknown ? keyof U : never;
+type ValueOf<U, K extends PropertyKey> = U extends unknown ? (K extends keyof U ? U[K] : never) : never;
+type Widen<V> = V extends number ? number : V extends string ? string : never;
+
+/** Every option of a definition but `type` and `hub`, as given on the command line: text or a number. */
+export type DefinitionFlags = { [K in Exclude<KeysOf<Definition>, 'type' | 'hub'>]?: Widen<ValueOf<Definition, K>> };
+
+export interface DefinitionField {
+  key: keyof DefinitionFlags;
+  kind: 'string' | 'number';
+  /** The allowed values, for an option that is one of a list. */
+  choices?: readonly string[];
+  /** The source types whose definitions have this option. */
+  types: SourceType[];
+}
+
+const objectSchemas = { csv: csvDef, http: httpDef, postgres: postgresDef } as const;
+
+function fieldsOfSchemas(): DefinitionField[] {
+  const fields = new Map<string, DefinitionField>();
+  for (const type of SOURCE_TYPES) {
+    for (const [key, schema] of Object.entries(objectSchemas[type].shape)) {
+      if (key === 'type' || key === 'hub') continue;
+      const inner: z.ZodType = schema instanceof z.ZodOptional ? (schema.unwrap() as z.ZodType) : schema;
+      const field = fields.get(key) ?? { key: key as keyof DefinitionFlags, kind: inner instanceof z.ZodNumber ? 'number' : 'string', types: [] };
+      if (inner instanceof z.ZodEnum) field.choices = inner.options as string[];
+      field.types.push(type);
+      fields.set(key, field);
+    }
+  }
+  return [...fields.values()];
+}
+
+/** The options of every source type (besides `type` and `hub`), in schema order. */
+export const DEFINITION_FIELDS: readonly DefinitionField[] = fieldsOfSchemas();
+
+/** The definition options among `flags` (others, like `name` or `replace`, are not part of a definition). */
+export function definitionOptions(flags: DefinitionFlags): DefinitionFlags {
+  const out: Record<string, unknown> = {};
+  for (const { key } of DEFINITION_FIELDS) if (flags[key] !== undefined) out[key] = flags[key];
+  return out as DefinitionFlags;
+}
 
 export const sourcesFileSchema = z
   .object({
@@ -156,7 +205,11 @@ export function checkDefinition(raw: Record<string, unknown>): Definition {
   return parsed.data;
 }
 
-const SECRET_PARAM = /^(pass(word|wd)?|pwd|secret|client[-_]?secret|token|access[-_]?token|auth(orization)?|api[-_]?key|apikey|key|sig(nature)?|credentials?|sslpassword|private[-_]?key)$/i;
+const SECRET_NAMES = [
+  'pass(word|wd)?', 'pwd', 'secret', 'client[-_]?secret', 'token', 'access[-_]?token', 'auth(orization)?', 'api[-_]?key', 'apikey', 'key', 'sig(nature)?',
+  'credentials?', 'sslpassword', 'private[-_]?key',
+];
+const SECRET_PARAM = new RegExp(`^(${SECRET_NAMES.join('|')})$`, 'i');
 
 function urlSecrets(label: string, url: string): string[] {
   const problems: string[] = [];

@@ -193,7 +193,8 @@ export function parseState(text: string | undefined): SourceState {
     const raw = JSON.parse(text) as SourceState;
     const out: SourceState = {};
     const c = raw?.pull?.cursor;
-    if (c && (typeof c.value === 'string' || typeof c.value === 'number') && typeof c.key === 'number' && Number.isFinite(c.key)) out.pull = { cursor: { value: c.value, key: c.key } };
+    const valueOk = c && (typeof c.value === 'string' || typeof c.value === 'number');
+    if (c && valueOk && typeof c.key === 'number' && Number.isFinite(c.key)) out.pull = { cursor: { value: c.value, key: c.key } };
     const commit = raw?.push?.commit;
     if (typeof commit === 'string' && /^[0-9a-f]{40}$/.test(commit)) out.push = { commit };
     return out;
@@ -237,7 +238,10 @@ export class RunReport {
 
   warn(kind: WarningKind, sample: WarningSample): void {
     let w = this.warningMap.get(kind);
-    if (!w) this.warningMap.set(kind, (w = { count: 0, samples: [] }));
+    if (!w) {
+      w = { count: 0, samples: [] };
+      this.warningMap.set(kind, w);
+    }
     w.count++;
     if (w.samples.length < SAMPLES) w.samples.push(sample);
   }
@@ -269,17 +273,21 @@ export function summaryText(head: string, r: RunReport, extra: string[] = []): s
   const c = r.counts();
   return [
     head,
-    `  fetched ${c.fetched}, added ${c.added}, updated ${c.updated}, unchanged ${c.unchanged}, skipped ${c.skipped}, pushed ${c.pushed}, warnings ${r.warningCount}, errors ${r.errors.length}`,
+    `  fetched ${c.fetched}, added ${c.added}, updated ${c.updated}, unchanged ${c.unchanged}, skipped ${c.skipped}, pushed ${c.pushed}, ` +
+      `warnings ${r.warningCount}, errors ${r.errors.length}`,
     `  cursor ${r.cursor ? JSON.stringify(r.cursor.value) : '(none)'}`,
     ...extra.map((e) => `  ${e}`),
   ].join('\n');
 }
 
+const sampleWhere = (s: WarningSample) =>
+  s.line !== undefined ? `line ${s.line}` : s.id !== undefined ? `id ${s.id}` : s.position !== undefined ? `record ${s.position}` : '';
+
 /** One line per warning kind (stderr), with where the first few happened. */
 export function warningLines(r: RunReport): string[] {
   const lines: string[] = [];
   for (const [kind, w] of Object.entries(r.warnings())) {
-    const where = w.samples.map((s) => (s.line !== undefined ? `line ${s.line}` : s.id !== undefined ? `id ${s.id}` : s.position !== undefined ? `record ${s.position}` : '')).filter(Boolean);
+    const where = w.samples.map(sampleWhere).filter(Boolean);
     const first = w.samples[0]?.message ?? '';
     lines.push(`${kind}: ${w.count}${where.length ? ` (${where.join(', ')}${w.count > w.samples.length ? ', ...' : ''})` : ''}${first ? `: ${first}` : ''}`);
   }

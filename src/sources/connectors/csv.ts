@@ -7,11 +7,13 @@ import { createReadStream, existsSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { usageError } from '../../errors.js';
-import { remoteError, throwIfAborted, type Destination, type FetchContext, type FetchedItem, type OutgoingRecord, type PushContext } from './adapter.js';
-import type { CsvDefinition } from './definitions.js';
+import {
+  remoteError, throwIfAborted, type Destination, type FetchContext, type FetchedItem, type OutgoingRecord, type PushContext,
+} from '../core/connector.js';
+import type { CsvDefinition } from '../core/definitions.js';
+import { idString, type Rec } from '../core/records.js';
+import { LineWriter, toCsvShape } from '../core/store.js';
 import { openDownload } from './http.js';
-import { idString, type Rec } from './records.js';
-import { LineWriter, toCsvShape } from './store.js';
 
 /** `tab`, `\t` and friends as the character they mean. */
 export function delimiterOf(d: string | undefined): string {
@@ -99,36 +101,11 @@ export async function csvDestination(d: CsvDefinition, ctx: PushContext): Promis
     },
     async close() {
       if (pending.size === 0 || ctx.dryRun) return;
-      const { parse } = await import('csv-parse');
-      const { stringify } = await import('csv-stringify/sync');
-      let header: string[] = [];
-      const rows: string[][] = [];
       const tmp = join(dirname(path), `.${basename(path)}.syncer-tmp-${process.pid}`);
-      // Pass 1: the existing header (rows are streamed in pass 2).
-      if (existsSync(path)) {
-        const p = createReadStream(path).pipe(parse({ ...parserOptions(d), to_line: 1, columns: false, info: false }));
-        for await (const h of p as AsyncIterable<string[]>) header = h.map((x) => x.trim());
-      }
-      const columns = [...header];
-      if (!columns.includes(idField)) columns.unshift(idField);
-      for (const rec of pending.values()) for (const k of Object.keys(rec)) if (!columns.includes(k)) columns.push(k);
-      const delimiter = delimiterOf(d.delimiter);
+      const columns = await upsertColumns(d, path, idField, pending);
       const w = new LineWriter(tmp);
       try {
-        await w.write(stringify([columns], { delimiter }));
-        if (existsSync(path)) {
-          const p = createReadStream(path).pipe(parse({ ...parserOptions(d), skip_records_with_error: false }));
-          for await (const { record } of p as AsyncIterable<{ record: Record<string, string> }>) {
-            const id = idString(record[idField]);
-            const replacement = id !== undefined ? pending.get(id) : undefined;
-            if (id !== undefined) pending.delete(id);
-            const row = replacement ? { ...record, ...replacement } : record;
-            rows.push(columns.map((c) => String(row[c] ?? '')));
-            if (rows.length >= 1000) await w.write(stringify(rows.splice(0), { delimiter }));
-          }
-        }
-        for (const rec of pending.values()) rows.push(columns.map((c) => String(rec[c] ?? '')));
-        await w.write(stringify(rows.splice(0), { delimiter }));
+        await writeUpserted(d, path, w, columns, idField, pending);
         await w.close();
         renameSync(tmp, path);
       } catch (e) {
@@ -138,4 +115,43 @@ export async function csvDestination(d: CsvDefinition, ctx: PushContext): Promis
       }
     },
   };
+}
+
+/** The columns of the upserted file: the existing header (read alone: rows are streamed later), widened for the pending rows. */
+async function upsertColumns(d: CsvDefinition, path: string, idField: string, pending: Map<string, Rec>): Promise<string[]> {
+  let header: string[] = [];
+  if (existsSync(path)) {
+    const { parse } = await import('csv-parse');
+    const p = createReadStream(path).pipe(parse({ ...parserOptions(d), to_line: 1, columns: false, info: false }));
+    for await (const h of p as AsyncIterable<string[]>) header = h.map((x) => x.trim());
+  }
+  const columns = [...header];
+  if (!columns.includes(idField)) columns.unshift(idField);
+  for (const rec of pending.values()) for (const k of Object.keys(rec)) if (!columns.includes(k)) columns.push(k);
+  return columns;
+}
+
+/**
+ * The file with the `pending` rows upserted by id, into `w`: existing rows streamed through
+ * (replaced when pending), the others appended.
+ */
+async function writeUpserted(d: CsvDefinition, path: string, w: LineWriter, columns: string[], idField: string, pending: Map<string, Rec>): Promise<void> {
+  const { parse } = await import('csv-parse');
+  const { stringify } = await import('csv-stringify/sync');
+  const delimiter = delimiterOf(d.delimiter);
+  const rows: string[][] = [];
+  await w.write(stringify([columns], { delimiter }));
+  if (existsSync(path)) {
+    const p = createReadStream(path).pipe(parse({ ...parserOptions(d), skip_records_with_error: false }));
+    for await (const { record } of p as AsyncIterable<{ record: Record<string, string> }>) {
+      const id = idString(record[idField]);
+      const replacement = id !== undefined ? pending.get(id) : undefined;
+      if (id !== undefined) pending.delete(id);
+      const row = replacement ? { ...record, ...replacement } : record;
+      rows.push(columns.map((c) => String(row[c] ?? '')));
+      if (rows.length >= 1000) await w.write(stringify(rows.splice(0), { delimiter }));
+    }
+  }
+  for (const rec of pending.values()) rows.push(columns.map((c) => String(rec[c] ?? '')));
+  await w.write(stringify(rows.splice(0), { delimiter }));
 }
