@@ -51,7 +51,7 @@ export const keys = (ns: string) => {
     dataset: (id: DatasetId) => `${n}datasets/${id.hub}/${id.date}/${id.operator}`,
     inProgressPrefix: `${n}inprogress/`,
     /** The in-progress markers of every hub, of one hub, or of one hub and date. */
-    inProgressUnder: (hub?: string, date?: string) => `${n}inprogress/` + (hub ? `${hub}/` + (date ? `${date}/` : '') : ''),
+    inProgressUnder: (hub?: string, date?: string) => `${n}inprogress/${hub ? `${hub}/` : ''}${hub && date ? `${date}/` : ''}`,
     inProgress: (id: DatasetId) => `${n}inprogress/${id.hub}/${id.date}/${id.operator}`,
     operatorsPrefix: `${n}operators/`,
     operator: (operator: string) => `${n}operators/${operator}`,
