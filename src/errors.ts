@@ -1,12 +1,16 @@
 /**
- * The single table of exit codes (SPEC.md "Output and exit codes") and the one error class
- * every layer throws. Only the entry point turns an error into an exit code.
+ * The single table of exit codes (docs/scripting.md lists them for script authors) and the one
+ * error class every layer throws. Only the entry point turns an error into an exit code.
  */
 export const ExitCode = {
   OK: 0,
   UNEXPECTED: 1,
   USAGE: 2,
+  /** etcd unreachable, refused or unauthorised. */
   REGISTRY: 3,
+  /** A remote failed: git (push rejected, clone failed, unreachable) or a data source (HTTP, database, file). */
+  REMOTE: 4,
+  /** @deprecated being renamed REMOTE (same code). */
   GIT: 4,
   VERIFY: 5,
   INTERRUPTED: 130,
@@ -33,8 +37,9 @@ export class SyncerError extends Error {
 export const usageError = (message: string, hint?: string) => new SyncerError('USAGE', message, { hint });
 export const verifyError = (message: string, hint?: string) => new SyncerError('VERIFY', message, { hint });
 
-export function isSyncerError(e: unknown): e is SyncerError {
-  return e instanceof SyncerError;
+/** Whether `e` is a SyncerError of one of these kinds: the one test for "which failure was it". */
+export function hasKind(e: unknown, ...kinds: ErrorKind[]): e is SyncerError {
+  return e instanceof SyncerError && kinds.includes(e.kind);
 }
 
 /** Thrown when the user interrupts (SIGINT/SIGTERM) or a prompt is cancelled. */

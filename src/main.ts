@@ -1,5 +1,5 @@
 /** The entry point: parse, run, and turn errors into exit codes. Nothing else exits. */
-import { ExitCode, fileSystemError, SyncerError } from './errors.js';
+import { ExitCode, fileSystemError, hasKind, SyncerError } from './errors.js';
 import { parseArgs } from './cli.js';
 import type { Deps } from './runtime.js';
 
@@ -36,7 +36,7 @@ export async function main(argv: string[], deps: Deps): Promise<number> {
     return ExitCode.OK;
   } catch (e) {
     rt.out.flushSkips();
-    if (deps.signal.aborted && !(e instanceof SyncerError && e.kind !== 'UNEXPECTED')) return report(deps, new SyncerError('INTERRUPTED', 'interrupted'), verbose);
+    if (deps.signal.aborted && !(e instanceof SyncerError && !hasKind(e, 'UNEXPECTED'))) return report(deps, new SyncerError('INTERRUPTED', 'interrupted'), verbose);
     return report(deps, e, verbose);
   } finally {
     await rt.close().catch(() => undefined);

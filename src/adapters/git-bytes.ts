@@ -68,8 +68,8 @@ export function gitBytes(dir: string, args: string[], options: GitBytesOptions):
       finish(() =>
         reject(
           (e as NodeJS.ErrnoException).code === 'ENOENT'
-            ? new SyncerError('GIT', 'git is not installed (or not on PATH)', { hint: 'install git: apt-get install -y git', cause: e })
-            : new SyncerError('GIT', `${options.what} failed: ${e.message}`, { cause: e }),
+            ? new SyncerError('REMOTE', 'git is not installed (or not on PATH)', { hint: 'install git: apt-get install -y git', cause: e })
+            : new SyncerError('REMOTE', `${options.what} failed: ${e.message}`, { cause: e }),
         ),
       ),
     );
@@ -77,8 +77,8 @@ export function gitBytes(dir: string, args: string[], options: GitBytesOptions):
       finish(() => {
         if (options.signal?.aborted) return reject(interrupted());
         if (truncated) return resolve({ out: Buffer.concat(chunks), truncated: true });
-        if (stalled) return reject(new SyncerError('GIT', `${options.what} made no progress for ${Math.round(options.stallMs / 1000)} s and was stopped`));
-        if (code !== 0) return reject(new SyncerError('GIT', `${options.what} failed: ${gitFailure(stderr || `exit code ${code}`)}`));
+        if (stalled) return reject(new SyncerError('REMOTE', `${options.what} made no progress for ${Math.round(options.stallMs / 1000)} s and was stopped`));
+        if (code !== 0) return reject(new SyncerError('REMOTE', `${options.what} failed: ${gitFailure(stderr || `exit code ${code}`)}`));
         resolve({ out: Buffer.concat(chunks), truncated: false });
       }),
     );

@@ -10,7 +10,7 @@
  */
 import { existsSync, lstatSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { SyncerError, usageError, verifyError } from '../errors.js';
+import { hasKind, SyncerError, usageError, verifyError } from '../errors.js';
 import { checkRemoteUrl } from '../core/remote-url.js';
 import { escapeControl } from '../core/sanitize.js';
 import type { Runtime } from '../runtime.js';
@@ -37,7 +37,7 @@ export async function hasGitLfs(git: Git): Promise<boolean> {
 }
 
 export function lfsMissing(what: string): SyncerError {
-  return new SyncerError('GIT', `${what} needs git-lfs, which is not installed (git lfs version failed)`, { hint: LFS_INSTALL_HINT });
+  return new SyncerError('REMOTE', `${what} needs git-lfs, which is not installed (git lfs version failed)`, { hint: LFS_INSTALL_HINT });
 }
 
 /** Does a .gitattributes text route anything through the LFS filter? */
@@ -109,7 +109,7 @@ async function checkObjects(git: Git, files: LfsFile[], where: string): Promise<
     }
   });
   if (missing.length) {
-    throw new SyncerError('GIT', `git-lfs did not bring ${missing.length} object(s) from ${where}: ${missing.slice(0, 3).map((f) => f.name).join(', ')}${missing.length > 3 ? ', ...' : ''}`, {
+    throw new SyncerError('REMOTE', `git-lfs did not bring ${missing.length} object(s) from ${where}: ${missing.slice(0, 3).map((f) => f.name).join(', ')}${missing.length > 3 ? ', ...' : ''}`, {
       hint: 'the remote may have lost its LFS objects; ask the operator to sync again (it pushes LFS objects first)',
     });
   }
@@ -213,8 +213,8 @@ export async function pushLfsObjects(git: Git, remote: string, commit: string, p
   try {
     await git.run([...PROGRESS, 'lfs', 'push', remote, commit], { network: true, what: `git lfs push to ${remote}` });
   } catch (e) {
-    if (!(e instanceof SyncerError && e.kind === 'GIT')) throw e;
-    throw new SyncerError('GIT', `the remote ${remote} did not take the git-lfs objects of ${path}/ (${e.message}); branch and tag were not pushed, nothing was advertised`, {
+    if (!hasKind(e, 'REMOTE')) throw e;
+    throw new SyncerError('REMOTE', `the remote ${remote} did not take the git-lfs objects of ${path}/ (${e.message}); branch and tag were not pushed, nothing was advertised`, {
       hint: 'the remote must store git-lfs objects: GitHub, GitLab and Gitea do over https (enable LFS for the repository); a stock ssh server does not (set lfs.url to an https LFS endpoint); a file:// remote needs a writable lfs/ directory',
       cause: e,
     });
@@ -350,6 +350,6 @@ export async function ensureContent(git: Git, top: string, rel: string): Promise
   if (!(await hasGitLfs(git))) throw lfsMissing(`${rel} is stored with git-lfs: reading its records`);
   await git.run([...PROGRESS, 'lfs', 'pull', `--include=${rel}`, '--exclude='], { network: true, what: `git lfs pull of ${rel}` });
   if (isPointerFile(join(top, rel))) {
-    throw new SyncerError('GIT', `${rel} is a git-lfs pointer and its object could not be fetched`, { hint: 'check the remote holds the LFS objects (git lfs fetch), then run the command again' });
+    throw new SyncerError('REMOTE', `${rel} is a git-lfs pointer and its object could not be fetched`, { hint: 'check the remote holds the LFS objects (git lfs fetch), then run the command again' });
   }
 }

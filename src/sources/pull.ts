@@ -93,7 +93,10 @@ export async function pullSource(io: SourceIo, repo: Repo, name: string, def: De
   } catch (e) {
     if (e instanceof SyncerError) throw e;
     if ((e as NodeJS.ErrnoException)?.code === 'ENOSPC') {
-      throw new SyncerError('UNEXPECTED', `no space left while writing ${run.rel}: nothing was committed`, { cause: e });
+      throw new SyncerError('USAGE', `no space left while writing ${run.rel}: nothing was committed`, {
+        hint: 'free space on that device, then pull again',
+        cause: e,
+      });
     }
     throw e;
   } finally {

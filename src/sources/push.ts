@@ -12,7 +12,7 @@
 import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { SyncerError } from '../errors.js';
+import { hasKind, SyncerError } from '../errors.js';
 import { ensureContent } from '../adapters/lfs.js';
 import { utcDate } from '../core/names.js';
 import { throwIfAborted, type Destination, type OutgoingRecord, type PushContext } from './core/connector.js';
@@ -169,7 +169,7 @@ async function sendRecords(run: PushRun, toSend: Set<string>): Promise<Sent> {
     await sendBatch(dest, batch.splice(0), report, sent.assigned);
     await dest.close();
   } catch (e) {
-    if (e instanceof SyncerError && e.kind === 'INTERRUPTED' && sent.assigned.size === 0) throw e;
+    if (hasKind(e, 'INTERRUPTED') && sent.assigned.size === 0) throw e;
     sent.failure = e;
     report.error('push', (e as Error).message);
   }

@@ -5,7 +5,7 @@
  * is reported and the others are still mirrored (exit 4 at the end); a rerun with nothing new
  * changes nothing.
  */
-import { SyncerError, usageError } from '../../errors.js';
+import { hasKind, SyncerError, usageError } from '../../errors.js';
 import { checkName } from '../../core/names.js';
 import { matchesFilter, parseDatasetKey } from '../../core/keys.js';
 import { parseAdvertisement, type Advertisement } from '../../core/advertisement.js';
@@ -90,7 +90,7 @@ async function mirrorAds(rt: Runtime, dest: MirrorDest, state: MirrorState, ads:
     try {
       await dest.fetchTags(remote, group);
     } catch (e) {
-      if (!(e instanceof SyncerError) || e.kind !== 'GIT') throw e;
+      if (!hasKind(e, 'REMOTE')) throw e;
       rt.out.warn(`${group[0]!.operator}: ${e.message}`);
       for (const ad of group) changes.push({ key: entryKey(ad), status: 'failed', reason: e.message });
       continue;
@@ -102,7 +102,7 @@ async function mirrorAds(rt: Runtime, dest: MirrorDest, state: MirrorState, ads:
     try {
       await dest.fetchLfsObjects(remote, group.filter((ad) => !problems.has(mirrorTagRef(ad))));
     } catch (e) {
-      if (!(e instanceof SyncerError) || e.kind !== 'GIT') throw e;
+      if (!hasKind(e, 'REMOTE')) throw e;
       lfsFailure = e.hint ? `${e.message} (${e.hint})` : e.message;
       rt.out.warn(`${group[0]!.operator}: ${lfsFailure}`);
     }
@@ -186,5 +186,5 @@ export async function run(rt: Runtime, o: MirrorOptions): Promise<void> {
   if (failed.some((c) => c.refused)) {
     throw new SyncerError('VERIFY', `${failed.filter((c) => c.refused).length} dataset(s) refused: the archived tag disagrees with the registry, or the dataset is not what a reader may take`, { hint: 'see the warnings above; the others were mirrored' });
   }
-  if (failed.length) throw new SyncerError('GIT', `${failed.length} dataset(s) could not be mirrored`, { hint: 'see the warnings above; rerun mirror once the remotes are back' });
+  if (failed.length) throw new SyncerError('REMOTE', `${failed.length} dataset(s) could not be mirrored`, { hint: 'see the warnings above; rerun mirror once the remotes are back' });
 }

@@ -267,7 +267,7 @@ export async function run(rt: Runtime, options: ReindexOptions): Promise<void> {
   rt.out.result(r, () => render(r, !!options.prune));
   const failed = r.remotes.filter((x) => !x.ok);
   if (failed.length) {
-    throw new SyncerError('GIT', `${failed.length} of ${r.remotes.length} remote(s) could not be read (${failed.map((f) => f.operator).join(', ')}); the others were ${r.dryRun ? 'planned' : 'indexed'}`, {
+    throw new SyncerError('REMOTE', `${failed.length} of ${r.remotes.length} remote(s) could not be read (${failed.map((f) => f.operator).join(', ')}); the others were ${r.dryRun ? 'planned' : 'indexed'}`, {
       hint: 'fix the remote (or its URL) and run syncer reindex again: it only writes what is missing',
     });
   }

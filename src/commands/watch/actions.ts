@@ -6,7 +6,7 @@
  */
 import { appendFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { interrupted, SyncerError } from '../../errors.js';
+import { hasKind, interrupted, } from '../../errors.js';
 import type { Advertisement } from '../../core/advertisement.js';
 import type { Runtime } from '../../runtime.js';
 import { materialize } from '../retrieve/checkout.js';
@@ -40,7 +40,7 @@ export interface ActionOptions {
  * Failures worth trying again: a remote or etcd that did not answer. A refusal (local changes in
  * the target), a bad signature or a tag that disagrees with the registry will not change by waiting.
  */
-const transient = (e: unknown) => e instanceof SyncerError && (e.kind === 'GIT' || e.kind === 'REGISTRY');
+const transient = (e: unknown) => hasKind(e, 'REMOTE', 'REGISTRY');
 
 async function retrieve(rt: Runtime, ad: Advertisement, event: WatchEvent, attempts: number): Promise<void> {
   const target = join(rt.config.importDir!, ad.hub, ad.date, ad.operator);
@@ -50,7 +50,7 @@ async function retrieve(rt: Runtime, ad: Advertisement, event: WatchEvent, attem
       event.retrieved = { target, dataPath: join(target, ad.path), updated, attempts: attempt };
       return;
     } catch (e) {
-      if (e instanceof SyncerError && e.kind === 'INTERRUPTED') throw e;
+      if (hasKind(e, 'INTERRUPTED')) throw e;
       if (rt.deps.signal.aborted) throw interrupted();
       const message = (e as Error).message;
       if (!transient(e) || attempt >= attempts) {

@@ -18,7 +18,7 @@ import type { Runtime } from '../../runtime.js';
 import type { Verifier } from '../../verifier.js';
 import { act, appendEventLog, type ActionOptions, type WatchEvent } from './actions.js';
 import { anchorOf, diffKnown, eventId, matches, otherHistory, rebase, type Change, type Filter, type Position, type RegistryHeader } from './events.js';
-import { SyncerError } from '../../errors.js';
+import { hasKind, } from '../../errors.js';
 import type { PositionStore } from './state.js';
 import { waitUnlessStopped } from '../../adapters/wait.js';
 
@@ -249,7 +249,7 @@ async function readHistory(ctx: FollowContext, position: Position): Promise<{ no
     if (then === 'compacted' || then?.modRevision === anchor.rev) return { now };
     return { now, why: `${escapeControl(anchor.key)} was not written at revision ${anchor.rev} there` };
   } catch (e) {
-    if (e instanceof SyncerError && e.kind === 'REGISTRY') throw new ConnectionLost(e.message);
+    if (hasKind(e, 'REGISTRY')) throw new ConnectionLost(e.message);
     throw e;
   }
 }

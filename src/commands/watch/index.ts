@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { interrupted, SyncerError, usageError } from '../../errors.js';
+import { hasKind, interrupted, usageError } from '../../errors.js';
 import { checkName } from '../../core/names.js';
 import { parseDatasetKey } from '../../core/keys.js';
 import type { Registry } from '../../adapters/registry.js';
@@ -117,7 +117,7 @@ async function leadGroup(ctx: FollowContext, registry: Registry, group: string, 
       };
       await follow({ ...ctx, store, signal: lost.signal, stillLeading }, { fromStart });
     } catch (e) {
-      if (!(e instanceof SyncerError && e.kind === 'REGISTRY') || ctx.signal.aborted) throw e;
+      if (!hasKind(e, 'REGISTRY') || ctx.signal.aborted) throw e;
       rt.out.warn(`${e.message}; stepping down and campaigning again`);
       await pause(1000);
     } finally {

@@ -54,7 +54,7 @@ export interface PushContext extends Omit<FetchContext, 'cursor' | 'updatedField
 }
 
 /** The source or destination failed: exit 4. */
-export const remoteError = (message: string, hint?: string, cause?: unknown) => new SyncerError('GIT', message, { hint, cause });
+export const remoteError = (message: string, hint?: string, cause?: unknown) => new SyncerError('REMOTE', message, { hint, cause });
 
 export function throwIfAborted(signal: AbortSignal): void {
   if (signal.aborted) throw interrupted();
