@@ -1,5 +1,5 @@
 /**
- * Verifies advertisements for readers (retrieve, ls; later watch and mirror): the operator's key
+ * Verifies advertisements for readers (retrieve, ls, watch, mirror): the operator's key
  * from the registry, pinned locally on first sight, rotations followed when signed by the pinned
  * key, and the advertisement's signature. Decisions are cached per operator for one run.
  */
@@ -78,7 +78,7 @@ export class Verifier {
       if (decision.pin === 'accepted') this.rt.out.warn(`accepted a changed key for ${operator} (--accept-key): now ${fingerprint(decision.publicKey)}`);
     }
     if (decision.ok && !vouched && (decision.pin === 'new' || keystore.pinSource(scope, operator) === 'first-use')) {
-      // Readers are told, every time, which keys nobody checked (SPEC: like ssh's known_hosts).
+      // Readers are told, every time, which keys nobody checked (like ssh's known_hosts).
       const fp = fingerprint(decision.publicKey);
       this.rt.out.info(`note: the key of ${operator} (${fp}) is trusted on first use only; check it with ${operator}, then: syncer operators pin ${operator} ${fp}`);
     }
@@ -106,7 +106,7 @@ export class Verifier {
 
   /**
    * The advertisements that may be trusted, in order; each refused one is skipped with a warning
-   * (SPEC: listing readers skip what does not verify) and returned with its reason.
+   * (listing readers skip what does not verify: docs/how-it-works.md) and returned with its reason.
    */
   async usable(ads: Advertisement[]): Promise<{ ok: Advertisement[]; refused: { ad: Advertisement; problem: string }[] }> {
     const ok: Advertisement[] = [];

@@ -1,5 +1,5 @@
 /**
- * The advertisement: what an operator publishes for one hub and date (SPEC.md). Everything read
+ * The advertisement: what an operator publishes for one hub and date (docs/how-it-works.md). Everything read
  * from the registry or a tag message goes through `parseAdvertisement`, which rejects anything that
  * is not exactly what a well-behaved syncer writes.
  */

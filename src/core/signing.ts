@@ -82,7 +82,7 @@ export function verifyText(text: string, signature: string | undefined, publicKe
   }
 }
 
-/** What an advertisement's signature covers (SPEC: every field but remote and signature). */
+/** What an advertisement's signature covers (every field but remote and signature: docs/how-it-works.md). */
 export const advertisementSigningText = (ad: Record<string, unknown>) => canonicalJson(ad, ['remote', 'signature']);
 /** What an operator record's signature covers. */
 export const recordSigningText = (record: Record<string, unknown>) => canonicalJson(record, ['signature']);

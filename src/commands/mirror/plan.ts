@@ -1,6 +1,5 @@
 /**
- * The mirror's decisions, pure (the builds-synchronisation algorithm of seeds/004 applied to
- * datasets). Stage 1 re-checks what the archive recorded as in progress; stage 2 takes what is new:
+ * The mirror's decisions, pure (a builds-synchronisation algorithm applied to datasets). Stage 1 re-checks what the archive recorded as in progress; stage 2 takes what is new:
  * on a hub's first run only its newest `initialSyncLimit` dates, afterwards every advertisement
  * from that window on that the archive does not hold yet (same-day replacements included).
  */
