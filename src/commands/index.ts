@@ -1,30 +1,29 @@
-/** Every command, in the order `syncer --help` lists them. Each is a small declaration: nothing heavy loads here. */
-import { configCommand } from './config/command.js';
-import { doctorCommand } from './doctor/command.js';
-import { etcdCommand } from './etcd/command.js';
-import { initCommand } from './init/command.js';
-import { keysCommand } from './keys/command.js';
-import { lsCommand } from './ls/command.js';
-import { mirrorCommand } from './mirror/command.js';
-import { operatorsCommand } from './operators/command.js';
-import { reindexCommand } from './reindex/command.js';
-import { retrieveCommand } from './retrieve/command.js';
-import { sourceCommand } from './source/command.js';
-import { syncCommand } from './sync/command.js';
-import { watchCommand } from './watch/command.js';
+/**
+ * Every command by name, in the order `syncer --help` lists them. A command's declaration is
+ * loaded only when it is named (or for the help page): `syncer ls` reads one small file, not all.
+ */
+import type { CommandSpec } from './command.js';
 
-export const commands = [
-  initCommand,
-  syncCommand,
-  retrieveCommand,
-  lsCommand,
-  configCommand,
-  reindexCommand,
-  watchCommand,
-  mirrorCommand,
-  sourceCommand,
-  operatorsCommand,
-  keysCommand,
-  doctorCommand,
-  etcdCommand,
-];
+type Spec = CommandSpec<never>;
+
+const declarations: Record<string, () => Promise<Spec>> = {
+  init: async () => (await import('./init/command.js')).initCommand,
+  sync: async () => (await import('./sync/command.js')).syncCommand,
+  retrieve: async () => (await import('./retrieve/command.js')).retrieveCommand,
+  ls: async () => (await import('./ls/command.js')).lsCommand,
+  config: async () => (await import('./config/command.js')).configCommand,
+  reindex: async () => (await import('./reindex/command.js')).reindexCommand,
+  watch: async () => (await import('./watch/command.js')).watchCommand,
+  mirror: async () => (await import('./mirror/command.js')).mirrorCommand,
+  source: async () => (await import('./source/command.js')).sourceCommand,
+  operators: async () => (await import('./operators/command.js')).operatorsCommand,
+  keys: async () => (await import('./keys/command.js')).keysCommand,
+  doctor: async () => (await import('./doctor/command.js')).doctorCommand,
+  etcd: async () => (await import('./etcd/command.js')).etcdCommand,
+};
+
+export const commandNames = Object.keys(declarations);
+
+export const loadCommand = (name: string): Promise<Spec> | undefined => (Object.hasOwn(declarations, name) ? declarations[name]!() : undefined);
+
+export const loadCommands = (): Promise<Spec[]> => Promise.all(commandNames.map((name) => declarations[name]!()));

@@ -5,7 +5,7 @@ import type { LsOptions } from './index.js';
 export const lsCommand = defineCommand<LsOptions>({
   usage: 'ls [hub] [date]',
   describe: "list hubs, a hub's dates, or one date's datasets",
-  positionals: { hub: {}, date: {} },
+  positionals: { hub: { describe: 'a hub: list its dates' }, date: { describe: 'YYYY-MM-DD or latest: list its datasets' } },
   flags: { all: { type: 'boolean', describe: 'also show syncs in progress (marked)' }, ...trustFlags },
   examples: ['$0 ls weather 2026-11-22 --json'],
   options: (a) => ({ hub: a.string('hub'), date: a.string('date'), all: a.boolean('all'), ...trustOptions(a) }),
