@@ -3,11 +3,13 @@
  * from the registry, pinned locally on first sight, rotations followed when signed by the pinned
  * key, and the advertisement's signature. Decisions are cached per operator for one run.
  */
+import { join } from 'node:path';
 import { futureDateProblem } from './core/names.js';
 import { transportFix } from './core/remote-url.js';
-import { fingerprint } from './core/signing.js';
+import { advertisementSigningText, fingerprint, verifyText } from './core/signing.js';
 import { decideKey, signatureProblem, type KeyDecision } from './core/trust.js';
 import { pinSourceOf } from './adapters/keystore.js';
+import { SignatureCache } from './adapters/signature-cache.js';
 import type { Advertisement } from './core/advertisement.js';
 import type { Registry } from './adapters/registry.js';
 import type { Runtime } from './runtime.js';
@@ -33,9 +35,11 @@ export interface VerifyOptions {
 
 export class Verifier {
   private readonly decisions = new Map<string, Promise<KeyDecision>>();
+  private readonly signatures: SignatureCache;
 
   constructor(private readonly rt: Runtime, private readonly registry: Registry, private readonly options: VerifyOptions = {}) {
     void rt.trustFile; // a trust file that cannot be read is exit 2 at once, whatever gets verified
+    this.signatures = new SignatureCache(join(rt.paths.cacheDir, 'verified-signatures'), (m) => rt.out.warn(m));
   }
 
   key(operator: string): Promise<KeyDecision> {
@@ -87,6 +91,12 @@ export class Verifier {
 
   /** Why `ad` must not be trusted, or undefined when it may. */
   async problem(ad: Advertisement): Promise<string | undefined> {
+    const problem = await this.check(ad);
+    this.signatures.flush();
+    return problem;
+  }
+
+  private async check(ad: Advertisement): Promise<string | undefined> {
     // Before any signature: a valid key does not make a date from the future honest.
     const future = futureDateProblem(ad.date, this.rt.now());
     if (future) return future;
@@ -96,12 +106,28 @@ export class Verifier {
     }
     const decision = await this.key(ad.operator);
     if (!decision.ok) return decision.problem;
+    if (this.signedByCurrentKey(ad, decision.publicKey)) return undefined;
     const problem = signatureProblem(ad, decision.publicKey, decision.retired);
     if (!problem) return undefined;
     // A long-running reader (watch) may hold a key the operator has rotated since: look again once.
     this.decisions.delete(ad.operator);
     const fresh = await this.key(ad.operator);
     return fresh.ok ? signatureProblem(ad, fresh.publicKey, fresh.retired) : fresh.problem;
+  }
+
+  /**
+   * Whether the operator's current key signed `ad`: looked up in the cache of signatures verified
+   * before, else verified and remembered. Only the current key's signatures are remembered: one of a
+   * retired key depends on its seal and a later revocation, which are decided each time.
+   */
+  private signedByCurrentKey(ad: Advertisement, publicKey: string): boolean {
+    if (!ad.signature) return false;
+    const text = advertisementSigningText(ad);
+    const digest = SignatureCache.digest(publicKey, ad.signature, text);
+    if (this.signatures.has(ad.hub, digest)) return true;
+    if (!verifyText(text, ad.signature, publicKey)) return false;
+    this.signatures.add(ad.hub, digest);
+    return true;
   }
 
   /**
@@ -112,12 +138,13 @@ export class Verifier {
     const ok: Advertisement[] = [];
     const refused: { ad: Advertisement; problem: string }[] = [];
     for (const ad of ads) {
-      const problem = await this.problem(ad);
+      const problem = await this.check(ad);
       if (problem) {
         this.rt.out.skip(`${ad.hub}/${ad.date}/${ad.operator}`, problem);
         refused.push({ ad, problem });
       } else ok.push(ad);
     }
+    this.signatures.flush();
     return { ok, refused };
   }
 }
