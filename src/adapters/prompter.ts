@@ -15,6 +15,8 @@ export interface Prompter {
   select<T>(message: string, choices: Choice<T>[]): Promise<T>;
   input(message: string, options?: { default?: string; validate?: (v: string) => string | true }): Promise<string>;
   confirm(message: string, defaultValue?: boolean): Promise<boolean>;
+  /** Starts loading what the first question needs while the caller reads the registry. */
+  warm?(): void;
 }
 
 export function inquirerPrompter(io: { input: Readable; output: Writable; signal?: AbortSignal }): Prompter {
@@ -29,6 +31,9 @@ export function inquirerPrompter(io: { input: Readable; output: Writable; signal
     }
   };
   return {
+    warm() {
+      import('@inquirer/prompts').catch(() => undefined);
+    },
     async select(message, choices) {
       const { select } = await import('@inquirer/prompts');
       return wrap(() => select({ message, choices, pageSize: 15 }, context as never)) as never;

@@ -119,6 +119,8 @@ export async function retrieve(rt: Runtime, options: RetrieveOptions): Promise<R
     const missing = [options.hub === undefined && '--hub', options.date === undefined && '--date'].filter(Boolean);
     if (missing.length) throw usageError(`missing ${missing.join(' and ')}`, `pass ${missing.join(' and ')} (no prompt without a TTY, with --no-input, or with CI set); --date latest picks the newest`);
   }
+  // The prompts' library loads while the registry answers: the first question comes sooner.
+  if (rt.canPrompt && (options.hub === undefined || options.date === undefined || options.operator === undefined)) rt.prompter.warm?.();
   const registry = await rt.registry();
   const hub = await rt.need(options.hub, '--hub', () => chooseHub(rt, registry));
   // Interactive runs choose the date from a list; scripts must say which (or "latest").
