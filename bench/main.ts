@@ -8,7 +8,7 @@
  *   BENCH_LS_RUNS [5]         runs of each ls / etcdctl measurement
  *   BENCH_FILES [10000]       files in the big dataset
  *   BENCH_ROUNDS [5]          sync + retrieve rounds (median reported)
- *   BENCH_ONLY                comma list of parts to run: startup,registry,dataset,watch,reindex,mirror
+ *   BENCH_ONLY                comma list of parts to run: startup,registry,dataset,datalad,watch,reindex,mirror
  *   (watch-latency.ts, reindex-bench.ts and mirror-bench.ts list their own knobs)
  *   BENCH_TMPDIR              where etcd data and repositories live (run.sh default: /dev/shm)
  */
@@ -18,6 +18,7 @@ import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, type Cluster } from '../test/helpers/etcd.js';
 import { fmtMs, knob, progress, renderTable, ROOT, type Row } from './lib.js';
+import { benchDatalad, dataladAvailable } from './datalad-bench.js';
 import { benchStartup } from './startup.js';
 import { benchRegistry } from './registry.js';
 import { benchDataset } from './dataset.js';
@@ -52,7 +53,7 @@ function machineRows(): Row[] {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const only = new Set((process.env.BENCH_ONLY ?? 'startup,registry,dataset,watch,reindex,mirror').split(',').map((s) => s.trim()));
+  const only = new Set((process.env.BENCH_ONLY ?? 'startup,registry,dataset,datalad,watch,reindex,mirror').split(',').map((s) => s.trim()));
   const rows: Row[] = machineRows();
   let cluster: Cluster | undefined;
   const cleanup = async () => {
@@ -69,7 +70,7 @@ async function main(): Promise<void> {
   try {
     // Start-up first, on a quiet machine (no etcd running yet).
     if (only.has('startup')) rows.push(...benchStartup(knob('BENCH_STARTUP_RUNS', 20)));
-    if (only.has('registry') || only.has('dataset')) {
+    if (only.has('registry') || only.has('dataset') || only.has('datalad')) {
       progress('starting a fresh single-member etcd');
       cluster = await startCluster(1);
     }
@@ -86,6 +87,10 @@ async function main(): Promise<void> {
     // Same cluster and namespace: sync and retrieve run against the full registry.
     if (only.has('dataset') && cluster) {
       rows.push(...(await benchDataset(cluster, NAMESPACE, { files: knob('BENCH_FILES', 10_000), rounds: knob('BENCH_ROUNDS', 5) })));
+    }
+    if (only.has('datalad') && cluster) {
+      if (dataladAvailable()) rows.push(...(await benchDatalad(cluster.hosts, knob('BENCH_DATALAD_FILES', 1000), knob('BENCH_DATALAD_ROUNDS', 5))));
+      else rows.push({ area: 'datalad', what: 'not measured: datalad is not on PATH (Debian: apt-get install datalad)', result: '-' });
     }
     await cleanup();
     // The other flows start their own fresh etcd each.
