@@ -5,7 +5,6 @@
  */
 import { usageError } from '../errors.js';
 import { CONFIG_KEYS, ENV_KNOBS, fileConfigSchema, isConfigKey, type ConfigKey, type EnvKnob, type FileConfig, type KeySpec } from './schema.js';
-import type { z } from 'zod';
 
 const show = (v: unknown) => JSON.stringify(v) ?? String(v);
 
@@ -22,7 +21,7 @@ export function checkValue(key: ConfigKey, value: unknown, source: string, hint?
   if (spec.example) hint = `${hint ? `${hint}; ` : ''}e.g. ${spec.example}`;
   const entries = spec.kind === 'list' ? (Array.isArray(value) ? value : [value]) : [value];
   for (const entry of entries) {
-    const r = (spec.schema as z.ZodType).safeParse(entry);
+    const r = spec.schema.safeParse(entry);
     if (!r.success) throw refuse(spec.entry ?? key, spec.kind === 'list' ? entry : (raw ?? entry), source, r.error.issues[0]!.message, hint);
   }
 }

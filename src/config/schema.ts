@@ -4,9 +4,10 @@
  * three sources accept exactly the same values: a value past a bound would overflow Node's timers
  * (2^31-1 ms, then they fire at once) or make a lease outlive any useful retry.
  */
-import { z } from 'zod';
+import * as v from 'valibot';
 import { isName } from '../core/names.js';
 import { KNOWN_TRANSPORTS } from '../core/remote-url.js';
+import { checked, type Checked, type Infer, list, number, oneOf, string, strict } from '../core/schema-kit.js';
 
 /**
  * An etcd member URL: scheme, host and port, nothing else (a trailing slash is tolerated). Without
@@ -19,11 +20,23 @@ const fmt = (n: number) => n.toLocaleString('en-US');
 /** A number from min to max (whole if `whole`), with one message for every way it can be wrong. */
 function bounded(min: number, max: number, unit: string, whole = false) {
   const expected = `expected ${whole ? 'a whole number of ' : ''}${unit} from ${fmt(min)} to ${fmt(max)}`;
-  const n = z.number({ error: expected }).min(min, expected).max(max, expected);
-  return whole ? n.int(expected) : n;
+  return checked(
+    v.pipe(
+      number(expected),
+      v.minValue(min, expected),
+      v.maxValue(max, expected),
+      v.check((n) => !whole || Number.isInteger(n), expected),
+    ),
+  );
 }
 
-const nonEmpty = z.string().refine((s) => s.trim() !== '', 'expected a non-empty value');
+const nonEmpty = checked(
+  v.pipe(
+    string(),
+    v.check((s) => s.trim() !== '', 'expected a non-empty value'),
+  ),
+);
+const anyString = () => checked(string());
 
 export type ValueKind = 'string' | 'list' | 'number';
 export interface KeySpec {
@@ -31,7 +44,7 @@ export interface KeySpec {
   env?: string;
   kind: ValueKind;
   /** The rule for the value (for a list, for each entry). */
-  schema: z.ZodType;
+  schema: Checked<v.GenericSchema>;
   /** What one entry of a list is called in messages (default: the key). */
   entry?: string;
   /** An example of a good value, shown when a bad one is refused. */
@@ -40,7 +53,11 @@ export interface KeySpec {
 
 /** Every key `syncer config get/set` accepts, its environment variable and its rule. */
 export const CONFIG_KEYS = {
-  operator: { env: 'SYNCER_OPERATOR', kind: 'string', schema: z.string().refine(isName, 'not a valid name (lower case, ^[a-z0-9][a-z0-9._-]{0,62}$)') },
+  operator: {
+    env: 'SYNCER_OPERATOR',
+    kind: 'string',
+    schema: checked(v.pipe(string(), v.check(isName, 'not a valid name (lower case, ^[a-z0-9][a-z0-9._-]{0,62}$)'))),
+  },
   repoPath: { env: 'SYNCER_REPO', kind: 'string', schema: nonEmpty },
   remote: { env: 'SYNCER_REMOTE', kind: 'string', schema: nonEmpty },
   remoteUrl: { env: 'SYNCER_REMOTE_URL', kind: 'string', schema: nonEmpty },
@@ -52,21 +69,32 @@ export const CONFIG_KEYS = {
    * remote and those read from the registry: today only `http` adds anything. Listing the
    * defaults too (older configs did) changes nothing.
    */
-  allowedTransports: { env: 'SYNCER_ALLOWED_TRANSPORTS', kind: 'list', example: 'http (https, ssh, git and file are always allowed)', schema: z.enum(KNOWN_TRANSPORTS, { error: `expected any of ${KNOWN_TRANSPORTS.join(', ')}` }) },
+  allowedTransports: {
+    env: 'SYNCER_ALLOWED_TRANSPORTS',
+    kind: 'list',
+    example: 'http (https, ssh, git and file are always allowed)',
+    schema: checked(oneOf(KNOWN_TRANSPORTS, `expected any of ${KNOWN_TRANSPORTS.join(', ')}`)),
+  },
   gitStallTimeoutSeconds: { env: 'SYNCER_GIT_STALL_TIMEOUT', kind: 'number', schema: bounded(1, 86_400, 'seconds') },
   lfsThresholdMiB: { env: 'SYNCER_LFS_THRESHOLD_MIB', kind: 'number', schema: bounded(1, 1_048_576, 'MiB') },
   /** Readers refuse a dataset larger than this (LFS files at their real size): default 20 GiB. */
   maxDatasetBytes: { env: 'SYNCER_MAX_DATASET_BYTES', kind: 'number', schema: bounded(1, Number.MAX_SAFE_INTEGER, 'bytes', true) },
   /** Readers refuse a dataset of more files than this: default 1,000,000. */
   maxDatasetFiles: { env: 'SYNCER_MAX_DATASET_FILES', kind: 'number', schema: bounded(1, 1_000_000_000, 'files', true) },
-  'etcd.hosts': { env: 'SYNCER_ETCD_HOSTS', kind: 'list', entry: 'etcd host', example: 'http://10.0.0.5:2379', schema: z.string().regex(ETCD_HOST, 'expected http(s)://host:port (with the port, no path)') },
+  'etcd.hosts': {
+    env: 'SYNCER_ETCD_HOSTS',
+    kind: 'list',
+    entry: 'etcd host',
+    example: 'http://10.0.0.5:2379',
+    schema: checked(v.pipe(string(), v.regex(ETCD_HOST, 'expected http(s)://host:port (with the port, no path)'))),
+  },
   'etcd.namespace': { env: 'SYNCER_ETCD_NAMESPACE', kind: 'string', schema: nonEmpty },
-  'etcd.username': { env: 'SYNCER_ETCD_USERNAME', kind: 'string', schema: z.string() },
-  'etcd.password': { env: 'SYNCER_ETCD_PASSWORD', kind: 'string', schema: z.string() },
+  'etcd.username': { env: 'SYNCER_ETCD_USERNAME', kind: 'string', schema: anyString() },
+  'etcd.password': { env: 'SYNCER_ETCD_PASSWORD', kind: 'string', schema: anyString() },
   'etcd.timeoutMs': { env: 'SYNCER_ETCD_TIMEOUT_MS', kind: 'number', schema: bounded(100, 600_000, 'milliseconds', true) },
-  'etcd.tls.ca': { env: 'SYNCER_ETCD_TLS_CA', kind: 'string', schema: z.string() },
-  'etcd.tls.cert': { env: 'SYNCER_ETCD_TLS_CERT', kind: 'string', schema: z.string() },
-  'etcd.tls.key': { env: 'SYNCER_ETCD_TLS_KEY', kind: 'string', schema: z.string() },
+  'etcd.tls.ca': { env: 'SYNCER_ETCD_TLS_CA', kind: 'string', schema: anyString() },
+  'etcd.tls.cert': { env: 'SYNCER_ETCD_TLS_CERT', kind: 'string', schema: anyString() },
+  'etcd.tls.key': { env: 'SYNCER_ETCD_TLS_KEY', kind: 'string', schema: anyString() },
 } satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -82,42 +110,41 @@ export const ENV_KNOBS = {
   SYNCER_SOURCE_CHUNK: { default: 50_000, schema: bounded(1, 10_000_000, 'records', true) },
   /** The first retry pause of HTTP sources (unset: the source's own default). */
   SYNCER_HTTP_BACKOFF_MS: { default: undefined, schema: bounded(1, 600_000, 'milliseconds', true) },
-} satisfies Record<string, { default: number | undefined; schema: z.ZodType }>;
+} satisfies Record<string, { default: number | undefined; schema: Checked<v.GenericSchema<unknown, number>> }>;
 
 export type EnvKnob = keyof typeof ENV_KNOBS;
 
 const value = <K extends ConfigKey>(k: K) => CONFIG_KEYS[k].schema as (typeof CONFIG_KEYS)[K]['schema'];
-const list = <K extends ConfigKey>(k: K) => z.array(value(k));
+const entries = <K extends ConfigKey>(k: K) => list(value(k));
 
 /** The config file's shape, built from the rules above. */
-export const fileConfigSchema = z
-  .object({
-    operator: value('operator').optional(),
-    repoPath: value('repoPath').optional(),
-    remote: value('remote').optional(),
-    remoteUrl: value('remoteUrl').optional(),
-    importDir: value('importDir').optional(),
-    trustFile: value('trustFile').optional(),
-    allowedTransports: list('allowedTransports').optional(),
-    gitStallTimeoutSeconds: value('gitStallTimeoutSeconds').optional(),
-    lfsThresholdMiB: value('lfsThresholdMiB').optional(),
-    maxDatasetBytes: value('maxDatasetBytes').optional(),
-    maxDatasetFiles: value('maxDatasetFiles').optional(),
-    etcd: z
-      .object({
-        hosts: list('etcd.hosts').optional(),
-        namespace: value('etcd.namespace').optional(),
-        username: value('etcd.username').optional(),
-        password: value('etcd.password').optional(),
-        timeoutMs: value('etcd.timeoutMs').optional(),
-        tls: z.object({ ca: value('etcd.tls.ca').optional(), cert: value('etcd.tls.cert').optional(), key: value('etcd.tls.key').optional() }).strict().optional(),
-      })
-      .strict()
-      .optional(),
-  })
-  .strict();
+export const fileConfigSchema = checked(
+  strict({
+    operator: v.optional(value('operator')),
+    repoPath: v.optional(value('repoPath')),
+    remote: v.optional(value('remote')),
+    remoteUrl: v.optional(value('remoteUrl')),
+    importDir: v.optional(value('importDir')),
+    trustFile: v.optional(value('trustFile')),
+    allowedTransports: v.optional(entries('allowedTransports')),
+    gitStallTimeoutSeconds: v.optional(value('gitStallTimeoutSeconds')),
+    lfsThresholdMiB: v.optional(value('lfsThresholdMiB')),
+    maxDatasetBytes: v.optional(value('maxDatasetBytes')),
+    maxDatasetFiles: v.optional(value('maxDatasetFiles')),
+    etcd: v.optional(
+      strict({
+        hosts: v.optional(entries('etcd.hosts')),
+        namespace: v.optional(value('etcd.namespace')),
+        username: v.optional(value('etcd.username')),
+        password: v.optional(value('etcd.password')),
+        timeoutMs: v.optional(value('etcd.timeoutMs')),
+        tls: v.optional(strict({ ca: v.optional(value('etcd.tls.ca')), cert: v.optional(value('etcd.tls.cert')), key: v.optional(value('etcd.tls.key')) })),
+      }),
+    ),
+  }),
+);
 
-export type FileConfig = z.infer<typeof fileConfigSchema>;
+export type FileConfig = Infer<typeof fileConfigSchema>;
 
 /** The resolved configuration every command reads. */
 export interface Config {

@@ -3,45 +3,56 @@
  * from the registry or a tag message goes through `parseAdvertisement`, which rejects anything that
  * is not exactly what a well-behaved syncer writes.
  */
-import { z } from 'zod';
+import * as v from 'valibot';
 import { isDate, isName, datasetPathProblem } from './names.js';
 import { checkRemoteUrl, DEFAULT_TRANSPORTS } from './remote-url.js';
 import { tagName, type DatasetId } from './keys.js';
 import { advertisementSigningText, isPublicKey } from './signing.js';
+import { atLeast, checked, type Infer, integer, list, literal, maxItems, maxLength, minLength, record, string, strict } from './schema-kit.js';
 
 /** Larger values are refused before parsing: nothing legitimate comes close. */
 export const MAX_ADVERTISEMENT_BYTES = 64 * 1024;
 /** An operator record carries, per rotation, the entries its old key may still vouch for. */
 export const MAX_RECORD_BYTES = 1024 * 1024;
 
-const name = z.string().refine(isName, 'not a valid name');
-const safeText = (max: number) => z.string().max(max);
+const name = v.pipe(string(), v.check(isName, 'not a valid name'));
+const safeText = (max: number) => v.pipe(string(), maxLength(max));
+/** Calendar dates, leap days included, and a time with seconds, then Z or an offset (what `toISOString()` writes). */
+const LEAP_DAY = String.raw`(?:\d\d[2468][048]|\d\d[13579][26]|\d\d0[48]|[02468][048]00|[13579][26]00)-02-29`;
+const OTHER_DAY = String.raw`\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)|(?:02)-(?:0[1-9]|1\d|2[0-8]))`;
+const TIME = String.raw`(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:Z|([+-](?:[01]\d|2[0-3]):[0-5]\d))`;
+const DATE_TIME = new RegExp(`^(?:${LEAP_DAY}|${OTHER_DAY})T(?:${TIME})$`);
+const dateTime = v.pipe(string(), v.regex(DATE_TIME, 'not a date and time (YYYY-MM-DDTHH:MM:SS, then Z or an offset)'));
+const count = integer();
 
-export const advertisementSchema = z
-  .object({
-    schema: z.literal(1),
-    hub: name,
-    date: z.string().refine(isDate, 'not a YYYY-MM-DD date'),
-    operator: name,
-    remote: z.string().max(2048),
-    branch: z
-      .string()
-      .min(1)
-      .max(255)
-      .refine((b) => !b.startsWith('-') && /^[A-Za-z0-9._/-]+$/.test(b) && !b.includes('..'), 'not a safe branch name'),
-    commit: z.string().regex(/^[0-9a-f]{40}$/, 'not a full 40-hex commit id'),
-    tag: z.string().max(200),
-    path: z.string().refine((p) => datasetPathProblem(p) === undefined, 'not a safe relative path'),
-    files: z.number().int().nonnegative(),
-    bytes: z.number().int().nonnegative(),
-    message: safeText(4096),
-    syncedAt: z.string().datetime({ offset: true }),
-    runId: z.string().min(1).max(100),
-    signature: z.string().max(1024).optional(),
-  })
-  .strict();
+const advertisementEntries = {
+  schema: literal(1),
+  hub: name,
+  date: v.pipe(string(), v.check(isDate, 'not a YYYY-MM-DD date')),
+  operator: name,
+  remote: safeText(2048),
+  branch: v.pipe(
+    string(),
+    minLength(1),
+    maxLength(255),
+    v.check((b) => !b.startsWith('-') && /^[A-Za-z0-9._/-]+$/.test(b) && !b.includes('..'), 'not a safe branch name'),
+  ),
+  commit: v.pipe(string(), v.regex(/^[0-9a-f]{40}$/, 'not a full 40-hex commit id')),
+  tag: safeText(200),
+  path: v.pipe(
+    string(),
+    v.check((p) => datasetPathProblem(p) === undefined, 'not a safe relative path'),
+  ),
+  files: v.pipe(count, atLeast(0)),
+  bytes: v.pipe(count, atLeast(0)),
+  message: safeText(4096),
+  syncedAt: dateTime,
+  runId: v.pipe(string(), minLength(1), maxLength(100)),
+  signature: v.optional(safeText(1024)),
+};
+export const advertisementSchema = checked(strict(advertisementEntries));
 
-export type Advertisement = z.infer<typeof advertisementSchema>;
+export type Advertisement = Infer<typeof advertisementSchema>;
 
 export interface ParseOptions {
   /** The key the value was read from: every field must agree with it. */
@@ -92,7 +103,7 @@ export function tagMessageProblem(message: string, ad: Advertisement): string | 
 /** Stable serialisation: fixed field order, so the same advertisement is always the same bytes. */
 export function serializeAdvertisement(ad: Advertisement): string {
   const ordered: Record<string, unknown> = {};
-  for (const key of Object.keys(advertisementSchema.shape)) {
+  for (const key of Object.keys(advertisementEntries)) {
     const v = (ad as Record<string, unknown>)[key];
     if (v !== undefined) ordered[key] = v;
   }
@@ -104,39 +115,39 @@ export function isNewer(a: Pick<Advertisement, 'syncedAt'>, b: Pick<Advertisemen
   return Date.parse(a.syncedAt) > Date.parse(b.syncedAt);
 }
 
-const publicKey = z.string().refine(isPublicKey, 'not an ed25519 public key');
+const publicKey = v.pipe(string(), v.check(isPublicKey, 'not an ed25519 public key'));
 
 /** "<hub>/<date>" -> the first 20 hex digits of the commit the old key advertised there. */
-const sealedSchema = z.record(z.string().max(200), z.string().regex(/^[0-9a-f]{20}$/));
+const sealedSchema = record(safeText(200), v.pipe(string(), v.regex(/^[0-9a-f]{20}$/, 'not 20 hex digits of a commit id')));
 
-export const rotationSchema = z
-  .object({
+export const rotationSchema = checked(
+  strict({
     from: publicKey,
     to: publicKey,
-    at: z.string().datetime({ offset: true }),
-    signature: z.string().max(200),
+    at: dateTime,
+    signature: safeText(200),
     /**
      * What the old key had advertised when it was retired, covered by the new key's signature of
      * the record: the old key vouches for exactly these entries and nothing else, whatever an
      * entry claims about its own time (the holder of an old key controls that claim).
      */
-    sealed: sealedSchema.optional(),
+    sealed: v.optional(sealedSchema),
     /** Retired because compromised: nothing it signed is trusted (the operator re-signs what stays). */
-    revoked: z.literal(true).optional(),
-  })
-  .strict();
+    revoked: v.optional(literal(true)),
+  }),
+);
 
 /** `<ns>operators/<op>` and `.syncer/operator.json`: signed by its current key. */
-export const operatorRecordSchema = z
-  .object({
+export const operatorRecordSchema = checked(
+  strict({
     operator: name,
-    remote: z.string().max(2048),
-    publicKey: publicKey.optional(),
-    registeredAt: z.string().datetime({ offset: true }),
-    rotations: z.array(rotationSchema).max(64).optional(),
-    signature: z.string().max(200).optional(),
-  })
-  .strict();
+    remote: safeText(2048),
+    publicKey: v.optional(publicKey),
+    registeredAt: dateTime,
+    rotations: v.optional(v.pipe(list(rotationSchema), maxItems(64, 'expected at most 64 rotations'))),
+    signature: v.optional(safeText(200)),
+  }),
+);
 
-export type OperatorRecord = z.infer<typeof operatorRecordSchema>;
-export type Rotation = z.infer<typeof rotationSchema>;
+export type OperatorRecord = Infer<typeof operatorRecordSchema>;
+export type Rotation = Infer<typeof rotationSchema>;

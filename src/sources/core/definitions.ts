@@ -5,97 +5,114 @@
  * and `DefinitionFlags` (what `source add` takes) are read from it. Pure: no I/O here (the file is
  * read and written by ../repo.ts).
  */
-import { z } from 'zod';
+import * as v from 'valibot';
 import { isName } from '../../core/names.js';
+import {
+  above, atLeast, atMost, checked, expected, type Infer, type Issue, integer, length, literal, maxLength, minLength, oneOf, record, refineObject, string,
+  strict,
+} from '../../core/schema-kit.js';
 
 export const SOURCES_FILE = '.syncer/sources.json';
 export const STATE_DIR = '.syncer/state';
 
-const name = z.string().refine(isName, 'not a valid name (lower case, ^[a-z0-9][a-z0-9._-]{0,62}$, no "..", not ending in "." or ".lock")');
-const field = z.string().min(1).max(200).regex(/^[^\u0000-\u001f]+$/, 'no control characters');
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name (letters, digits, _)');
-const httpUrl = z.string().regex(/^https?:\/\/[^\s]+$/i, 'an http(s):// URL');
-const posInt = z.number().int().positive();
+const name = v.pipe(string(), v.check(isName, 'not a valid name (lower case, ^[a-z0-9][a-z0-9._-]{0,62}$, no "..", not ending in "." or ".lock")'));
+const field = v.pipe(string(), minLength(1), maxLength(200), v.regex(/^[^\u0000-\u001f]+$/, 'no control characters'));
+const envName = v.pipe(string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name (letters, digits, _)'));
+const httpUrl = v.pipe(string(), v.regex(/^https?:\/\/[^\s]+$/i, 'an http(s):// URL'));
+const posInt = v.pipe(integer(), above(0));
+const text = v.pipe(string(), minLength(1));
 
 const common = {
   hub: name,
   /** Field holding the record's id at the source (default `id`). */
-  idField: field.optional(),
+  idField: v.optional(field),
   /** Field holding when the record last changed at the source: enables the incremental cursor. */
-  updatedField: field.optional(),
+  updatedField: v.optional(field),
   /** Stem of the hub's data file, `<hub>/<into>.<format>` (default: the source's name). */
-  into: name.optional(),
+  into: v.optional(name),
   /** How the hub's data file is stored (default ndjson). */
-  format: z.enum(['ndjson', 'csv']).optional(),
+  format: v.optional(oneOf(['ndjson', 'csv'])),
 };
 
-const csvDef = z
-  .object({
-    type: z.literal('csv'),
-    ...common,
-    /** A local file (relative paths are relative to the repository root) ... */
-    file: z.string().min(1).optional(),
-    /** ... or an http(s) URL. */
-    url: httpUrl.optional(),
-    delimiter: z.string().min(1).max(10).optional(),
-    quote: z.string().length(1).optional(),
-    encoding: z.enum(['utf8', 'latin1', 'utf16le']).optional(),
-    timeoutMs: posInt.optional(),
-  })
-  .strict()
-  .refine((d) => (d.file === undefined) !== (d.url === undefined), 'a csv source needs exactly one of --file or --url');
+const csvEntries = {
+  type: literal('csv'),
+  ...common,
+  /** A local file (relative paths are relative to the repository root) ... */
+  file: v.optional(text),
+  /** ... or an http(s) URL. */
+  url: v.optional(httpUrl),
+  delimiter: v.optional(v.pipe(string(), minLength(1), maxLength(10))),
+  quote: v.optional(v.pipe(string(), length(1))),
+  encoding: v.optional(oneOf(['utf8', 'latin1', 'utf16le'])),
+  timeoutMs: v.optional(posInt),
+};
+const csvDef = refineObject(strict(csvEntries), (d) => (d.file === undefined) !== (d.url === undefined), 'a csv source needs exactly one of --file or --url');
 
-const httpDef = z
-  .object({
-    type: z.literal('http'),
-    ...common,
-    url: httpUrl,
-    /** Dot path to the records array in a response (default: the body itself, or records/data/items/results). */
-    recordsPath: z.string().min(1).optional(),
-    paging: z.enum(['none', 'start', 'page', 'next']).optional(),
-    pageSize: posInt.max(100_000).optional(),
-    startParam: field.optional(),
-    limitParam: field.optional(),
-    pageParam: field.optional(),
-    firstPage: z.number().int().min(0).optional(),
-    /** Dot path to the next page's URL (paging next; a `Link: <...>; rel="next"` header also works). */
-    nextPath: z.string().min(1).optional(),
-    /** Query parameter that carries the cursor, so the API filters; without it syncer filters. */
-    sinceParam: field.optional(),
-    /** Environment variable holding a bearer token. */
-    tokenEnv: envName.optional(),
-    timeoutMs: posInt.optional(),
-    retries: z.number().int().min(0).max(10).optional(),
-    /** Where push POSTs batches (default: url). */
-    pushUrl: httpUrl.optional(),
-    /** Dot path to the assigned ids (or records) in a push response, in the order sent. */
-    pushIdsPath: z.string().min(1).optional(),
-    batchSize: posInt.max(10_000).optional(),
-  })
-  .strict();
+const httpEntries = {
+  type: literal('http'),
+  ...common,
+  url: httpUrl,
+  /** Dot path to the records array in a response (default: the body itself, or records/data/items/results). */
+  recordsPath: v.optional(text),
+  paging: v.optional(oneOf(['none', 'start', 'page', 'next'])),
+  pageSize: v.optional(v.pipe(posInt, atMost(100_000))),
+  startParam: v.optional(field),
+  limitParam: v.optional(field),
+  pageParam: v.optional(field),
+  firstPage: v.optional(v.pipe(integer(), atLeast(0))),
+  /** Dot path to the next page's URL (paging next; a `Link: <...>; rel="next"` header also works). */
+  nextPath: v.optional(text),
+  /** Query parameter that carries the cursor, so the API filters; without it syncer filters. */
+  sinceParam: v.optional(field),
+  /** Environment variable holding a bearer token. */
+  tokenEnv: v.optional(envName),
+  timeoutMs: v.optional(posInt),
+  retries: v.optional(v.pipe(integer(), atLeast(0), atMost(10))),
+  /** Where push POSTs batches (default: url). */
+  pushUrl: v.optional(httpUrl),
+  /** Dot path to the assigned ids (or records) in a push response, in the order sent. */
+  pushIdsPath: v.optional(text),
+  batchSize: v.optional(v.pipe(posInt, atMost(10_000))),
+};
+const httpDef = strict(httpEntries);
 
-const postgresDef = z
-  .object({
-    type: z.literal('postgres'),
-    ...common,
-    /** postgres://user@host:port/db (no password: use passwordEnv, or PGPASSWORD). */
-    url: z.string().regex(/^postgres(ql)?:\/\/[^\s]*$/i, 'a postgres:// URL'),
-    passwordEnv: envName.optional(),
-    table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$/, 'a table name, optionally schema.table').optional(),
-    query: z.string().min(1).max(100_000).optional(),
-    timeoutMs: posInt.optional(),
-    batchSize: posInt.max(10_000).optional(),
-  })
-  .strict()
-  .refine((d) => (d.table === undefined) !== (d.query === undefined), 'a postgres source needs exactly one of --table or --query');
+const postgresEntries = {
+  type: literal('postgres'),
+  ...common,
+  /** postgres://user@host:port/db (no password: use passwordEnv, or PGPASSWORD). */
+  url: v.pipe(string(), v.regex(/^postgres(ql)?:\/\/[^\s]*$/i, 'a postgres:// URL')),
+  passwordEnv: v.optional(envName),
+  table: v.optional(v.pipe(string(), v.regex(/^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$/, 'a table name, optionally schema.table'))),
+  query: v.optional(v.pipe(string(), minLength(1), maxLength(100_000))),
+  timeoutMs: v.optional(posInt),
+  batchSize: v.optional(v.pipe(posInt, atMost(10_000))),
+};
+const postgresDef = refineObject(
+  strict(postgresEntries),
+  (d) => (d.table === undefined) !== (d.query === undefined),
+  'a postgres source needs exactly one of --table or --query',
+);
 
-export const definitionSchema = z.discriminatedUnion('type', [csvDef, httpDef, postgresDef]);
-export type Definition = z.infer<typeof definitionSchema>;
+export const SOURCE_TYPES = ['csv', 'http', 'postgres'] as const;
+export type SourceType = (typeof SOURCE_TYPES)[number];
+
+const bySourceType = { csv: csvDef, http: httpDef, postgres: postgresDef } as const;
+/** What refuses a `type` that is none of them (at `type`); it never returns a value. */
+const unknownType = v.object({ type: oneOf(SOURCE_TYPES) }, `expected one of ${SOURCE_TYPES.join(', ')}`) as unknown as v.GenericSchema<unknown, never>;
+/** One of the three, chosen by `type` (which must be one of them). */
+export const definitionSchema = checked(
+  v.pipe(
+    v.custom<unknown>((d) => typeof d === 'object' && d !== null && !Array.isArray(d), expected('an object')),
+    v.lazy((d) => {
+      const type = (d as { type?: unknown }).type;
+      return typeof type === 'string' && Object.hasOwn(bySourceType, type) ? bySourceType[type as SourceType] : unknownType;
+    }),
+  ),
+);
+export type Definition = Infer<typeof csvDef> | Infer<typeof httpDef> | Infer<typeof postgresDef>;
 export type CsvDefinition = Extract<Definition, { type: 'csv' }>;
 export type HttpDefinition = Extract<Definition, { type: 'http' }>;
 export type PostgresDefinition = Extract<Definition, { type: 'postgres' }>;
-export const SOURCE_TYPES = ['csv', 'http', 'postgres'] as const;
-export type SourceType = (typeof SOURCE_TYPES)[number];
 
 // ---------------------------------------------------------------------------------------------
 // The options of a definition as flags (`source add --page-size 50`), read from the schema.
@@ -116,16 +133,25 @@ export interface DefinitionField {
   types: SourceType[];
 }
 
-const objectSchemas = { csv: csvDef, http: httpDef, postgres: postgresDef } as const;
+const objectEntries = { csv: csvEntries, http: httpEntries, postgres: postgresEntries } as const;
+
+/** What the schema of one option says: a number or text, maybe one of a list (optional or not). */
+interface SchemaShape {
+  type: string;
+  wrapped?: SchemaShape;
+  pipe?: readonly SchemaShape[];
+  options?: readonly string[];
+}
+const innermost = (s: SchemaShape): SchemaShape => (s.wrapped ? innermost(s.wrapped) : s.pipe ? innermost(s.pipe[0]!) : s);
 
 function fieldsOfSchemas(): DefinitionField[] {
   const fields = new Map<string, DefinitionField>();
   for (const type of SOURCE_TYPES) {
-    for (const [key, schema] of Object.entries(objectSchemas[type].shape)) {
+    for (const [key, schema] of Object.entries<SchemaShape>(objectEntries[type])) {
       if (key === 'type' || key === 'hub') continue;
-      const inner: z.ZodType = schema instanceof z.ZodOptional ? (schema.unwrap() as z.ZodType) : schema;
-      const field = fields.get(key) ?? { key: key as keyof DefinitionFlags, kind: inner instanceof z.ZodNumber ? 'number' : 'string', types: [] };
-      if (inner instanceof z.ZodEnum) field.choices = inner.options as string[];
+      const inner = innermost(schema);
+      const field = fields.get(key) ?? { key: key as keyof DefinitionFlags, kind: inner.type === 'number' ? 'number' : 'string', types: [] };
+      if (inner.type === 'picklist') field.choices = inner.options;
       field.types.push(type);
       fields.set(key, field);
     }
@@ -143,12 +169,12 @@ export function definitionOptions(flags: DefinitionFlags): DefinitionFlags {
   return out as DefinitionFlags;
 }
 
-export const sourcesFileSchema = z
-  .object({
-    schema: z.literal(1),
-    sources: z.record(z.string(), z.unknown()),
-  })
-  .strict();
+export const sourcesFileSchema = checked(
+  strict({
+    schema: literal(1),
+    sources: record(string(), v.unknown()),
+  }),
+);
 
 export interface SourcesFile {
   schema: 1;
@@ -161,7 +187,7 @@ export const fileStem = (name: string, d: Definition) => d.into ?? name;
 export const dataFile = (name: string, d: Definition) => `${d.hub}/${fileStem(name, d)}.${d.format ?? 'ndjson'}`;
 export const stateFile = (name: string) => `${STATE_DIR}/${name}.json`;
 
-function issues(e: z.ZodError): string {
+function issues(e: { issues: Issue[] }): string {
   return e.issues.map((i) => `${i.path.length ? i.path.join('.') + ': ' : ''}${i.message}`).join('; ');
 }
 
