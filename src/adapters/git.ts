@@ -1,5 +1,7 @@
 /**
- * The one module that runs git. Every git process: no terminal prompts (GIT_TERMINAL_PROMPT=0),
+ * The git runner: every git process starts here (through git-local.ts, git-process.ts or
+ * git-bytes.ts); the verbs in the git-*.ts files beside it say what they do with it, and commands
+ * call those verbs, never argv. Every git process: no terminal prompts (GIT_TERMINAL_PROMPT=0),
  * the user's GIT_SSH_COMMAND honoured, a stall deadline (killed when it prints nothing for that
  * long, so a slow clone that is still making progress survives), cancellable, and its failure
  * turned into a SyncerError (exit 4) carrying git's own `fatal:` line. Arguments are always an
@@ -101,30 +103,24 @@ export class Git {
   }
 
   /**
-   * Local commands run through execa with a generous deadline. Network commands run through
-   * git-process.ts for progress and a stall deadline that watches bytes moving.
+   * Local commands run through node:child_process (git-local.ts) with a generous deadline. Network
+   * commands run through git-process.ts for progress and a stall deadline that watches bytes moving.
    */
   private async runLocal(args: string[], what: string, allowFailure: boolean, input?: string): Promise<string | undefined> {
-    const { execa } = await import('execa');
-    let res;
+    const { runLocalGit } = await import('./git-local.js');
+    let res: Awaited<ReturnType<typeof runLocalGit>>;
     try {
-      res = await execa('git', args, {
+      res = await runLocalGit(args, {
         cwd: this.dir,
         env: gitEnv(this.ctx.env),
-        extendEnv: false,
-        stripFinalNewline: false,
-        reject: false,
-        timeout: Math.max(this.ctx.stallTimeoutMs, 300_000),
-        cancelSignal: this.ctx.signal,
-        ...(input === undefined ? { stdin: 'ignore' as const } : { input }),
+        timeoutMs: Math.max(this.ctx.stallTimeoutMs, 300_000),
+        signal: this.ctx.signal,
+        input,
       });
     } catch (e) {
       throw this.mapError(e, what);
     }
-    if (res.isCanceled || this.ctx.signal?.aborted) throw interrupted();
-    if ((res as { code?: string }).code === 'ENOENT' || /ENOENT/.test(String((res as { originalMessage?: string }).originalMessage ?? ''))) {
-      throw new SyncerError('GIT', 'git is not installed (or not on PATH)', { hint: 'install git: apt-get install -y git' });
-    }
+    if (res.aborted || this.ctx.signal?.aborted) throw interrupted();
     if (res.timedOut) throw new SyncerError('GIT', `${what} did not finish in time and was stopped`);
     if (res.exitCode === 0) return res.stdout;
     if (allowFailure) return undefined;
@@ -144,7 +140,7 @@ export class Git {
   async transfer(args: string[], options: { what?: string; input?: string } = {}): Promise<GitTransferResult> {
     const what = options.what ?? `git ${args[0]}`;
     const { runGitProcess } = await import('./git-process.js');
-    let res;
+    let res: Awaited<ReturnType<typeof runGitProcess>>;
     try {
       res = await runGitProcess(withProgress(args), {
         cwd: this.dir,
@@ -191,13 +187,20 @@ export class Git {
   }
 
   /** Like run, but a non-zero exit is an answer (undefined), not an error. */
-  async tryRun(args: string[]): Promise<string | undefined> {
-    return this.runLocal(args, `git ${args[0]}`, true);
+  async tryRun(args: string[], options: { input?: string } = {}): Promise<string | undefined> {
+    return this.runLocal(args, `git ${args[0]}`, true, options.input);
   }
 
-  async isRepoRoot(): Promise<boolean> {
-    const top = await this.tryRun(['rev-parse', '--show-toplevel']);
-    return top !== undefined;
+  /** Binary, bounded output (git-bytes.ts) under this runner's environment, stall deadline and signal. */
+  async bytes(args: string[], options: { input?: string; maxBytes?: number; what: string }): Promise<{ out: Buffer; truncated: boolean }> {
+    const { gitBytes } = await import('./git-bytes.js');
+    return gitBytes(this.dir, args, { env: this.ctx.env, signal: this.ctx.signal, stallMs: this.ctx.stallTimeoutMs, ...options });
+  }
+
+  /** `git <args>` with its stdout written to the open file `fd`. Whether git succeeded. */
+  async toFile(args: string[], fd: number): Promise<boolean> {
+    const { gitToFile } = await import('./git-bytes.js');
+    return gitToFile(this.dir, args, fd, this.ctx.env);
   }
 
   async topLevel(): Promise<string | undefined> {
@@ -250,4 +253,3 @@ export class Git {
     return { files, bytes };
   }
 }
-

@@ -7,7 +7,7 @@ import { closeSync, openSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { SyncerError, usageError } from '../errors.js';
 import type { Git } from '../adapters/git.js';
-import { gitToFile } from '../adapters/git-bytes.js';
+import { firstParentLog, writeFileAt } from '../adapters/git-objects.js';
 import { isPointerFile, LFS_INSTALL_HINT } from '../adapters/lfs.js';
 import { throwIfAborted } from './core/connector.js';
 import { CommitFold, pulledBy } from './core/records.js';
@@ -33,7 +33,7 @@ export interface HistoryFile {
  * last by a pull from this very source" (such a change is not sent back to it).
  */
 export async function changesSince(h: HistoryFile, from: string | undefined, head: string): Promise<Map<string, boolean>> {
-  const log = await h.git.run(['log', '--first-parent', '--reverse', '--format=%H%x09%s', from ? `${from}..${head}` : head, '--', h.rel]);
+  const log = await firstParentLog(h.git, from, head, h.rel);
   const pending = new Map<string, boolean>();
   let prevPath: string | undefined;
   if (from) {
@@ -42,11 +42,8 @@ export async function changesSince(h: HistoryFile, from: string | undefined, hea
   }
   let i = 0;
   try {
-    for (const entry of log.split('\n').filter(Boolean)) {
+    for (const { commit, subject } of log) {
       throwIfAborted(h.signal);
-      const tab = entry.indexOf('\t');
-      const commit = entry.slice(0, tab);
-      const subject = entry.slice(tab + 1);
       const cur = join(h.work, `v${i++ % 2}`);
       const exists = await extract(h, commit, cur);
       await compareVersions(prevPath, exists ? cur : undefined, h.format, new CommitFold(pending, pulledBy(subject) === h.name));
@@ -80,7 +77,7 @@ async function extract(h: HistoryFile, commit: string, target: string): Promise<
 async function catFile(h: HistoryFile, mode: 'blob' | '--filters', commit: string, target: string): Promise<boolean> {
   const fd = openSync(target, 'w');
   try {
-    return await gitToFile(h.top, ['cat-file', mode, `${commit}:${h.rel}`], fd, h.env);
+    return await writeFileAt(h.git, commit, h.rel, fd, { filters: mode === '--filters' });
   } finally {
     closeSync(fd);
   }

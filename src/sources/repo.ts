@@ -8,6 +8,8 @@ import { dirname, join } from 'node:path';
 import { usageError } from '../errors.js';
 import { makeDirs } from '../adapters/dirs.js';
 import type { Git } from '../adapters/git.js';
+import { commitPaths as commitGitPaths, restoreFromHead } from '../adapters/git-history.js';
+import { absoluteGitDir } from '../adapters/git-repo.js';
 import { withLock } from '../adapters/locks.js';
 import { parseSourcesFile, SOURCES_FILE, type Definition, type SourcesFile } from './core/definitions.js';
 import type { SourceIo } from './io.js';
@@ -24,7 +26,7 @@ export async function openRepo(repoPath: string | undefined, gitAt: (dir: string
   if (!existsSync(repoPath)) throw usageError(`repository ${repoPath} does not exist`, 'fix repoPath (syncer config set repoPath DIR)');
   const git = gitAt(repoPath);
   const top = await git.topLevel();
-  const gitDir = (await git.tryRun(['rev-parse', '--absolute-git-dir']))?.trim();
+  const gitDir = await absoluteGitDir(git);
   if (!top || !gitDir) throw usageError(`${repoPath} is not a git repository`, 'run `git init` there or fix repoPath');
   return { top, gitDir, git: gitAt(top) };
 }
@@ -59,29 +61,19 @@ export async function ensureClean(git: Git, paths: string[]): Promise<void> {
   }
 }
 
-/** Is `rel` in the index? */
-export async function isTracked(git: Git, rel: string): Promise<boolean> {
-  return (await git.tryRun(['ls-files', '--error-unmatch', '--', rel])) !== undefined;
-}
+/** Is a path in the index? */
+export { isTracked } from '../adapters/git-history.js';
 
 /** Stage and commit exactly `paths` (a pathspec commit). False when there was nothing to commit. */
 export async function commitPaths(git: Git, paths: string[], message: string): Promise<boolean> {
   if ((await git.changedPaths(paths)).length === 0) return false;
-  await git.run(['add', '-A', '--', ...paths]);
-  await git.run(['commit', '--quiet', '--no-verify', '-m', message, '--', ...paths], { what: 'git commit' });
+  await commitGitPaths(git, paths, message);
   return true;
 }
 
 /** Put `paths` back as HEAD has them (or remove them when HEAD has none), index included. */
 export async function restorePaths(git: Git, top: string, paths: string[]): Promise<void> {
-  for (const p of paths) {
-    const tracked = (await git.tryRun(['cat-file', '-e', `HEAD:${p}`])) !== undefined;
-    if (tracked) await git.tryRun(['checkout', 'HEAD', '--', p]);
-    else {
-      await git.tryRun(['rm', '--cached', '--quiet', '--ignore-unmatch', '--', p]);
-      rmSync(join(top, p), { force: true });
-    }
-  }
+  for (const p of paths) if (!(await restoreFromHead(git, p))) rmSync(join(top, p), { force: true });
 }
 
 /** Write a file atomically (temp + rename), creating its directory. */

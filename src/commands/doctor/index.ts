@@ -3,6 +3,8 @@ import { existsSync, accessSync, constants } from 'node:fs';
 import { SyncerError, ExitCode } from '../../errors.js';
 import { classifyRemote, publicRemoteUrl, redactUrl } from '../../core/remote-url.js';
 import type { Runtime } from '../../runtime.js';
+import { gitVersion } from '../../adapters/git-repo.js';
+import { lsRemote } from '../../adapters/git-remote.js';
 import type { Config } from '../../config/schema.js';
 
 interface Check {
@@ -32,7 +34,7 @@ export async function doctor(rt: Runtime): Promise<Check[]> {
       return `${rt.configFile} (operator ${cfg.operator})`;
     }),
   );
-  checks.push(await attempt('git', ExitCode.GIT, async () => (await rt.git(rt.deps.cwd).git.run(['--version'])).trim()));
+  checks.push(await attempt('git', ExitCode.GIT, () => gitVersion(rt.git(rt.deps.cwd).git)));
   if (!cfg) return checks;
   const c: Config = cfg;
   const repoGit = c.repoPath && existsSync(c.repoPath) ? rt.git(c.repoPath).git : undefined;
@@ -45,7 +47,9 @@ export async function doctor(rt: Runtime): Promise<Check[]> {
       const [name, email] = await Promise.all([repoGit.configGet('user.name'), repoGit.configGet('user.email')]);
       if (!name || !email) {
         // The same exit code as the sync that would fail on it (4: git).
-        throw new SyncerError('GIT', `git has no ${!name ? 'user.name' : 'user.email'} for commits in ${top}`, { hint: 'git config --global user.name "Your Name"; git config --global user.email you@example.org' });
+        throw new SyncerError('GIT', `git has no ${!name ? 'user.name' : 'user.email'} for commits in ${top}`, {
+          hint: 'git config --global user.name "Your Name"; git config --global user.email you@example.org',
+        });
       }
       return `${top} (branch ${(await repoGit.currentBranch()) ?? 'none: detached HEAD, sync needs a branch'}; commits as ${name} <${email}>)`;
     }),
@@ -59,12 +63,16 @@ export async function doctor(rt: Runtime): Promise<Check[]> {
       const advertised = publicRemoteUrl(c.remoteUrl ?? url);
       const usable = classifyRemote(advertised, { allowed: c.allowedTransports, local: { base: c.repoPath! } });
       if (!usable.ok) {
-        throw new SyncerError('USAGE', `peers could not clone from ${redactUrl(advertised)}: ${usable.problem}`, { hint: usable.fix ?? 'set remoteUrl to the URL peers should clone from' });
+        throw new SyncerError('USAGE', `peers could not clone from ${redactUrl(advertised)}: ${usable.problem}`, {
+          hint: usable.fix ?? 'set remoteUrl to the URL peers should clone from',
+        });
       }
-      await repoGit.run(['ls-remote', '--heads', '--', c.remote], { network: true, what: `git ls-remote ${c.remote}` }).catch((e) => {
+      await lsRemote(repoGit, c.remote, { only: 'heads', what: `git ls-remote ${c.remote}` }).catch((e) => {
         if (!(e instanceof SyncerError) || e.hint) throw e;
         throw new SyncerError(e.kind, e.message, {
-          hint: `check that ${redactUrl(url)} exists and that you may read it (try: git -C ${c.repoPath} ls-remote ${c.remote}); fix it with git remote set-url ${c.remote} URL`,
+          hint:
+            `check that ${redactUrl(url)} exists and that you may read it (try: git -C ${c.repoPath} ls-remote ${c.remote}); ` +
+            `fix it with git remote set-url ${c.remote} URL`,
           cause: e,
         });
       });
@@ -97,5 +105,10 @@ export async function run(rt: Runtime): Promise<void> {
     checks.map((c) => `${c.ok ? 'ok  ' : 'FAIL'}  ${c.check.padEnd(10)}  ${c.detail}${c.ok || !c.hint ? '' : `\n                  fix: ${c.hint}`}`).join('\n'),
   );
   const failed = checks.find((c) => !c.ok);
-  if (failed) throw new SyncerError(failed.code === ExitCode.REGISTRY ? 'REGISTRY' : failed.code === ExitCode.GIT ? 'GIT' : 'USAGE', `doctor found ${checks.filter((c) => !c.ok).length} problem(s)`, { hint: failed.hint });
+  if (failed)
+    throw new SyncerError(
+      failed.code === ExitCode.REGISTRY ? 'REGISTRY' : failed.code === ExitCode.GIT ? 'GIT' : 'USAGE',
+      `doctor found ${checks.filter((c) => !c.ok).length} problem(s)`,
+      { hint: failed.hint },
+    );
 }

@@ -5,12 +5,16 @@
  * the branch `syncer-mirror` (file state.json).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SyncerError } from '../../errors.js';
 import { tagMessageProblem, type Advertisement } from '../../core/advertisement.js';
 import { checkRemoteUrl, isRemoteUrlLike, redactUrl } from '../../core/remote-url.js';
 import { protocolArgs, type Git } from '../../adapters/git.js';
+import { initBare, isRepository, isRepositoryRoot } from '../../adapters/git-repo.js';
+import { readTags, refTargets, resolveRev, showFile } from '../../adapters/git-objects.js';
+import { commitFileOnRef, setRef } from '../../adapters/git-history.js';
+import { fetchRefs, lsRemote, pushRefs } from '../../adapters/git-remote.js';
 import type { Runtime } from '../../runtime.js';
 import { emptyState, type MirrorState } from './plan.js';
 import { makeDirs } from '../../adapters/dirs.js';
@@ -18,14 +22,6 @@ import { archiveLfsObjects, localObjectIds, pushObjectIds } from '../../adapters
 
 export const STATE_BRANCH = 'refs/heads/syncer-mirror';
 export const mirrorTagRef = (ad: { operator: string; hub: string; date: string }) => `refs/tags/${ad.operator}/${ad.hub}/${ad.date}`;
-
-/** Is `path` itself a repository (bare, or the top of a working tree), not inside another one? */
-export async function isRepositoryRoot(git: Git, path: string): Promise<boolean> {
-  const gitDir = (await git.tryRun(['rev-parse', '--absolute-git-dir']))?.trim();
-  if (!gitDir) return false;
-  const real = realpathSync(path);
-  return gitDir === real || gitDir === join(real, '.git');
-}
 
 export class MirrorDest {
   private constructor(
@@ -45,14 +41,12 @@ export class MirrorDest {
       const cache = join(rt.paths.dataDir, 'mirror-cache', createHash('sha256').update(dest).digest('hex').slice(0, 16) + '.git');
       makeDirs(cache);
       const { git } = rt.git(cache);
-      if (!(await git.tryRun(['rev-parse', '--git-dir']))) await git.run(['init', '--quiet', '--bare']);
+      if (!(await isRepository(git))) await initBare(git);
       // Bring the cache up to date with the archive (an empty archive has nothing to fetch).
-      const heads = await git.run([...proto, 'ls-remote', '--', dest], { network: true, what: `git ls-remote ${redactUrl(dest)}` });
+      const heads = await lsRemote(git, dest, { proto, what: `git ls-remote ${redactUrl(dest)}` });
       if (heads.trim()) {
-        await git.run([...proto, 'fetch', '--quiet', '--no-tags', '--', dest, '+refs/tags/*:refs/tags/*', ...(heads.includes(STATE_BRANCH) ? [`+${STATE_BRANCH}:${STATE_BRANCH}`] : [])], {
-          network: true,
-          what: `git fetch from the archive ${redactUrl(dest)}`,
-        });
+        const refspecs = ['+refs/tags/*:refs/tags/*', ...(heads.includes(STATE_BRANCH) ? [`+${STATE_BRANCH}:${STATE_BRANCH}`] : [])];
+        await fetchRefs(git, dest, refspecs, { proto, what: `git fetch from the archive ${redactUrl(dest)}` });
       }
       return new MirrorDest(rt, git, dest, dest);
     }
@@ -60,14 +54,14 @@ export class MirrorDest {
     if (!existsSync(path)) makeDirs(path);
     const { git } = rt.git(path);
     // Only a repository rooted at DEST: a directory inside someone's working tree gets its own.
-    if (!(await isRepositoryRoot(git, path))) await git.run(['init', '--quiet', '--bare']);
+    if (!(await isRepositoryRoot(git, path))) await initBare(git);
     return new MirrorDest(rt, git, `file://${path}`);
   }
 
   async readState(): Promise<{ state: MirrorState; head?: string }> {
-    const head = (await this.git.tryRun(['rev-parse', '--verify', '--quiet', STATE_BRANCH]))?.trim();
+    const head = await resolveRev(this.git, STATE_BRANCH);
     if (!head) return { state: emptyState() };
-    const text = await this.git.run(['show', `${head}:state.json`]);
+    const text = await showFile(this.git, head, 'state.json');
     try {
       const state = JSON.parse(text) as MirrorState;
       if (state.version !== 1 || typeof state.entries !== 'object' || typeof state.hubs !== 'object') throw new Error('unknown layout');
@@ -79,34 +73,25 @@ export class MirrorDest {
 
   /** Commit the state on the state branch (compare-and-swap on the head read before). */
   async writeState(state: MirrorState, previousHead: string | undefined, message: string): Promise<void> {
-    const blob = (await this.git.run(['hash-object', '-w', '--stdin'], { input: JSON.stringify(state, null, 1) + '\n' })).trim();
-    const tree = (await this.git.run(['mktree'], { input: `100644 blob ${blob}\tstate.json\n` })).trim();
-    const commit = (
-      await this.git.run(['-c', 'user.name=syncer mirror', '-c', 'user.email=syncer@localhost', 'commit-tree', tree, ...(previousHead ? ['-p', previousHead] : []), '-m', message])
-    ).trim();
-    await this.git.run(['update-ref', STATE_BRANCH, commit, previousHead ?? '0'.repeat(40)]);
+    const file = { name: 'state.json', text: `${JSON.stringify(state, null, 1)}\n` };
+    await commitFileOnRef(this.git, STATE_BRANCH, file, previousHead, message, { name: 'syncer mirror', email: 'syncer@localhost' });
   }
 
   /** What the archive's refs for these advertisements point to now (to put back a refused one). */
   async refTargets(ads: Advertisement[]): Promise<Map<string, string>> {
-    if (ads.length === 0) return new Map();
-    const out = await this.git.run(['for-each-ref', '--format=%(refname) %(objectname)', '--', ...ads.map(mirrorTagRef)]);
-    return new Map(out.split('\n').flatMap((l) => (/^(\S+) ([0-9a-f]+)$/.exec(l) ? [[l.split(' ')[0]!, l.split(' ')[1]!] as [string, string]] : [])));
+    return refTargets(this.git, ads.map(mirrorTagRef));
   }
 
   /** Point `ref` back at `target`, or delete it when it did not exist. */
   async restoreRef(ref: string, target: string | undefined): Promise<void> {
-    await this.git.run(target ? ['update-ref', ref, target] : ['update-ref', '-d', ref]);
+    await setRef(this.git, ref, target);
   }
 
   /** Fetch the operators' tags for these advertisements (one fetch per remote). */
   async fetchTags(remote: string, ads: Advertisement[]): Promise<void> {
     const proto = protocolArgs(this.rt.config.allowedTransports);
     const refspecs = ads.map((ad) => `+refs/tags/${ad.tag}:${mirrorTagRef(ad)}`);
-    await this.git.run([...proto, 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--', remote, ...refspecs], {
-      network: true,
-      what: `git fetch from ${redactUrl(remote)}`,
-    });
+    await fetchRefs(this.git, remote, refspecs, { proto, noFetchHead: true, what: `git fetch from ${redactUrl(remote)}` });
   }
 
   /**
@@ -117,18 +102,14 @@ export class MirrorDest {
   async verifyTags(ads: Advertisement[]): Promise<Map<string, string>> {
     const problems = new Map<string, string>();
     if (ads.length === 0) return problems;
-    const out = await this.git.run(['for-each-ref', '--format=%(refname)%00%(*objectname)%00%(contents)%00%00', '--', ...ads.map(mirrorTagRef)]);
-    const seen = new Map<string, { target: string; message: string }>();
-    for (const record of out.split('\0\0')) {
-      const [ref, target, message] = record.replace(/^\n/, '').split('\0') as [string, string | undefined, string | undefined];
-      if (ref && target !== undefined && message !== undefined) seen.set(ref, { target, message });
-    }
+    const seen = await readTags(this.git, ads.map(mirrorTagRef));
     for (const ad of ads) {
       const ref = mirrorTagRef(ad);
       const tag = seen.get(ref);
       const where = `${ad.hub}/${ad.date}/${ad.operator}`;
-      if (!tag || tag.target !== ad.commit) {
-        problems.set(ref, `${where}: the tag points to ${tag?.target.slice(0, 12) || 'nothing'}, the registry advertises ${ad.commit.slice(0, 12)}`);
+      // The operator's own annotated tag object, pointing straight at the commit.
+      if (!tag || tag.peeled !== ad.commit) {
+        problems.set(ref, `${where}: the tag points to ${tag?.peeled.slice(0, 12) || 'nothing'}, the registry advertises ${ad.commit.slice(0, 12)}`);
         continue;
       }
       const problem = tagMessageProblem(tag.message, ad);
@@ -147,8 +128,8 @@ export class MirrorDest {
     if (!this.pushTo) return;
     const proto = protocolArgs(this.rt.config.allowedTransports);
     await pushObjectIds(this.git, this.pushTo, await localObjectIds(this.git), proto, `the archive ${redactUrl(this.pushTo)}`);
-    await this.git.run([...proto, 'push', '--quiet', '--', this.pushTo, '+refs/tags/*:refs/tags/*', `${STATE_BRANCH}:${STATE_BRANCH}`], {
-      network: true,
+    await pushRefs(this.git, this.pushTo, ['+refs/tags/*:refs/tags/*', `${STATE_BRANCH}:${STATE_BRANCH}`], {
+      proto,
       what: `git push to the archive ${redactUrl(this.pushTo)}`,
     });
   }

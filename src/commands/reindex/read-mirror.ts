@@ -15,26 +15,27 @@ import type { Runtime } from '../../runtime.js';
 import { readTagObjects, type RemoteRead } from './read-remote.js';
 import { protocolArgs } from '../../adapters/git.js';
 import { TAG_REF_PREFIX, type RawTag } from './verify.js';
-import { isRepositoryRoot } from '../mirror/dest.js';
+import { initBare, isRepositoryRoot } from '../../adapters/git-repo.js';
+import { listRefs, readLocalFile } from '../../adapters/git-objects.js';
+import { fetchRefs } from '../../adapters/git-remote.js';
 
 async function readArchive(rt: Runtime, dir: string, url: string): Promise<RemoteRead[]> {
   const { git } = rt.git(dir);
-  const out = await git.run(['for-each-ref', '--format=%(objectname) %(objecttype) %(objectsize) %(refname) %(*objectname)', '--', 'refs/tags/']);
   const byOperator = new Map<string, (RawTag & { date: string; commit: string })[]>();
-  for (const line of out.split('\n')) {
-    const m = /^([0-9a-f]+) (\S+) (\d+) refs\/tags\/([^/]+)\/([^/]+)\/([^/\s]+) ?([0-9a-f]*)$/.exec(line);
+  for (const { id, type, size, ref, peeled } of await listRefs(git, 'refs/tags/')) {
+    const m = /^refs\/tags\/([^/]+)\/([^/]+)\/([^/\s]+)$/.exec(ref);
     if (!m) continue;
-    const [, id, type, size, operator, hub, date, commit] = m as unknown as [string, string, string, string, string, string, string, string];
+    const [, operator, hub, date] = m as unknown as [string, string, string, string];
     if (operator === 'syncer' || !isName(operator) || !isName(hub) || !isDate(date)) continue;
     const list = byOperator.get(operator) ?? [];
-    list.push({ id, type, size: Number(size), ref: `${TAG_REF_PREFIX}${hub}/${date}`, date, commit });
+    list.push({ id, type, size, ref: `${TAG_REF_PREFIX}${hub}/${date}`, date, commit: peeled });
     byOperator.set(operator, list);
   }
   const reads: RemoteRead[] = [];
   for (const [operator, tags] of byOperator) {
     await readTagObjects(rt, dir, tags);
     const newest = [...tags].sort((a, b) => (a.date < b.date ? 1 : -1))[0]!;
-    const record = newest.commit ? await git.tryRun(['-c', 'protocol.allow=never', 'cat-file', 'blob', `${newest.commit}:.syncer/operator.json`]) : undefined;
+    const record = newest.commit ? await readLocalFile(git, newest.commit, '.syncer/operator.json') : undefined;
     reads.push({
       target: { operator, url, source: 'mirror' },
       ok: true,
@@ -48,7 +49,8 @@ async function readArchive(rt: Runtime, dir: string, url: string): Promise<Remot
 export async function readMirror(rt: Runtime, dest: string): Promise<{ url: string; reads: RemoteRead[] }> {
   if (!isRemoteUrlLike(dest)) {
     const path = resolve(rt.deps.cwd, dest);
-    if (!existsSync(path) || !(await isRepositoryRoot(rt.git(path).git, path))) throw usageError(`--from-mirror ${dest}: not a git repository (an archive made by syncer mirror)`);
+    if (!existsSync(path) || !(await isRepositoryRoot(rt.git(path).git, path)))
+      throw usageError(`--from-mirror ${dest}: not a git repository (an archive made by syncer mirror)`);
     return { url: `file://${path}`, reads: await readArchive(rt, path, `file://${path}`) };
   }
   const check = checkRemoteUrl(dest, rt.config.allowedTransports);
@@ -56,8 +58,9 @@ export async function readMirror(rt: Runtime, dest: string): Promise<{ url: stri
   const dir = mkdtempSync(join(tmpdir(), 'syncer-mirror-read-'));
   try {
     const { git } = rt.git(dir);
-    await git.run(['init', '--quiet', '--bare']);
-    await git.run([...protocolArgs(rt.config.allowedTransports), 'fetch', '--no-tags', '--', dest, '+refs/tags/*:refs/tags/*'], { network: true, what: `git fetch from the archive ${redactUrl(dest)}` });
+    await initBare(git);
+    const proto = protocolArgs(rt.config.allowedTransports);
+    await fetchRefs(git, dest, ['+refs/tags/*:refs/tags/*'], { proto, what: `git fetch from the archive ${redactUrl(dest)}` });
     return { url: dest, reads: await readArchive(rt, dir, dest) };
   } catch (e) {
     if (e instanceof SyncerError) throw e;

@@ -13,7 +13,9 @@ import { SyncerError } from '../../errors.js';
 import { redactUrl } from '../../core/remote-url.js';
 import { protocolArgs, type Git } from '../../adapters/git.js';
 import type { Runtime } from '../../runtime.js';
-import { gitBytes } from '../../adapters/git-bytes.js';
+import { addRemote, initBare } from '../../adapters/git-repo.js';
+import { listRefs, readBlobBounded, readObjectsBytes, resolveRev } from '../../adapters/git-objects.js';
+import { fetchRefs, lsRemote } from '../../adapters/git-remote.js';
 import type { RemoteTarget } from './inputs.js';
 import { MAX_RECORD_BYTES, MAX_TAG_BYTES, parseCatFileBatch, parseTagObject, TAG_REF_PREFIX, type RawTag } from './verify.js';
 
@@ -41,23 +43,15 @@ function track(dir: string): void {
 }
 
 async function listTags(git: Git): Promise<RawTag[]> {
-  const out = await git.run(['for-each-ref', '--format=%(objectname) %(objecttype) %(objectsize) %(refname)', '--', TAG_REF_PREFIX]);
-  const tags: RawTag[] = [];
-  for (const line of out.split('\n')) {
-    const m = /^([0-9a-f]+) (\S+) (\d+) (refs\/\S+)$/.exec(line);
-    if (m) tags.push({ id: m[1]!, type: m[2]!, size: Number(m[3]), ref: m[4]! });
-  }
-  return tags;
+  return (await listRefs(git, TAG_REF_PREFIX)).map(({ id, type, size, ref }) => ({ id, type, size, ref }));
 }
 
 /** Every annotated tag object (within the size limit) in one `git cat-file --batch`. */
 export async function readTagObjects(rt: Runtime, dir: string, tags: RawTag[]): Promise<void> {
   const ids = [...new Set(tags.filter((t) => t.type === 'tag' && t.size <= MAX_TAG_BYTES).map((t) => t.id))];
   if (ids.length === 0) return;
-  // protocol.allow=never: the objects are local; never lazily fetch anything here.
-  const { out } = await gitBytes(dir, ['-c', 'protocol.allow=never', 'cat-file', '--batch'], {
-    env: rt.env, signal: rt.deps.signal, stallMs: rt.config.gitStallTimeoutSeconds * 1000, input: ids.join('\n') + '\n', what: 'git cat-file --batch',
-  });
+  // The objects are local: never lazily fetch anything here.
+  const out = await readObjectsBytes(rt.git(dir).git, ids);
   let objects: ReturnType<typeof parseCatFileBatch>;
   try {
     objects = parseCatFileBatch(out);
@@ -70,17 +64,13 @@ export async function readTagObjects(rt: Runtime, dir: string, tags: RawTag[]): 
   }
 }
 
-async function readRecord(rt: Runtime, git: Git, dir: string, proto: string[], shown: string): Promise<RemoteRead['record']> {
+async function readRecord(git: Git, proto: string[], shown: string): Promise<RemoteRead['record']> {
   try {
-    await git.run([...proto, 'fetch', '--no-tags', '--no-write-fetch-head', '--filter=blob:none', '--depth=1', 'origin', '+HEAD:refs/syncer/head'], {
-      network: true,
-      what: `git fetch of the default branch of ${shown}`,
-    });
-    const blob = (await git.tryRun([...proto, 'rev-parse', '--verify', '--quiet', 'refs/syncer/head:.syncer/operator.json']))?.trim();
+    const what = `git fetch of the default branch of ${shown}`;
+    await fetchRefs(git, 'origin', ['+HEAD:refs/syncer/head'], { proto, what, noFetchHead: true, filter: 'blob:none', depth: 1 });
+    const blob = await resolveRev(git, 'refs/syncer/head:.syncer/operator.json', proto);
     if (!blob) return { problem: 'no .syncer/operator.json on the default branch' };
-    const { out, truncated } = await gitBytes(dir, [...proto, 'cat-file', 'blob', blob], {
-      env: rt.env, signal: rt.deps.signal, stallMs: rt.config.gitStallTimeoutSeconds * 1000, maxBytes: MAX_RECORD_BYTES, what: 'reading .syncer/operator.json',
-    });
+    const { out, truncated } = await readBlobBounded(git, blob, MAX_RECORD_BYTES, 'reading .syncer/operator.json', proto);
     if (truncated) return { problem: `.syncer/operator.json is larger than ${MAX_RECORD_BYTES} bytes` };
     return { text: out.toString('utf8') };
   } catch (e) {
@@ -91,18 +81,16 @@ async function readRecord(rt: Runtime, git: Git, dir: string, proto: string[], s
   }
 }
 
-async function recordFromNewestTag(rt: Runtime, git: Git, dir: string, proto: string[], tags: RawTag[]): Promise<RemoteRead['record'] | undefined> {
+async function recordFromNewestTag(git: Git, proto: string[], tags: RawTag[]): Promise<RemoteRead['record'] | undefined> {
   const newest = tags
     .map((t) => ({ date: t.ref.split('/').pop() ?? '', obj: t.body && parseTagObject(t.body) }))
     .filter((t) => t.obj && t.obj.type === 'commit')
     .sort((a, b) => (a.date < b.date ? 1 : a.date > b.date ? -1 : 0))[0];
   if (!newest?.obj) return undefined;
   // The tag fetch took no trees: git fetches this one tree path and blob lazily (same transports).
-  const blob = (await git.tryRun([...proto, 'rev-parse', '--verify', '--quiet', `${newest.obj.object}:.syncer/operator.json`]))?.trim();
+  const blob = await resolveRev(git, `${newest.obj.object}:.syncer/operator.json`, proto);
   if (!blob) return undefined;
-  const { out, truncated } = await gitBytes(dir, [...proto, 'cat-file', 'blob', blob], {
-    env: rt.env, signal: rt.deps.signal, stallMs: rt.config.gitStallTimeoutSeconds * 1000, maxBytes: MAX_RECORD_BYTES, what: 'reading .syncer/operator.json',
-  });
+  const { out, truncated } = await readBlobBounded(git, blob, MAX_RECORD_BYTES, 'reading .syncer/operator.json', proto);
   return truncated ? undefined : { text: out.toString('utf8') };
 }
 
@@ -113,25 +101,23 @@ export async function readRemote(rt: Runtime, target: RemoteTarget): Promise<Rem
   track(dir);
   try {
     const { git } = rt.git(dir);
-    await git.run(['init', '--quiet', '--bare']);
-    await git.run(['remote', 'add', '--', 'origin', target.url]);
+    await initBare(git);
+    await addRemote(git, 'origin', target.url);
     // Listing first: a fetch whose refspec matches nothing fails, and would look like an error.
-    const listed = await git.run([...proto, 'ls-remote', '--refs', 'origin', `${TAG_REF_PREFIX}*`], { network: true, what: `git ls-remote of ${shown}` });
+    const listed = await lsRemote(git, 'origin', { proto, only: 'refs', patterns: [`${TAG_REF_PREFIX}*`], what: `git ls-remote of ${shown}` });
     // The record first: its commit then comes with its trees, and the tag fetch (no trees) after
     // it does not make reading the record fetch trees one by one.
-    const record = await readRecord(rt, git, dir, proto, shown);
+    const record = await readRecord(git, proto, shown);
     let tags: RawTag[] = [];
     if (listed.trim() !== '') {
-      await git.run([...proto, 'fetch', '--no-tags', '--no-write-fetch-head', '--filter=tree:0', '--depth=1', 'origin', `+${TAG_REF_PREFIX}*:${TAG_REF_PREFIX}*`], {
-        network: true,
-        what: `git fetch of the syncer tags of ${shown}`,
-      });
+      const refspec = `+${TAG_REF_PREFIX}*:${TAG_REF_PREFIX}*`;
+      await fetchRefs(git, 'origin', [refspec], { proto, what: `git fetch of the syncer tags of ${shown}`, noFetchHead: true, filter: 'tree:0', depth: 1 });
       tags = await listTags(git);
       await readTagObjects(rt, dir, tags);
     }
     // No record on the default branch (e.g. a bare remote whose HEAD names a branch nobody pushes):
     // take it from the newest tagged commit (sync commits it with the data).
-    const fromTag = record.text === undefined ? await recordFromNewestTag(rt, git, dir, proto, tags) : undefined;
+    const fromTag = record.text === undefined ? await recordFromNewestTag(git, proto, tags) : undefined;
     return { target, ok: true, tags, record: fromTag ?? record };
   } catch (e) {
     if (e instanceof SyncerError && e.kind === 'GIT') return { target, ok: false, error: e.message, tags: [], record: {} };

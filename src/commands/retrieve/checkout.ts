@@ -14,12 +14,40 @@ import type { Advertisement } from '../../core/advertisement.js';
 import type { Runtime } from '../../runtime.js';
 import { Git, protocolArgs } from '../../adapters/git.js';
 import { withLock } from '../../adapters/locks.js';
+import { configureNewRepository, initRepository, remoteSettings, setConfig, setRemoteUrl, unsetConfig } from '../../adapters/git-repo.js';
+import {
+  checkoutDetached,
+  checkoutState,
+  cleanUntracked,
+  isWorktreeClean,
+  removeStaleGitLocks,
+  sparseCheckoutDirectory,
+  type CheckoutState,
+} from '../../adapters/git-worktree.js';
 import { leftoverPlan, targetAction, type TargetPresence, type TargetState } from './plan.js';
 import { fetchAdvertised, type ContentPolicy } from './fetch.js';
 import { contentLimits } from '../../core/dataset-contents.js';
 import { makeDirs } from '../../adapters/dirs.js';
 
-async function inspectTarget(rt: Runtime, target: string, ad: Advertisement): Promise<TargetState> {
+/** Set in a checkout's git config for the length of an in-place update, to the commit it goes to. */
+const UPDATING = 'syncer.updating';
+
+/** The settings a retrieve reads: its own (syncer.*) and the remote it fetches from. */
+const STATE_KEYS = '^(syncer\\.|remote\\.origin\\.url$)';
+
+/** The settings (syncer.*) that say what was retrieved into a checkout. */
+function retrievedSettings(ad: Advertisement): [string, string][] {
+  const values = { hub: ad.hub, date: ad.date, operator: ad.operator, commit: ad.commit, path: ad.path, syncedat: ad.syncedAt };
+  return Object.entries(values).map(([k, v]) => [`syncer.${k}`, v]);
+}
+
+/** The target's checkout, read once per run (two git processes), or undefined when it is no repository. */
+async function readTarget(rt: Runtime, target: string): Promise<CheckoutState | undefined> {
+  if (!existsSync(join(target, '.git'))) return undefined;
+  return checkoutState(rt.git(target).git, STATE_KEYS);
+}
+
+async function inspectTarget(rt: Runtime, target: string, ad: Advertisement, state: CheckoutState | undefined): Promise<TargetState> {
   if (!existsSync(target)) return { kind: 'absent' };
   let entries: string[];
   try {
@@ -28,39 +56,32 @@ async function inspectTarget(rt: Runtime, target: string, ad: Advertisement): Pr
     return { kind: 'foreign' }; // a file, or unreadable
   }
   if (entries.length === 0) return { kind: 'empty-dir' };
-  if (!entries.includes('.git')) return { kind: 'foreign' };
-  const { git } = rt.git(target);
-  const [hub, operator, top] = await Promise.all([git.configGet('syncer.hub'), git.configGet('syncer.operator'), git.topLevel()]);
-  if (hub !== ad.hub || operator !== ad.operator || top === undefined) return { kind: 'foreign' };
-  if (await git.configGet(UPDATING)) return { kind: 'same-dataset', clean: false, unfinished: true };
-  // Only looks: no index refresh, so it works on a full or read-only file system too.
-  const status = await git.run(['--no-optional-locks', 'status', '--porcelain', '--untracked-files=all']);
+  if (!entries.includes('.git') || !state) return { kind: 'foreign' };
+  const { config } = state;
+  if (config.get('syncer.hub') !== ad.hub || config.get('syncer.operator') !== ad.operator || state.top === undefined) return { kind: 'foreign' };
+  if (config.get(UPDATING)) return { kind: 'same-dataset', clean: false, unfinished: true };
   // Local commits count as modifications too: updating would leave them unreachable.
-  const [head, retrieved] = await Promise.all([git.revParse('HEAD'), git.configGet('syncer.commit')]);
-  return { kind: 'same-dataset', clean: status.trim() === '' && head === retrieved };
+  const clean = (await isWorktreeClean(rt.git(target).git)) && state.head === config.get('syncer.commit');
+  return { kind: 'same-dataset', clean };
 }
 
-/** Set in a checkout's git config for the length of an in-place update, to the commit it goes to. */
-const UPDATING = 'syncer.updating';
-
 /** A checkout some retrieve finished: its own repository, at the commit retrieved, no update under way. */
-async function isFinishedCheckout(rt: Runtime, dir: string): Promise<boolean> {
-  if (!existsSync(join(dir, '.git'))) return false;
-  const { git } = rt.git(dir);
-  const [top, head, retrieved, updating] = await Promise.all([git.topLevel(), git.revParse('HEAD'), git.configGet('syncer.commit'), git.configGet(UPDATING)]);
-  return top !== undefined && resolve(top) === resolve(dir) && head !== undefined && head === retrieved && !updating;
+function isFinishedCheckout(dir: string, state: CheckoutState | undefined): boolean {
+  if (!state?.top || !state.head) return false;
+  return resolve(state.top) === resolve(dir) && state.head === state.config.get('syncer.commit') && !state.config.get(UPDATING);
 }
 
 /**
  * Clean up what dead retrieves into `target` left beside it. Called with the target's lock held,
- * so no live run owns any of it (each run names its directories after the target).
+ * so no live run owns any of it (each run names its directories after the target). Returns
+ * whether it changed the target (a moved-aside directory put back).
  */
-async function cleanLeftovers(rt: Runtime, target: string): Promise<void> {
+function cleanLeftovers(rt: Runtime, target: string, state: CheckoutState | undefined): boolean {
   const parent = dirname(target);
   const name = basename(target);
-  const siblings = readdirSync(parent).filter((s) => s.startsWith(`.${name}.syncer-`));
-  if (siblings.length === 0) return;
-  const presence: TargetPresence = !existsSync(target) ? 'absent' : (await isFinishedCheckout(rt, target)) ? 'checkout' : 'other';
+  const siblings = readdirSync(parent).filter((s) => s.startsWith(`.${name}.syncer-`) && s !== lockName(target));
+  if (siblings.length === 0) return false;
+  const presence: TargetPresence = !existsSync(target) ? 'absent' : isFinishedCheckout(target, state) ? 'checkout' : 'other';
   const plan = leftoverPlan(name, siblings, presence);
   if (plan.restore) {
     renameSync(join(parent, plan.restore), target);
@@ -73,33 +94,32 @@ async function cleanLeftovers(rt: Runtime, target: string): Promise<void> {
   for (const s of plan.keep) {
     rt.out.warn(`${join(parent, s)} holds what was at ${target} before a retrieve that did not finish; kept (move what you need from it, then remove it)`);
   }
+  return plan.restore !== undefined;
 }
 
-async function checkoutAndVerify(git: Git, ad: Advertisement, proto: string[], force: boolean): Promise<void> {
-  // git-lfs: refuse without it, else fetch the dataset's LFS objects now (explicit, checked); the checkout reads them locally.
-  await (await import('../../adapters/lfs.js')).fetchLfsObjects(git, ad, proto);
-  // Non-cone pattern: cone mode would also check out every file at the repository root.
-  await git.run(['sparse-checkout', 'set', '--no-cone', `/${ad.path}/`]);
-  await git.run([...proto, '-c', 'advice.detachedHead=false', 'checkout', '--quiet', ...(force ? ['--force'] : []), '--detach', ad.commit], {
-    network: true, // the dataset's blobs are local by now (fetch.ts); a lazy fetch is still a network step
-    what: 'git checkout',
-  });
-  if (force) await git.run(['clean', '-ffdq']);
+/** git-lfs objects (when the dataset has any), then the sparse, detached checkout of the advertised commit, verified. */
+async function checkoutAndVerify(git: Git, ad: Advertisement, proto: string[], force: boolean, lfs: boolean): Promise<void> {
+  // git-lfs: fetch the dataset's LFS objects now (explicit, checked); the checkout reads them locally.
+  if (lfs) await (await import('../../adapters/lfs.js')).fetchLfsObjects(git, ad, proto);
+  await sparseCheckoutDirectory(git, ad.path);
+  // The dataset's blobs are local by now (fetch.ts); a lazy fetch is still a network step.
+  await checkoutDetached(git, ad.commit, { force, proto });
+  if (force) await cleanUntracked(git);
   const head = await git.revParse('HEAD');
   if (head !== ad.commit) throw verifyError(`checked out ${head?.slice(0, 12)} but the registry advertises ${ad.commit.slice(0, 12)}`);
-  for (const [k, v] of Object.entries({ hub: ad.hub, date: ad.date, operator: ad.operator, commit: ad.commit, path: ad.path, syncedat: ad.syncedAt })) {
-    await git.run(['config', `syncer.${k}`, v]);
-  }
 }
 
+/**
+ * A first retrieve, into `dir` (beside the target, renamed into place by the caller). Its settings
+ * (remote, what is retrieved) go in with the repository: nobody reads them before the rename.
+ */
 async function cloneInto(rt: Runtime, dir: string, ad: Advertisement, proto: string[], policy: ContentPolicy): Promise<void> {
-  const parent = rt.git(dirname(dir));
-  await parent.git.run(['init', '--quiet', '--', dir]);
+  await initRepository(rt.git(dirname(dir)).git, dir);
   const { git, done } = rt.git(dir, { progressLabel: 'retrieve' });
   try {
-    await git.run(['remote', 'add', 'origin', ad.remote]);
-    await fetchAdvertised(git, ad, proto, (m) => rt.out.warn(m), policy);
-    await checkoutAndVerify(git, ad, proto, false);
+    await configureNewRepository(git, [...remoteSettings('origin', ad.remote), ...retrievedSettings(ad)]);
+    const { lfs } = await fetchAdvertised(git, ad, proto, (m) => rt.out.warn(m), policy, true);
+    await checkoutAndVerify(git, ad, proto, false, lfs);
   } finally {
     done();
   }
@@ -116,30 +136,43 @@ function removeEmptyDirs(dir: string, top: string): void {
   }
 }
 
+/** Write the settings that differ from what the checkout holds (`config`, read at the start). */
+async function writeSettings(git: Git, settings: [string, string][], config: Map<string, string>): Promise<void> {
+  for (const [k, v] of settings) if (config.get(k) !== v) await setConfig(git, k, v);
+}
+
 /**
  * Update an existing checkout to `ad`: complete, or undone (the previous checkout as it was), or,
  * when killed, marked (syncer.updating) so that the next retrieve knows the changes in the working
  * tree are its own and completes it (`unfinished`).
  */
-async function updateInPlace(rt: Runtime, git: Git, ad: Advertisement, proto: string[], options: MaterializeOptions & { policy: ContentPolicy }, unfinished: boolean): Promise<void> {
-  const force = options.force;
+async function updateInPlace(
+  rt: Runtime,
+  git: Git,
+  state: CheckoutState,
+  ad: Advertisement,
+  proto: string[],
+  options: MaterializeOptions & { policy: ContentPolicy },
+  unfinished: boolean,
+): Promise<void> {
   if (unfinished) {
     rt.out.info(`completing an update of ${git.dir} that a retrieve left unfinished (killed, or its undo failed)`);
-    await removeStaleGitLocks(git);
+    if (state.gitDir) removeStaleGitLocks(state.gitDir);
   }
-  const previous = await retrievedState(git);
+  const previous = retrievedState(state.config);
   // Set before anything changes: from here until it is cleared, the working tree is syncer's to fix.
-  await git.run(['config', UPDATING, ad.commit]);
+  await setConfig(git, UPDATING, ad.commit);
   let touched = unfinished; // whether the working tree may differ from `previous`
   try {
-    await git.run(['remote', 'set-url', 'origin', ad.remote]);
-    await fetchAdvertised(git, ad, proto, (m) => rt.out.warn(m), options.policy);
+    if (state.config.get('remote.origin.url') !== ad.remote) await setRemoteUrl(git, 'origin', ad.remote);
+    const { lfs } = await fetchAdvertised(git, ad, proto, (m) => rt.out.warn(m), options.policy);
     touched = true;
-    await checkoutAndVerify(git, ad, proto, force || unfinished);
+    await checkoutAndVerify(git, ad, proto, options.force || unfinished, lfs);
+    await writeSettings(git, retrievedSettings(ad), state.config);
   } catch (e) {
     throw await undoUpdate(rt, git.dir, touched ? previous : undefined, e);
   }
-  await git.run(['config', '--unset', UPDATING]);
+  await unsetConfig(git, UPDATING);
 }
 
 /**
@@ -153,14 +186,20 @@ async function undoUpdate(rt: Runtime, dir: string, previous: Retrieved | undefi
   const git = new Git(dir, { env: rt.deps.env, stallTimeoutMs: rt.config.gitStallTimeoutSeconds * 1000 });
   try {
     if (previous) await restoreRetrieved(git, previous);
-    await git.run(['config', '--unset', UPDATING]);
+    await unsetConfig(git, UPDATING);
   } catch (e) {
     if (!(failure instanceof SyncerError)) return failure;
     const reason = e instanceof Error ? e.message : String(e);
-    return new SyncerError(failure.kind, `${failure.message}; undoing the update failed too (${reason}): the next retrieve into ${dir} completes it`, { hint: failure.hint, cause: failure });
+    return new SyncerError(failure.kind, `${failure.message}; undoing the update failed too (${reason}): the next retrieve into ${dir} completes it`, {
+      hint: failure.hint,
+      cause: failure,
+    });
   }
   if (!(failure instanceof SyncerError) || !previous || failure.kind === 'INTERRUPTED') return failure;
-  return new SyncerError(failure.kind, `${failure.message}; the update was undone and left ${dir} as it was, at ${previous.commit.slice(0, 12)}`, { hint: failure.hint, cause: failure });
+  return new SyncerError(failure.kind, `${failure.message}; the update was undone and left ${dir} as it was, at ${previous.commit.slice(0, 12)}`, {
+    hint: failure.hint,
+    cause: failure,
+  });
 }
 
 /** What the checkout's config says was last retrieved (the state an update undoes to). */
@@ -170,31 +209,20 @@ interface Retrieved {
   path?: string;
 }
 
-async function retrievedState(git: Git): Promise<Retrieved | undefined> {
-  const [commit, date, path] = await Promise.all(['commit', 'date', 'path'].map((k) => git.configGet(`syncer.${k}`)));
-  return commit ? { commit, date, path } : undefined;
+function retrievedState(config: Map<string, string>): Retrieved | undefined {
+  const commit = config.get('syncer.commit');
+  return commit ? { commit, date: config.get('syncer.date'), path: config.get('syncer.path') } : undefined;
 }
 
 /** Working tree, index, sparse pattern and syncer.* config back at what was last retrieved. */
 async function restoreRetrieved(git: Git, r: Retrieved): Promise<void> {
   // What the failed checkout wrote is untracked while its index was never written: remove it.
-  await git.run(['clean', '-ffdq']);
-  if (r.path) await git.run(['sparse-checkout', 'set', '--no-cone', `/${r.path}/`]);
-  await git.run(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--force', '--detach', r.commit]);
-  await git.run(['clean', '-ffdq']);
+  await cleanUntracked(git);
+  if (r.path) await sparseCheckoutDirectory(git, r.path);
+  await checkoutDetached(git, r.commit, { force: true });
+  await cleanUntracked(git);
   // The failed update may have written some of its own before failing.
-  for (const [k, v] of Object.entries(r)) if (v !== undefined) await git.run(['config', `syncer.${k}`, v]);
-}
-
-/**
- * Lock files a killed git left in the checkout's repository (index.lock, shallow.lock, ...); each
- * would make the next git command there fail. Only called when syncer's own update died there
- * and the target's lock is held: no live git of ours runs in it.
- */
-async function removeStaleGitLocks(git: Git): Promise<void> {
-  const gitDir = resolve(git.dir, (await git.run(['rev-parse', '--git-dir'])).trim());
-  const locks = readdirSync(gitDir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.lock') && !f.startsWith('objects/'));
-  for (const f of locks) rmSync(join(gitDir, f), { force: true });
+  for (const [k, v] of Object.entries(r)) if (v !== undefined) await setConfig(git, `syncer.${k}`, v);
 }
 
 export interface MaterializeOptions {
@@ -211,14 +239,18 @@ export interface MaterializeOptions {
  * hub/date/operator synced later than `ad` is not rolled back to it (an operator's older, genuinely
  * signed advertisement replayed with a remote holding the old tag), unless asked to.
  */
-async function refuseRollback(git: Git, ad: Advertisement, allowOlder: boolean): Promise<void> {
-  const [date, syncedAt] = await Promise.all([git.configGet('syncer.date'), git.configGet('syncer.syncedat')]);
+function refuseRollback(dir: string, config: Map<string, string>, ad: Advertisement, allowOlder: boolean): void {
+  const [date, syncedAt] = [config.get('syncer.date'), config.get('syncer.syncedat')];
   if (allowOlder || date !== ad.date || !syncedAt || !(Date.parse(ad.syncedAt) < Date.parse(syncedAt))) return;
   throw verifyError(
-    `refusing to take ${git.dir} back in time: it holds ${ad.hub}/${ad.date} from ${ad.operator} synced at ${syncedAt}, and the registry now offers an older one (synced at ${ad.syncedAt}): a replayed advertisement?`,
+    `refusing to take ${dir} back in time: it holds ${ad.hub}/${ad.date} from ${ad.operator} synced at ${syncedAt}, ` +
+      `and the registry now offers an older one (synced at ${ad.syncedAt}): a replayed advertisement?`,
     `check with ${ad.operator}; retrieve --allow-older takes it anyway`,
   );
 }
+
+/** The lock file beside the target that one retrieve into it holds. */
+const lockName = (target: string) => `.${basename(target)}.syncer-lock`;
 
 /** Retrieve `ad` into `target`, one retrieve per target at a time. Returns whether it updated in place. */
 export async function materialize(rt: Runtime, ad: Advertisement, target: string, options: MaterializeOptions): Promise<{ updated: boolean }> {
@@ -227,24 +259,30 @@ export async function materialize(rt: Runtime, ad: Advertisement, target: string
   const lockIo = { info: (m: string) => rt.out.info(m), warn: (m: string) => rt.out.warn(m), signal: rt.deps.signal };
   const policy = options.policy ?? { allowSymlinks: false, limits: contentLimits(rt.config) };
   try {
-    return await withLock(join(parent, `.${basename(target)}.syncer-lock`), `retrieve into ${target}`, lockIo, () => materializeLocked(rt, ad, target, { ...options, policy }));
+    return await withLock(join(parent, lockName(target)), `retrieve into ${target}`, lockIo, () => materializeLocked(rt, ad, target, { ...options, policy }));
   } finally {
     if (!existsSync(target) && createdFrom) removeEmptyDirs(parent, createdFrom);
   }
 }
 
-async function materializeLocked(rt: Runtime, ad: Advertisement, target: string, options: MaterializeOptions & { policy: ContentPolicy }): Promise<{ updated: boolean }> {
+async function materializeLocked(
+  rt: Runtime,
+  ad: Advertisement,
+  target: string,
+  options: MaterializeOptions & { policy: ContentPolicy },
+): Promise<{ updated: boolean }> {
   const proto = protocolArgs(rt.config.allowedTransports);
-  await cleanLeftovers(rt, target);
-  const state = await inspectTarget(rt, target, ad);
-  const decision = targetAction(state, options.force);
+  let state = await readTarget(rt, target);
+  if (cleanLeftovers(rt, target, state)) state = await readTarget(rt, target);
+  const targetState = await inspectTarget(rt, target, ad, state);
+  const decision = targetAction(targetState, options.force);
   if ('refuse' in decision) throw new SyncerError('USAGE', `refusing to retrieve into ${target}: it ${decision.refuse}`, { hint: decision.hint });
 
   if (decision.action === 'update' || decision.action === 'complete') {
     const { git, done } = rt.git(target, { progressLabel: 'retrieve' });
     try {
-      await refuseRollback(git, ad, !!options.allowOlder);
-      await updateInPlace(rt, git, ad, proto, options, decision.action === 'complete');
+      refuseRollback(git.dir, state!.config, ad, !!options.allowOlder);
+      await updateInPlace(rt, git, state!, ad, proto, options, decision.action === 'complete');
     } finally {
       done();
     }
@@ -258,7 +296,7 @@ async function materializeLocked(rt: Runtime, ad: Advertisement, target: string,
   let movedAside = false;
   try {
     await cloneInto(rt, tmp, ad, proto, options.policy);
-    if (decision.action === 'replace' || state.kind === 'empty-dir') {
+    if (decision.action === 'replace' || targetState.kind === 'empty-dir') {
       renameSync(target, old);
       movedAside = true;
     }

@@ -11,20 +11,24 @@ import { tagMessageProblem, type Advertisement } from '../../core/advertisement.
 import { redactUrl } from '../../core/remote-url.js';
 import { dumbHttp, fallbackWarning, filterIgnored, singleObjectsRefused, type PartialFetchFailure } from '../../core/partial-fetch.js';
 import type { Git } from '../../adapters/git.js';
-import { datasetUsesLfs, hasGitLfs, lfsFiles, lfsMissing } from '../../adapters/lfs.js';
+import { attributesUseLfs, datasetUsesLfs, hasGitLfs, lfsFiles, lfsMissing } from '../../adapters/lfs.js';
+import { objectStoreBytes } from '../../adapters/git-repo.js';
+import { catObjects, localObjectSizes, lsTree, missingObjects, readBlob, readTags, resolveRev } from '../../adapters/git-objects.js';
+import { fetchObjects, fetchRefs, forgetPromisor } from '../../adapters/git-remote.js';
 import {
-  contentLimits, escapingLinks, isFile, isLink, limitProblem, linksProblem, mismatchProblem, parseCatFileBatch, parseLsTree,
-  type ContentLimits, type Size, type TreeEntry,
+  escapingLinks,
+  isFile,
+  isLink,
+  limitProblem,
+  linksProblem,
+  mismatchProblem,
+  parseCatFileBatch,
+  type ContentLimits,
+  type Size,
+  type TreeEntry,
 } from '../../core/dataset-contents.js';
 
 const missingRef = (e: unknown) => e instanceof SyncerError && /couldn't find remote ref/i.test(e.message);
-
-/** Bytes in the repository's object store (packs and loose objects). */
-async function storeBytes(git: Git): Promise<number> {
-  const out = await git.run(['count-objects', '-v']);
-  const kib = (key: string) => Number(new RegExp(`^${key}: (\\d+)$`, 'm').exec(out)?.[1] ?? 0);
-  return (kib('size') + kib('size-pack')) * 1024;
-}
 
 interface TagFetch {
   /** The remote's ref that backs the advertisement. */
@@ -32,17 +36,18 @@ interface TagFetch {
   failure?: PartialFetchFailure;
 }
 
+const fetchWhat = (ad: Advertisement) => `git fetch of ${ad.tag} from ${redactUrl(ad.remote)}`;
+
 /** Fetch `source` into the local tag: partial and shallow, or (dumb http) whole. */
 async function fetchRef(git: Git, ad: Advertisement, proto: string[], source: string): Promise<TagFetch> {
   const refspec = `+${source}:refs/tags/${ad.tag}`;
-  const what = `git fetch of ${ad.tag} from ${redactUrl(ad.remote)}`;
   try {
-    const { stderr } = await git.transfer([...proto, 'fetch', '--no-tags', '--filter=blob:none', '--depth=1', 'origin', refspec], { what });
+    const { stderr } = await fetchRefs(git, 'origin', [refspec], { proto, what: fetchWhat(ad), filter: 'blob:none', depth: 1 });
     return { source, ...(filterIgnored(stderr) ? { failure: 'no-filter' as const } : {}) };
   } catch (e) {
     if (!(e instanceof SyncerError && dumbHttp(e.message))) throw e;
-    await notPromisor(git); // else fetch applies the filter again, and a dumb server never answers it
-    await git.transfer([...proto, 'fetch', '--no-tags', 'origin', refspec], { what });
+    await forgetPromisor(git, 'origin'); // else fetch applies the filter again, and a dumb server never answers it
+    await fetchRefs(git, 'origin', [refspec], { proto, what: fetchWhat(ad) });
     return { source, failure: 'dumb-http' };
   }
 }
@@ -69,14 +74,16 @@ async function fetchTag(git: Git, ad: Advertisement, proto: string[]): Promise<T
 /** The fetched tag must point at the advertised commit and carry the same advertisement (all but the remote). */
 async function verifyTag(git: Git, ad: Advertisement): Promise<void> {
   const tagRef = `refs/tags/${ad.tag}`;
-  const target = await git.revParse(tagRef);
+  const tag = (await readTags(git, [tagRef])).get(tagRef);
+  // A tag of a tag: peeled all the way, as git would check it out.
+  const target = tag?.target ?? (tag ? await resolveRev(git, `${tagRef}^{commit}`) : undefined);
   if (target !== ad.commit) {
     throw verifyError(
       `the remote's tag ${ad.tag} points to ${target?.slice(0, 12) ?? 'nothing'}, but the registry advertises ${ad.commit.slice(0, 12)}`,
       'the operator may have re-synced a moment ago: run retrieve again; if it persists, the registry entry is not trustworthy',
     );
   }
-  const problem = tagMessageProblem(await git.run(['for-each-ref', '--format=%(contents)', '--', tagRef]), ad);
+  const problem = tagMessageProblem(tag!.message, ad);
   if (problem) throw verifyError(`${ad.tag} in the remote: ${problem}`);
 }
 
@@ -87,19 +94,40 @@ function attributeFiles(path: string): string[] {
   return out;
 }
 
-/** Blobs of the dataset (and the attributes checkout reads) not in the local store, without fetching them. */
-async function missingBlobs(git: Git, ad: Advertisement): Promise<string[]> {
-  const listed = await git.run(['ls-tree', '-r', '-z', '--full-tree', ad.commit, '--', ad.path, ...attributeFiles(ad.path)]);
-  const wanted = new Set(parseLsTree(listed).flatMap((e) => (e.type === 'blob' ? [e.oid] : [])));
-  if (wanted.size === 0) return [];
-  const walk = await git.run(['rev-list', '--objects', '--missing=print', '--no-object-names', ad.commit]);
-  return walk.split('\n').flatMap((l) => (l.startsWith('?') && wanted.has(l.slice(1)) ? [l.slice(1)] : []));
+const inside = (entry: TreeEntry, path: string) => entry.path === path || entry.path.startsWith(`${path}/`);
+const blobIds = (entries: TreeEntry[]) => [...new Set(entries.flatMap((e) => (e.type === 'blob' ? [e.oid] : [])))];
+
+/** What a fetch of the advertised commit brought: the dataset's entries, and the blobs checkout reads. */
+interface Listing {
+  /** The dataset's entries (no sizes: its blobs may not be here yet). */
+  entries: TreeEntry[];
+  /** Blobs of the dataset and of the .gitattributes files checkout reads for it. */
+  blobs: string[];
+  /** The .gitattributes blobs git-lfs reads for the dataset (the root one and those inside it). */
+  attributes: string[];
 }
 
-/** Every blob of the commit not in the local store, without fetching. */
-async function missingCommitBlobs(git: Git, commit: string): Promise<string[]> {
-  const walk = await git.run(['rev-list', '--objects', '--missing=print', '--no-object-names', commit]);
-  return walk.split('\n').flatMap((l) => (l.startsWith('?') ? [l.slice(1)] : []));
+/** The dataset's tree and the attributes that apply to it, in one listing (trees are local after the tag fetch). */
+async function listDataset(git: Git, ad: Advertisement): Promise<Listing> {
+  const listed = await lsTree(git, ad.commit, [ad.path, ...attributeFiles(ad.path)]);
+  const entries = listed.filter((e) => inside(e, ad.path));
+  const isAttributes = (e: TreeEntry) => e.type === 'blob' && (e.path === '.gitattributes' || (inside(e, ad.path) && e.path.endsWith('/.gitattributes')));
+  return { entries, blobs: blobIds(listed), attributes: blobIds(listed.filter(isAttributes)) };
+}
+
+/** Which of `blobs` are not in the local store, without fetching them (a fresh repository has none of them). */
+async function missingOf(git: Git, commit: string, blobs: string[], fresh: boolean): Promise<string[]> {
+  if (fresh || blobs.length === 0) return blobs;
+  const missing = new Set(await missingObjects(git, commit));
+  return blobs.filter((b) => missing.has(b));
+}
+
+/** Does the dataset store files with git-lfs (its .gitattributes, local by now, read in one process)? */
+async function usesLfs(git: Git, attributes: string[], proto: string[]): Promise<boolean> {
+  if (attributes.length === 0) return false;
+  const texts = parseCatFileBatch(await catObjects(git, attributes, proto), attributes);
+  for (const oid of attributes) if (attributesUseLfs(texts?.get(oid) ?? (await readBlob(git, oid, proto)))) return true;
+  return false;
 }
 
 /**
@@ -109,7 +137,7 @@ async function missingCommitBlobs(git: Git, commit: string): Promise<string[]> {
 async function fetchByIds(git: Git, ad: Advertisement, proto: string[], source: string, blobs: string[]): Promise<PartialFetchFailure | undefined> {
   if (blobs.length === 0) return undefined;
   try {
-    await fetchBlobs(git, ad, proto, blobs);
+    await fetchObjects(git, 'origin', blobs, { proto, filter: 'blob:none', what: `git fetch of the files of ${ad.tag} from ${redactUrl(ad.remote)}` });
     return undefined;
   } catch (e) {
     if (!(e instanceof SyncerError && singleObjectsRefused(e.message))) throw e;
@@ -119,25 +147,10 @@ async function fetchByIds(git: Git, ad: Advertisement, proto: string[], source: 
   }
 }
 
-/** Exactly the missing blobs, by id (what git's lazy fetch would ask for, but explicit and checked). */
-async function fetchBlobs(git: Git, ad: Advertisement, proto: string[], blobs: string[]): Promise<void> {
-  await git.transfer([...proto, '-c', 'fetch.negotiationAlgorithm=noop', 'fetch', '--no-tags', '--no-write-fetch-head', '--filter=blob:none', '--stdin', 'origin'], {
-    what: `git fetch of the files of ${ad.tag} from ${redactUrl(ad.remote)}`,
-    input: blobs.join('\n') + '\n',
-  });
-}
-
-/** Forget the partial-clone settings a filtered fetch left (the next fetch would reuse them). */
-async function notPromisor(git: Git): Promise<void> {
-  for (const key of ['remote.origin.promisor', 'remote.origin.partialclonefilter']) await git.tryRun(['config', '--unset', key]);
-}
-
 /** The whole commit at depth 1: what any server that lets a peer clone the tag serves. */
 async function fetchWholeCommit(git: Git, ad: Advertisement, proto: string[], source: string): Promise<void> {
-  await notPromisor(git);
-  await git.transfer([...proto, 'fetch', '--refetch', '--no-tags', '--depth=1', 'origin', `+${source}:refs/tags/${ad.tag}`], {
-    what: `git fetch of ${ad.tag} from ${redactUrl(ad.remote)}`,
-  });
+  await forgetPromisor(git, 'origin');
+  await fetchRefs(git, 'origin', [`+${source}:refs/tags/${ad.tag}`], { proto, what: fetchWhat(ad), depth: 1, refetch: true });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -155,15 +168,10 @@ function refuse(problem: { message: string; hint: string } | undefined): void {
   if (problem) throw verifyError(problem.message, problem.hint);
 }
 
-/** The dataset's tree entries (`-l`: with sizes, which reads every blob: only once they are local). */
-async function datasetEntries(git: Git, commit: string, path: string, sizes: boolean): Promise<TreeEntry[]> {
-  return parseLsTree(await git.run(['ls-tree', '-r', '-z', ...(sizes ? ['-l'] : []), '--full-tree', commit, '--', path]));
-}
-
 /** Bytes as sync advertises them: blobs at their size, git-lfs pointers at their object's size. */
-async function realBytes(git: Git, commit: string, path: string, entries: TreeEntry[]): Promise<number> {
+async function realBytes(git: Git, commit: string, path: string, entries: TreeEntry[], lfs: boolean): Promise<number> {
   let bytes = entries.filter(isFile).reduce((n, e) => n + (e.size ?? 0), 0);
-  if (!(await datasetUsesLfs(git, commit, path))) return bytes;
+  if (!lfs) return bytes;
   if (!(await hasGitLfs(git))) throw lfsMissing(`the dataset ${path}/ stores files with git-lfs: retrieving it`);
   const pointer = new Map(entries.map((e) => [e.path, e.size ?? 0]));
   for (const f of await lfsFiles(git, commit, path)) bytes += f.size - (pointer.get(f.name) ?? 0);
@@ -174,57 +182,87 @@ async function realBytes(git: Git, commit: string, path: string, entries: TreeEn
 async function linkTargets(git: Git, links: TreeEntry[]): Promise<Map<string, string>> {
   if (links.length === 0) return new Map();
   const oids = [...new Set(links.map((l) => l.oid))];
-  let contents = parseCatFileBatch(await git.run(['cat-file', '--batch'], { input: oids.join('\n') + '\n' }), oids);
+  let contents = parseCatFileBatch(await catObjects(git, oids), oids);
   if (!contents) {
     // Not UTF-8 (or framing in doubt): one object at a time, still local.
     contents = new Map();
-    for (const oid of oids) contents.set(oid, await git.run(['cat-file', 'blob', oid]));
+    for (const oid of oids) contents.set(oid, await readBlob(git, oid));
   }
   return new Map(links.map((l) => [l.path, contents!.get(l.oid) ?? '']));
+}
+
+/** Why the dataset's entries (with their sizes) must not be taken. */
+async function contentsProblem(git: Git, ad: Advertisement, policy: ContentPolicy, entries: TreeEntry[], lfs: boolean, what: string) {
+  const size: Size = { files: entries.filter(isFile).length, bytes: await realBytes(git, ad.commit, ad.path, entries, lfs) };
+  const sizeProblem = mismatchProblem(size, ad, what) ?? limitProblem(size, policy.limits, what);
+  if (sizeProblem || policy.allowSymlinks) return sizeProblem;
+  return linksProblem(escapingLinks(await linkTargets(git, entries.filter(isLink)), ad.path), what);
 }
 
 /**
  * Why the dataset at `ad.commit` must not be taken, once its blobs are in `git`'s object store:
  * a size other than the signed one, a size over this machine's limits, or links out of it.
  */
-export async function datasetContentsProblem(git: Git, ad: Advertisement, policy: ContentPolicy, what = described(ad)): Promise<{ message: string; hint: string } | undefined> {
-  const entries = await datasetEntries(git, ad.commit, ad.path, true);
-  const size: Size = { files: entries.filter(isFile).length, bytes: await realBytes(git, ad.commit, ad.path, entries) };
-  const sizeProblem = mismatchProblem(size, ad, what) ?? limitProblem(size, policy.limits, what);
-  if (sizeProblem || policy.allowSymlinks) return sizeProblem;
-  return linksProblem(escapingLinks(await linkTargets(git, entries.filter(isLink)), ad.path), what);
+export async function datasetContentsProblem(
+  git: Git,
+  ad: Advertisement,
+  policy: ContentPolicy,
+  what = described(ad),
+): Promise<{ message: string; hint: string } | undefined> {
+  const entries = await lsTree(git, ad.commit, [ad.path], { sizes: true });
+  return contentsProblem(git, ad, policy, entries, await datasetUsesLfs(git, ad.commit, ad.path), what);
 }
 
-/** Every blob of the dataset is local now: reading sizes and link targets must never fetch lazily. */
-async function requireLocalBlobs(git: Git, ad: Advertisement): Promise<void> {
-  const missing = await missingBlobs(git, ad);
-  if (missing.length === 0) return;
+/**
+ * The dataset's entries with their sizes, read from the local store in one process that never
+ * fetches: every blob checkout reads must be here now, else the remote did not send it.
+ */
+async function localEntries(git: Git, ad: Advertisement, listing: Listing): Promise<TreeEntry[]> {
+  const sizes = await localObjectSizes(git, listing.blobs);
+  if (sizes) return listing.entries.map((e) => (e.type === 'blob' ? { ...e, size: sizes.get(e.oid)! } : e));
+  const missing = await missingOf(git, ad.commit, listing.blobs, false);
+  if (missing.length === 0) return lsTree(git, ad.commit, [ad.path], { sizes: true }); // here after all (a read that failed otherwise)
   throw new SyncerError('GIT', `the remote ${redactUrl(ad.remote)} did not send ${missing.length} of the files of ${ad.tag}`, {
     hint: 'run retrieve again; if it persists, the remote is missing objects (ask the operator to sync again)',
   });
 }
 
-/** Fetch and verify the advertised commit and its dataset's files; `warn` is told of a fallback once. */
-export async function fetchAdvertised(git: Git, ad: Advertisement, proto: string[], warn: (message: string) => void, policy: ContentPolicy): Promise<void> {
+export interface Fetched {
+  /** The dataset stores files with git-lfs (checkout then needs their objects). */
+  lfs: boolean;
+}
+
+/**
+ * Fetch and verify the advertised commit and its dataset's files; `warn` is told of a fallback
+ * once. `fresh`: `git` is a repository just made, with no object of its own yet.
+ */
+export async function fetchAdvertised(
+  git: Git,
+  ad: Advertisement,
+  proto: string[],
+  warn: (message: string) => void,
+  policy: ContentPolicy,
+  fresh = false,
+): Promise<Fetched> {
   // A signed size over the limits needs no download to refuse.
   refuse(limitProblem(ad, policy.limits, described(ad)));
-  const before = await storeBytes(git);
+  const before = await objectStoreBytes(git);
   const tag = await fetchTag(git, ad, proto);
   await verifyTag(git, ad);
   // The trees are here, the blobs not yet (partial fetch): the file count is known before the
   // bytes, so a tree of thousands of files advertised as one is refused before they come.
-  const files = (await datasetEntries(git, ad.commit, ad.path, false)).filter(isFile).length;
+  const listing = await listDataset(git, ad);
+  const files = listing.entries.filter(isFile).length;
   refuse(mismatchProblem({ files }, ad, described(ad)) ?? limitProblem({ files }, policy.limits, described(ad)));
   let failure = tag.failure;
-  if (!failure) failure = await fetchByIds(git, ad, proto, tag.source, await missingBlobs(git, ad));
+  if (!failure) failure = await fetchByIds(git, ad, proto, tag.source, await missingOf(git, ad.commit, listing.blobs, fresh));
+  const lfs = await usesLfs(git, listing.attributes, proto);
   // git-lfs 3.3 lists a commit's LFS files with `ls-tree -l --full-tree` (sizes of every blob), so
   // in a partial clone it would fetch the other datasets' blobs lazily, one process each: bring
   // them in one more fetch instead (pointers and small files; LFS objects stay per path).
-  if (!failure && (await (await import('../../adapters/lfs.js')).datasetUsesLfs(git, ad.commit, ad.path, proto))) {
-    failure = await fetchByIds(git, ad, proto, tag.source, await missingCommitBlobs(git, ad.commit));
-  }
-  if (failure) warn(fallbackWarning(redactUrl(ad.remote), failure, (await storeBytes(git)) - before));
+  if (!failure && lfs) failure = await fetchByIds(git, ad, proto, tag.source, await missingObjects(git, ad.commit));
+  if (failure) warn(fallbackWarning(redactUrl(ad.remote), failure, (await objectStoreBytes(git)) - before));
   // Blobs local, nothing checked out yet: the last moment to refuse without touching the target.
-  await requireLocalBlobs(git, ad);
-  refuse(await datasetContentsProblem(git, ad, policy));
+  refuse(await contentsProblem(git, ad, policy, await localEntries(git, ad, listing), lfs, described(ad)));
+  return { lfs };
 }

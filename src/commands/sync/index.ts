@@ -15,6 +15,8 @@ import { planOperatorRecord } from '../../core/operator-record.js';
 import { fingerprint } from '../../core/signing.js';
 import type { Runtime } from '../../runtime.js';
 import type { Git } from '../../adapters/git.js';
+import { absoluteGitDir } from '../../adapters/git-repo.js';
+import { workingFiles } from '../../adapters/git-worktree.js';
 import type { Registry } from '../../adapters/registry.js';
 import { publish } from './publish.js';
 import { withLock } from '../../adapters/locks.js';
@@ -39,7 +41,9 @@ function requireConfig(rt: Runtime): { operator: string; repoPath: string } {
 }
 
 async function chooseHub(rt: Runtime, repoPath: string): Promise<string> {
-  const dirs = readdirSync(repoPath, { withFileTypes: true }).filter((d) => d.isDirectory() && !d.name.startsWith('.')).map((d) => d.name);
+  const dirs = readdirSync(repoPath, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
+    .map((d) => d.name);
   const registryHubs = (await (await rt.registry()).listHubs()).map((h) => h.hub);
   const choices = hubChoices(dirs, registryHubs);
   const NEW = '\u0000new';
@@ -66,7 +70,10 @@ function warnLargeFiles(rt: Runtime, repoPath: string, changed: string[], lfsThr
     try {
       const st = statSync(join(repoPath, file));
       if (st.isFile() && st.size > LARGE_FILE_BYTES && st.size <= lfsThreshold) {
-        rt.out.warn(`${file} is ${(st.size / 1024 / 1024).toFixed(0)} MB: most git forges reject files over 100 MB; lfsThresholdMiB is ${Math.round(lfsThreshold / 1024 / 1024)}, so it stays in git (lower it to store such files with git-lfs)`);
+        rt.out.warn(
+          `${file} is ${(st.size / 1024 / 1024).toFixed(0)} MB: most git forges reject files over 100 MB; ` +
+            `lfsThresholdMiB is ${Math.round(lfsThreshold / 1024 / 1024)}, so it stays in git (lower it to store such files with git-lfs)`,
+        );
       }
     } catch {
       /* deleted file */
@@ -80,7 +87,11 @@ async function advertisedRemote(rt: Runtime, git: Git): Promise<string> {
   if (!url) throw usageError(`the repository has no remote "${remote}"`, `add one (git remote add ${remote} URL) or set remote in the config`);
   const pub = publicRemoteUrl(url);
   const check = classifyRemote(pub, { allowed: allowedTransports, local: { base: git.dir } });
-  if (!check.ok) throw usageError(`the remote peers would clone from (${redactUrl(pub)}) is not usable: ${check.problem}`, check.fix ? undefined : 'set remoteUrl to the URL peers should clone from');
+  if (!check.ok)
+    throw usageError(
+      `the remote peers would clone from (${redactUrl(pub)}) is not usable: ${check.problem}`,
+      check.fix ? undefined : 'set remoteUrl to the URL peers should clone from',
+    );
   return check.url!;
 }
 
@@ -99,7 +110,10 @@ function refuseSymlink(top: string, path: string): void {
       return; // absent: the caller says so
     }
     if (target !== undefined) {
-      throw usageError(`${p} is a symbolic link (to ${target}): a dataset must be a real directory in the repository`, `replace the link with the directory itself (e.g. rm ${p} && cp -r ${target} ${p}), or pass --path to the real directory`);
+      throw usageError(
+        `${p} is a symbolic link (to ${target}): a dataset must be a real directory in the repository`,
+        `replace the link with the directory itself (e.g. rm ${p} && cp -r ${target} ${p}), or pass --path to the real directory`,
+      );
     }
   }
 }
@@ -109,9 +123,8 @@ function refuseSymlink(top: string, path: string): void {
  * it points to, and refuse the dataset unless they pass --allow-symlinks. Say so before pushing.
  */
 async function warnEscapingLinks(rt: Runtime, git: Git, top: string, path: string): Promise<void> {
-  const listed = await git.run(['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', path]);
   const links = new Map<string, string>();
-  for (const rel of new Set(listed.split('\0').filter(Boolean))) {
+  for (const rel of await workingFiles(git, path)) {
     try {
       if (lstatSync(join(top, rel)).isSymbolicLink()) links.set(rel, readlinkSync(join(top, rel)));
     } catch {
@@ -155,10 +168,16 @@ async function prepare(rt: Runtime, git: Git, registry: () => Promise<Registry>,
   // Only our own signed entry can be newer than this sync (a clock ahead elsewhere); one that does
   // not verify with our keys is planted junk, and this sync replaces it.
   if (existing && Date.parse(existing.syncedAt) > rt.now().getTime() && ownEntry(rt, operator, entry?.record)(existing)) {
-    throw usageError(`the registry holds a newer advertisement for ${hub}/${date}/${operator} (synced at ${existing.syncedAt})`, "check this machine's clock; the newer entry is kept");
+    throw usageError(
+      `the registry holds a newer advertisement for ${hub}/${date}/${operator} (synced at ${existing.syncedAt})`,
+      "check this machine's clock; the newer entry is kept",
+    );
   }
   if (!rt.keystore.load(operator) && entry?.record?.publicKey) {
-    throw verifyError(`no signing key for ${operator} on this machine (${rt.keystore.keyFile(operator)}), and the registry holds one (${fingerprint(entry.record.publicKey)})`, 'copy your key file from the machine that has it (syncer keys path), or pick another operator name');
+    throw verifyError(
+      `no signing key for ${operator} on this machine (${rt.keystore.keyFile(operator)}), and the registry holds one (${fingerprint(entry.record.publicKey)})`,
+      'copy your key file from the machine that has it (syncer keys path), or pick another operator name',
+    );
   }
   const { pair, created } = rt.keystore.loadOrCreate(operator);
   if (created) rt.out.info(`made a signing key for ${operator} (${fingerprint(pair.publicKey)}) in ${rt.keystore.keyFile(operator)}: back it up`);
@@ -175,7 +194,16 @@ async function prepare(rt: Runtime, git: Git, registry: () => Promise<Registry>,
   const changed = await git.changedPaths([path]);
   warnLargeFiles(rt, top, changed, (await import('../../adapters/lfs.js')).lfsThresholdBytes(rt));
   return {
-    top, branch, hub, date, operator, path, message: options.message ?? defaultMessage(hub, date), remote, changed, pair,
+    top,
+    branch,
+    hub,
+    date,
+    operator,
+    path,
+    message: options.message ?? defaultMessage(hub, date),
+    remote,
+    changed,
+    pair,
     operatorFile: { path: opPath, text, stale, record, registryWrite: recordPlan.write || !entry?.record, registryRevision: entry?.modRevision },
   };
 }
@@ -195,7 +223,7 @@ export async function sync(rt: Runtime, options: SyncOptions): Promise<SyncResul
   const { operator, repoPath } = requireConfig(rt);
   if (!existsSync(repoPath)) throw usageError(`repository ${repoPath} does not exist`, 'fix repoPath (syncer config set repoPath DIR)');
   const { git, done } = rt.git(repoPath, { progressLabel: 'push' });
-  const gitDir = (await git.tryRun(['rev-parse', '--absolute-git-dir']))?.trim();
+  const gitDir = await absoluteGitDir(git);
   if (!gitDir) throw usageError(`${repoPath} is not a git repository`, 'run `git init` there or fix repoPath');
   const lockIo = { info: (m: string) => rt.out.info(m), warn: (m: string) => rt.out.warn(m), signal: rt.deps.signal };
   return withLock(join(gitDir, 'syncer.lock'), `sync of ${repoPath}`, lockIo, () => syncLocked(rt, git, done, operator, options));
@@ -206,7 +234,10 @@ async function syncLocked(rt: Runtime, git: Git, done: () => void, operator: str
     const plan = await prepare(rt, git, () => rt.registry({ writes: true }), operator, options);
     if (rt.canPrompt && !rt.flags.yes) {
       const { hub, date, path, changed, remote, branch } = plan;
-      rt.out.info(`\n  hub       ${hub}\n  date      ${date} (UTC)\n  path      ${path}/\n  changes   ${changed.length} file(s)${changed.length ? '' : ' (nothing to commit)'}\n  remote    ${redactUrl(remote)} (branch ${branch})\n`);
+      rt.out.info(
+        `\n  hub       ${hub}\n  date      ${date} (UTC)\n  path      ${path}/\n` +
+          `  changes   ${changed.length} file(s)${changed.length ? '' : ' (nothing to commit)'}\n  remote    ${redactUrl(remote)} (branch ${branch})\n`,
+      );
       if (!(await rt.confirm('Commit, push and advertise?'))) throw new SyncerError('INTERRUPTED', 'cancelled; nothing was changed');
     }
     const registry = await rt.registry({ writes: false });
@@ -225,7 +256,10 @@ async function syncLocked(rt: Runtime, git: Git, done: () => void, operator: str
 
 export async function run(rt: Runtime, options: SyncOptions): Promise<void> {
   const r = await sync(rt, options);
-  rt.out.result(r, () =>
-    `${r.committed ? 'committed and pushed' : 'pushed (no changes to commit)'} ${r.hub}/${r.date} as ${r.operator}: ${r.commit.slice(0, 12)}, ${r.files} file${r.files === 1 ? '' : 's'}, ${r.bytes} bytes\nadvertisement ${r.advertised}`,
+  rt.out.result(
+    r,
+    () =>
+      `${r.committed ? 'committed and pushed' : 'pushed (no changes to commit)'} ${r.hub}/${r.date} as ${r.operator}: ` +
+      `${r.commit.slice(0, 12)}, ${r.files} file${r.files === 1 ? '' : 's'}, ${r.bytes} bytes\nadvertisement ${r.advertised}`,
   );
 }

@@ -5,11 +5,13 @@
  */
 import { writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { SyncerError, usageError } from '../../errors.js';
+import { hasKind, SyncerError, usageError } from '../../errors.js';
 import { serializeAdvertisement } from '../../core/advertisement.js';
 import { tagName } from '../../core/keys.js';
 import { advertisementSigningText, signText } from '../../core/signing.js';
 import type { Git } from '../../adapters/git.js';
+import { annotatedTag, commitPaths } from '../../adapters/git-history.js';
+import { pushRefs } from '../../adapters/git-remote.js';
 import type { Registry } from '../../adapters/registry.js';
 import type { Runtime } from '../../runtime.js';
 import { buildAdvertisement, OPERATOR_FILE, type SyncPlan, type SyncResult } from './plan.js';
@@ -27,39 +29,17 @@ async function commitDataset(git: Git, plan: SyncPlan): Promise<boolean> {
   // type change (with `path` git refuses: "'path' does not have a commit checked out").
   const pathspec = [`${plan.path}/`, OPERATOR_FILE];
   if (plan.changed.length === 0 && (await git.changedPaths([OPERATOR_FILE])).length === 0) return false;
-  await git.run(['add', '-A', '--', ...pathspec]);
-  // A pathspec commit: whatever else is staged stays staged and out of this commit. When nothing
-  // else is staged the plain commit is the same commit, and it does not run the clean filter again
-  // over every file of the path (git-lfs hashes a 1 GB file once more for `commit -- PATH`).
-  const othersStaged = ((await git.tryRun(['diff', '--cached', '--name-only', '-z', '--', ':/', ...pathspec.map((p) => `:(exclude,top)${p}`)])) ?? 'unknown') !== '';
-  try {
-    await git.run(['commit', '--quiet', '--no-verify', '-m', plan.message, ...(othersStaged ? ['--', ...pathspec] : [])], { what: 'git commit' });
-  } catch (e) {
-    // Leave the index as it was: what `add` staged for the commit that did not happen is unstaged
-    // (the files themselves are untouched). An unborn branch has no HEAD to reset to.
-    if ((await git.tryRun(['reset', '--quiet', '--', ...pathspec])) === undefined) {
-      await git.tryRun(['rm', '-r', '--cached', '--quiet', '--ignore-unmatch', '--', ...pathspec]);
-    }
-    if (e instanceof SyncerError && /Please tell me who you are|auto-detect email|empty ident|no (email|name) was given|auto-detection is disabled/i.test(e.message)) {
-      throw new SyncerError('GIT', 'git commit failed: git does not know who you are (user.name / user.email)', {
-        hint: 'git config --global user.name "Your Name"; git config --global user.email you@example.org; then run syncer sync again',
-        cause: e,
-      });
-    }
-    throw e;
-  }
+  await commitPaths(git, pathspec, plan.message, 'syncer sync');
   return true;
 }
 
 async function push(rt: Runtime, git: Git, plan: SyncPlan, tag: string, committed: boolean): Promise<void> {
   const remote = rt.config.remote;
   try {
-    await git.run(['push', '--porcelain', '--atomic', '--', remote, `refs/heads/${plan.branch}:refs/heads/${plan.branch}`, `+refs/tags/${tag}:refs/tags/${tag}`], {
-      network: true,
-      what: `git push to ${remote}`,
-    });
+    const refspecs = [`refs/heads/${plan.branch}:refs/heads/${plan.branch}`, `+refs/tags/${tag}:refs/tags/${tag}`];
+    await pushRefs(git, remote, refspecs, { atomic: true, what: `git push to ${remote}` });
   } catch (e) {
-    if (!(e instanceof SyncerError && e.kind === 'GIT')) throw e;
+    if (!hasKind(e, 'GIT')) throw e;
     // "[rejected] (fetch first | non-fast-forward)" is fixed by pulling; "[remote rejected]" (a hook) is not.
     const nonFF = /non-fast-forward|fetch first|(?<!remote )\[rejected\]/.test(String((e.cause as Error)?.message ?? e.message));
     throw new SyncerError('GIT', `${e.message}${committed ? ' (your commit is kept locally)' : ''}; nothing was advertised`, {
@@ -76,7 +56,9 @@ export async function publish(rt: Runtime, git: Git, registry: Registry, plan: S
   // The operator record (our public key) goes first: readers need it to verify what follows.
   const { record, registryWrite, registryRevision } = plan.operatorFile;
   if (registryWrite && !(await registry.putOperator(record, registryRevision))) {
-    throw new SyncerError('REGISTRY', `the operator record of ${operator} changed while this sync ran; nothing was committed`, { hint: 'run syncer sync again' });
+    throw new SyncerError('REGISTRY', `the operator record of ${operator} changed while this sync ran; nothing was committed`, {
+      hint: 'run syncer sync again',
+    });
   }
   // Files over the LFS threshold go through git-lfs (listed in <path>/.gitattributes, committed
   // with the dataset); without git-lfs that is exit 4 before anything is committed.
@@ -91,7 +73,7 @@ export async function publish(rt: Runtime, git: Git, registry: Registry, plan: S
   const unsigned = buildAdvertisement({ hub, date, operator, remote, branch: plan.branch, commit, path, ...size, message: plan.message, now: rt.now(), runId });
   const ad = { ...unsigned, signature: signText(advertisementSigningText(unsigned), plan.pair.privateKeyPem) };
   const tag = tagName(hub, date);
-  await git.run(['tag', '-a', '-f', '-m', serializeAdvertisement(ad), tag, commit], { what: 'git tag' });
+  await annotatedTag(git, tag, commit, serializeAdvertisement(ad));
   // LFS objects first: a remote that cannot take them gets neither branch nor tag (exit 4).
   await pushLfsObjects(git, rt.config.remote, commit, path);
   await push(rt, git, plan, tag, committed);
@@ -100,7 +82,7 @@ export async function publish(rt: Runtime, git: Git, registry: Registry, plan: S
     const advertised = await registry.advertise(ad, ownEntry(rt, operator, plan.operatorFile.record));
     return { hub, date, operator, commit, tag, remote, path, files: size.files, bytes: size.bytes, committed, advertised };
   } catch (e) {
-    if (!(e instanceof SyncerError && e.kind === 'REGISTRY')) throw e;
+    if (!hasKind(e, 'REGISTRY')) throw e;
     throw new SyncerError('REGISTRY', `pushed ${commit.slice(0, 12)} but could not advertise it: ${e.message}`, {
       hint: `run syncer sync --hub ${hub} again once etcd is reachable: it advertises without committing again`,
       cause: e,
