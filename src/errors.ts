@@ -10,8 +10,6 @@ export const ExitCode = {
   REGISTRY: 3,
   /** A remote failed: git (push rejected, clone failed, unreachable) or a data source (HTTP, database, file). */
   REMOTE: 4,
-  /** @deprecated being renamed REMOTE (same code). */
-  GIT: 4,
   VERIFY: 5,
   INTERRUPTED: 130,
 } as const;

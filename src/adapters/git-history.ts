@@ -38,7 +38,7 @@ export async function commitPaths(git: Git, paths: string[], message: string, ag
   } catch (e) {
     await unstage(git, paths);
     if (e instanceof SyncerError && NO_IDENTITY.test(e.message)) {
-      throw new SyncerError('GIT', 'git commit failed: git does not know who you are (user.name / user.email)', {
+      throw new SyncerError('REMOTE', 'git commit failed: git does not know who you are (user.name / user.email)', {
         hint: `git config --global user.name "Your Name"; git config --global user.email you@example.org; then run ${again} again`,
         cause: e,
       });

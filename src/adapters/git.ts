@@ -121,10 +121,10 @@ export class Git {
       throw this.mapError(e, what);
     }
     if (res.aborted || this.ctx.signal?.aborted) throw interrupted();
-    if (res.timedOut) throw new SyncerError('GIT', `${what} did not finish in time and was stopped`);
+    if (res.timedOut) throw new SyncerError('REMOTE', `${what} did not finish in time and was stopped`);
     if (res.exitCode === 0) return res.stdout;
     if (allowFailure) return undefined;
-    throw new SyncerError('GIT', `${what} failed: ${gitFailure(`${res.stderr}\n${res.stdout}`)}`);
+    throw new SyncerError('REMOTE', `${what} failed: ${gitFailure(`${res.stderr}\n${res.stdout}`)}`);
   }
 
   /** Run `git <args>` and return stdout. `network` operations get the stall deadline and progress. */
@@ -152,13 +152,13 @@ export class Git {
       });
     } catch (e) {
       if ((e as NodeJS.ErrnoException)?.code === 'ENOENT') {
-        throw new SyncerError('GIT', 'git is not installed (or not on PATH)', { hint: 'install git: apt-get install -y git', cause: e });
+        throw new SyncerError('REMOTE', 'git is not installed (or not on PATH)', { hint: 'install git: apt-get install -y git', cause: e });
       }
-      throw new SyncerError('GIT', `${what} failed: ${(e as Error)?.message ?? e}`, { cause: e });
+      throw new SyncerError('REMOTE', `${what} failed: ${(e as Error)?.message ?? e}`, { cause: e });
     }
     if (res.aborted || this.ctx.signal?.aborted) throw interrupted();
     if (res.stalled) {
-      throw new SyncerError('GIT', `${what} made no progress for ${Math.round(this.ctx.stallTimeoutMs / 1000)} s and was stopped`, {
+      throw new SyncerError('REMOTE', `${what} made no progress for ${Math.round(this.ctx.stallTimeoutMs / 1000)} s and was stopped`, {
         hint: 'check the remote is reachable; raise gitStallTimeoutSeconds (SYNCER_GIT_STALL_TIMEOUT) for links that pause that long',
       });
     }
@@ -166,7 +166,7 @@ export class Git {
       const hint = gitFailureHint(res.stderr, urlIn([...args, ...what.split(' ')]) ?? (await this.namedRemoteUrl(args)));
       // push --porcelain reports refused refs ("[rejected] (fetch first)") on stdout.
       const text = `${res.stderr}\n${res.stdout}`.trim() || `exit code ${res.exitCode}`;
-      throw new SyncerError('GIT', `${what} failed: ${gitFailure(text)}`, hint ? { hint } : {});
+      throw new SyncerError('REMOTE', `${what} failed: ${gitFailure(text)}`, hint ? { hint } : {});
     }
     return { stdout: res.stdout, stderr: res.stderr };
   }
@@ -181,9 +181,9 @@ export class Git {
   private mapError(e: unknown, what: string): SyncerError {
     if (this.ctx.signal?.aborted) return interrupted();
     if ((e as NodeJS.ErrnoException)?.code === 'ENOENT') {
-      return new SyncerError('GIT', 'git is not installed (or not on PATH)', { hint: 'install git: apt-get install -y git', cause: e });
+      return new SyncerError('REMOTE', 'git is not installed (or not on PATH)', { hint: 'install git: apt-get install -y git', cause: e });
     }
-    return new SyncerError('GIT', `${what} failed: ${(e as Error)?.message ?? e}`, { cause: e });
+    return new SyncerError('REMOTE', `${what} failed: ${(e as Error)?.message ?? e}`, { cause: e });
   }
 
   /** Like run, but a non-zero exit is an answer (undefined), not an error. */

@@ -67,7 +67,7 @@ async function extract(h: HistoryFile, commit: string, target: string): Promise<
   // A version stored with git-lfs: its content through the LFS filter, never the pointer.
   if (!found || !isPointerFile(target)) return found;
   if (!(await catFile(h, '--filters', commit, target)) || isPointerFile(target)) {
-    throw new SyncerError('GIT', `${h.rel} at ${commit.slice(0, 12)} is stored with git-lfs and its content could not be read`, {
+    throw new SyncerError('REMOTE', `${h.rel} at ${commit.slice(0, 12)} is stored with git-lfs and its content could not be read`, {
       hint: `${LFS_INSTALL_HINT}; the LFS object must be in the repository or its remote (git lfs fetch)`,
     });
   }

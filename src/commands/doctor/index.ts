@@ -34,7 +34,7 @@ export async function doctor(rt: Runtime): Promise<Check[]> {
       return `${rt.configFile} (operator ${cfg.operator})`;
     }),
   );
-  checks.push(await attempt('git', ExitCode.GIT, () => gitVersion(rt.git(rt.deps.cwd).git)));
+  checks.push(await attempt('git', ExitCode.REMOTE, () => gitVersion(rt.git(rt.deps.cwd).git)));
   if (!cfg) return checks;
   const c: Config = cfg;
   const repoGit = c.repoPath && existsSync(c.repoPath) ? rt.git(c.repoPath).git : undefined;
@@ -47,7 +47,7 @@ export async function doctor(rt: Runtime): Promise<Check[]> {
       const [name, email] = await Promise.all([repoGit.configGet('user.name'), repoGit.configGet('user.email')]);
       if (!name || !email) {
         // The same exit code as the sync that would fail on it (4: git).
-        throw new SyncerError('GIT', `git has no ${!name ? 'user.name' : 'user.email'} for commits in ${top}`, {
+        throw new SyncerError('REMOTE', `git has no ${!name ? 'user.name' : 'user.email'} for commits in ${top}`, {
           hint: 'git config --global user.name "Your Name"; git config --global user.email you@example.org',
         });
       }
@@ -55,7 +55,7 @@ export async function doctor(rt: Runtime): Promise<Check[]> {
     }),
   );
   checks.push(
-    await attempt('remote', ExitCode.GIT, async () => {
+    await attempt('remote', ExitCode.REMOTE, async () => {
       if (!repoGit) throw new SyncerError('USAGE', 'no repository to read the remote from');
       const url = await repoGit.remoteUrl(c.remote);
       if (!url) throw new SyncerError('USAGE', `no remote "${c.remote}" in ${c.repoPath}`, { hint: `git -C ${c.repoPath} remote add ${c.remote} URL` });
@@ -107,7 +107,7 @@ export async function run(rt: Runtime): Promise<void> {
   const failed = checks.find((c) => !c.ok);
   if (failed)
     throw new SyncerError(
-      failed.code === ExitCode.REGISTRY ? 'REGISTRY' : failed.code === ExitCode.GIT ? 'GIT' : 'USAGE',
+      failed.code === ExitCode.REGISTRY ? 'REGISTRY' : failed.code === ExitCode.REMOTE ? 'REMOTE' : 'USAGE',
       `doctor found ${checks.filter((c) => !c.ok).length} problem(s)`,
       { hint: failed.hint },
     );

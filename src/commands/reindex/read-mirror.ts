@@ -64,7 +64,7 @@ export async function readMirror(rt: Runtime, dest: string): Promise<{ url: stri
     return { url: dest, reads: await readArchive(rt, dir, dest) };
   } catch (e) {
     if (e instanceof SyncerError) throw e;
-    throw new SyncerError('GIT', `cannot read the archive ${redactUrl(dest)}: ${(e as Error).message}`);
+    throw new SyncerError('REMOTE', `cannot read the archive ${redactUrl(dest)}: ${(e as Error).message}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

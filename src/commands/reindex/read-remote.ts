@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SyncerError } from '../../errors.js';
+import { hasKind, SyncerError } from '../../errors.js';
 import { redactUrl } from '../../core/remote-url.js';
 import { protocolArgs, type Git } from '../../adapters/git.js';
 import type { Runtime } from '../../runtime.js';
@@ -56,7 +56,7 @@ export async function readTagObjects(rt: Runtime, dir: string, tags: RawTag[]): 
   try {
     objects = parseCatFileBatch(out);
   } catch (e) {
-    throw new SyncerError('GIT', `git cat-file --batch: ${(e as Error).message}`);
+    throw new SyncerError('REMOTE', `git cat-file --batch: ${(e as Error).message}`);
   }
   for (const t of tags) {
     const o = objects.get(t.id);
@@ -76,7 +76,7 @@ async function readRecord(git: Git, proto: string[], shown: string): Promise<Rem
   } catch (e) {
     // A remote nothing was pushed to yet (an operator who registered but never synced) has no HEAD.
     if (e instanceof SyncerError && /couldn't find remote ref HEAD/i.test(e.message)) return { problem: `${shown} is empty (nothing pushed yet)` };
-    if (e instanceof SyncerError && e.kind === 'GIT') return { problem: e.message };
+    if (hasKind(e, 'REMOTE')) return { problem: e.message };
     throw e;
   }
 }
@@ -120,7 +120,7 @@ export async function readRemote(rt: Runtime, target: RemoteTarget): Promise<Rem
     const fromTag = record.text === undefined ? await recordFromNewestTag(git, proto, tags) : undefined;
     return { target, ok: true, tags, record: fromTag ?? record };
   } catch (e) {
-    if (e instanceof SyncerError && e.kind === 'GIT') return { target, ok: false, error: e.message, tags: [], record: {} };
+    if (hasKind(e, 'REMOTE')) return { target, ok: false, error: e.message, tags: [], record: {} };
     throw e;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -222,7 +222,7 @@ async function localEntries(git: Git, ad: Advertisement, listing: Listing): Prom
   if (sizes) return listing.entries.map((e) => (e.type === 'blob' ? { ...e, size: sizes.get(e.oid)! } : e));
   const missing = await missingOf(git, ad.commit, listing.blobs, false);
   if (missing.length === 0) return lsTree(git, ad.commit, [ad.path], { sizes: true }); // here after all (a read that failed otherwise)
-  throw new SyncerError('GIT', `the remote ${redactUrl(ad.remote)} did not send ${missing.length} of the files of ${ad.tag}`, {
+  throw new SyncerError('REMOTE', `the remote ${redactUrl(ad.remote)} did not send ${missing.length} of the files of ${ad.tag}`, {
     hint: 'run retrieve again; if it persists, the remote is missing objects (ask the operator to sync again)',
   });
 }

@@ -6,7 +6,7 @@
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { SyncerError, usageError, verifyError } from '../../errors.js';
+import { hasKind, SyncerError, usageError, verifyError } from '../../errors.js';
 import { checkDatasetPath, checkName, utcDate } from '../../core/names.js';
 import { classifyRemote, publicRemoteUrl, redactUrl } from '../../core/remote-url.js';
 import { operatorRecordSchema, type OperatorRecord } from '../../core/advertisement.js';
@@ -161,7 +161,7 @@ async function prepare(rt: Runtime, git: Git, registry: () => Promise<Registry>,
   const reg = await registry();
   await reg.checkWritableDataset({ hub, date, operator });
   const existing = await reg.getAdvertisement({ hub, date, operator }).catch((e) => {
-    if (e instanceof SyncerError && e.kind === 'VERIFY') return undefined; // a broken entry of ours gets replaced
+    if (hasKind(e, 'VERIFY')) return undefined; // a broken entry of ours gets replaced
     throw e;
   });
   const entry = await reg.getOperatorEntry(operator);

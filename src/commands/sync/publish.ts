@@ -39,10 +39,10 @@ async function push(rt: Runtime, git: Git, plan: SyncPlan, tag: string, committe
     const refspecs = [`refs/heads/${plan.branch}:refs/heads/${plan.branch}`, `+refs/tags/${tag}:refs/tags/${tag}`];
     await pushRefs(git, remote, refspecs, { atomic: true, what: `git push to ${remote}` });
   } catch (e) {
-    if (!hasKind(e, 'GIT')) throw e;
+    if (!hasKind(e, 'REMOTE')) throw e;
     // "[rejected] (fetch first | non-fast-forward)" is fixed by pulling; "[remote rejected]" (a hook) is not.
     const nonFF = /non-fast-forward|fetch first|(?<!remote )\[rejected\]/.test(String((e.cause as Error)?.message ?? e.message));
-    throw new SyncerError('GIT', `${e.message}${committed ? ' (your commit is kept locally)' : ''}; nothing was advertised`, {
+    throw new SyncerError('REMOTE', `${e.message}${committed ? ' (your commit is kept locally)' : ''}; nothing was advertised`, {
       hint: nonFF
         ? `the remote has commits you do not: git -C ${plan.top} pull --rebase ${remote} ${plan.branch}, then run syncer sync again`
         : (e.hint ?? 'fix the remote, then run syncer sync again: it pushes and advertises without a new commit'),
