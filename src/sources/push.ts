@@ -13,6 +13,7 @@ import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { hasKind, SyncerError } from '../errors.js';
+import { isAncestor } from '../adapters/git-objects.js';
 import { ensureContent } from '../adapters/lfs.js';
 import { utcDate } from '../core/names.js';
 import { throwIfAborted, type Destination, type OutgoingRecord, type PushContext } from './core/connector.js';
@@ -140,7 +141,7 @@ async function recordsToSend(run: PushRun, scratch: Scratch, head: string): Prom
 /** The commit last pushed, when it is in this history (else every record is considered). */
 async function lastPushed(run: PushRun, head: string): Promise<string | undefined> {
   const from = run.state.push?.commit;
-  if (from && (await run.repo.git.tryRun(['merge-base', '--is-ancestor', from, head])) === undefined) {
+  if (from && !(await isAncestor(run.repo.git, from, head))) {
     run.io.warn(`the last pushed commit ${from.slice(0, 12)} is not in this history (rewritten?): every record is considered`);
     return undefined;
   }

@@ -11,6 +11,7 @@ import { fingerprint, generateKeyPair, signText, advertisementSigningText, verif
 import { rotateRecord } from '../../core/operator-record.js';
 import { sealOf } from '../../core/trust.js';
 import { tagMessageProblem, type Advertisement } from '../../core/advertisement.js';
+import { tagMessage } from '../../adapters/git-objects.js';
 import type { Registry } from '../../adapters/registry.js';
 import type { Runtime } from '../../runtime.js';
 
@@ -33,7 +34,7 @@ async function backedByOwnTag(rt: Runtime, ad: Advertisement): Promise<boolean> 
   const { git } = rt.git(rt.config.repoPath);
   const target = await git.revParse(`refs/tags/${ad.tag}`);
   if (target !== ad.commit) return false;
-  const message = await git.tryRun(['for-each-ref', '--format=%(contents)', '--', `refs/tags/${ad.tag}`]);
+  const message = await tagMessage(git, ad.tag);
   return message !== undefined && tagMessageProblem(message, ad) === undefined;
 }
 
