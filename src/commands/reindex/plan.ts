@@ -151,130 +151,207 @@ export function pack(units: Unit[], maxOps = MAX_TXN_OPS, maxBytes = MAX_TXN_BYT
   return txns;
 }
 
-export function planReindex(input: PlanInput): Plan {
-  const { keys: k, snapshot, prune, transports } = input;
-  const maxOps = input.limits?.maxOps ?? MAX_TXN_OPS;
-  const plan: Plan = {
-    added: [], updated: [], unchanged: 0, stale: [], pruned: [], skipped: [],
-    records: { added: [], unchanged: [], differs: [] }, markers: { added: [], removed: [] }, units: [], txns: [],
-  };
-  const recordUnits: Unit[] = [];
-  const adUnits: Unit[] = [];
-  const markerOnly = new Set<string>();
-  const prunable: DatasetId[] = [];
-  const markerNeeded = (hub: string, date: string) => {
-    const m = k.dateIndex(hub, date);
-    return snapshot.markers.has(m) ? [] : [m];
-  };
+/** The registry's datasets, grouped the ways the plan looks them up. */
+interface RegistryIndex {
+  /** The datasets each operator has in the registry. */
+  byOperator: Map<string, DatasetId[]>;
+  /** `hub/date` -> the operators holding a dataset there once this plan is written (its adds included). */
+  atHubDate: Map<string, Set<string>>;
+}
 
-  // Registry keys per operator, and which datasets each hub/date will hold after this plan.
+/** The plan being built. Units are kept apart by kind until the last step, which decides their order. */
+interface Draft {
+  plan: Plan;
+  recordUnits: Unit[];
+  adUnits: Unit[];
+  /** Markers of advertisements that are not written (unchanged, or newer in the registry) but still need them. */
+  markerOnly: Set<string>;
+  /** Stale entries --prune may delete. */
+  prunable: DatasetId[];
+}
+
+export function planReindex(input: PlanInput): Plan {
+  const maxOps = input.limits?.maxOps ?? MAX_TXN_OPS;
+  const registry = indexRegistry(input.keys, input.snapshot);
+  const draft = emptyDraft();
+  for (const op of input.operators) {
+    planRecord(input, op, draft);
+    for (const verified of op.ads) planAd(input, op, verified, draft, registry.atHubDate);
+    if (op.complete) planStale(input.prune, op, draft, registry.byOperator);
+  }
+  const markerUnits = markerOnlyUnits(draft);
+  const pruneUnits = input.prune ? planPrune(input, draft, registry.atHubDate, maxOps) : [];
+  return orderAndPack(draft, markerUnits, pruneUnits, maxOps, input.limits?.maxBytes ?? MAX_TXN_BYTES);
+}
+
+function emptyDraft(): Draft {
+  const plan: Plan = {
+    added: [],
+    updated: [],
+    unchanged: 0,
+    stale: [],
+    pruned: [],
+    skipped: [],
+    records: { added: [], unchanged: [], differs: [] },
+    markers: { added: [], removed: [] },
+    units: [],
+    txns: [],
+  };
+  return { plan, recordUnits: [], adUnits: [], markerOnly: new Set(), prunable: [] };
+}
+
+const hubDate = (id: { hub: string; date: string }) => `${id.hub}/${id.date}`;
+
+/** `map`'s value for `key`, made and stored first when there is none. */
+function getOrAdd<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  const found = map.get(key);
+  if (found !== undefined) return found;
+  const made = make();
+  map.set(key, made);
+  return made;
+}
+
+function indexRegistry(k: Keys, snapshot: Snapshot): RegistryIndex {
   const byOperator = new Map<string, DatasetId[]>();
   const atHubDate = new Map<string, Set<string>>();
   for (const key of snapshot.datasets.keys()) {
     const id = parseDatasetKey(k, key);
     if (!id) continue;
-    const list = byOperator.get(id.operator) ?? [];
-    list.push(id);
-    byOperator.set(id.operator, list);
-    const hd = `${id.hub}/${id.date}`;
-    (atHubDate.get(hd) ?? atHubDate.set(hd, new Set()).get(hd)!).add(id.operator);
+    getOrAdd(byOperator, id.operator, () => []).push(id);
+    getOrAdd(atHubDate, hubDate(id), () => new Set()).add(id.operator);
   }
+  return { byOperator, atHubDate };
+}
 
-  for (const op of input.operators) {
-    if (op.record !== undefined) {
-      const key = k.operator(op.operator);
-      const current = snapshot.operators.get(key);
-      if (!current) {
-        plan.records.added.push(op.operator);
-        recordUnits.push({ kind: 'record', ids: [op.operator], compares: [{ key, version: 0 }], ops: [{ put: key, value: op.record }], markers: [] });
-      } else if (current.value === op.record) plan.records.unchanged.push(op.operator);
-      else plan.records.differs.push(op.operator);
-    }
+/** The operator's record is only ever created: one that differs is reported, never overwritten. */
+function planRecord({ keys: k, snapshot }: PlanInput, op: OperatorInput, { plan, recordUnits }: Draft): void {
+  if (op.record === undefined) return;
+  const key = k.operator(op.operator);
+  const current = snapshot.operators.get(key);
+  if (!current) {
+    plan.records.added.push(op.operator);
+    recordUnits.push({ kind: 'record', ids: [op.operator], compares: [{ key, version: 0 }], ops: [{ put: key, value: op.record }], markers: [] });
+  } else if (current.value === op.record) plan.records.unchanged.push(op.operator);
+  else plan.records.differs.push(op.operator);
+}
 
-    for (const { ad, value } of op.ads) {
-      const id = { hub: ad.hub, date: ad.date, operator: ad.operator };
-      const key = k.dataset(id);
-      const markers = markerNeeded(ad.hub, ad.date);
-      const current = snapshot.datasets.get(key);
-      if (!current) {
-        plan.added.push(idText(id));
-        adUnits.push({ kind: 'add', ids: [idText(id)], compares: [{ key, version: 0 }], ops: [{ put: key, value }], markers });
-        const hd = `${ad.hub}/${ad.date}`;
-        (atHubDate.get(hd) ?? atHubDate.set(hd, new Set()).get(hd)!).add(ad.operator);
-        continue;
-      }
-      if (current.value === value) {
-        plan.unchanged++;
-        for (const m of markers) markerOnly.add(m);
-        continue;
-      }
-      const existing = current.value === undefined ? undefined : parseAdvertisement(current.value, { expect: id, transports });
-      if (existing?.ok && isNewer(existing.ad, ad) && (op.genuine?.(existing.ad) ?? true)) {
-        plan.skipped.push({ operator: ad.operator, key, reason: `the registry holds a newer advertisement (synced at ${existing.ad.syncedAt}; the tag's is from ${ad.syncedAt}): left alone` });
-        for (const m of markers) markerOnly.add(m);
-        continue;
-      }
-      plan.updated.push(idText(id));
-      adUnits.push({ kind: 'update', ids: [idText(id)], compares: [{ key, modRevision: current.modRevision }], ops: [{ put: key, value }], markers });
-    }
-
-    if (op.complete) {
-      const present = new Set(op.present);
-      const stale = (byOperator.get(op.operator) ?? []).filter((id) => !present.has(`${id.hub}/${id.date}`));
-      plan.stale.push(...stale);
-      // A remote without a single syncer tag is more likely a wrong URL than an operator who
-      // deleted everything: its entries are reported, never pruned.
-      if (prune && stale.length && present.size === 0) {
-        plan.skipped.push({ operator: op.operator, reason: `its remote has no syncer/<hub>/<date> tags at all (a wrong URL?): its ${stale.length} stale entries are not pruned` });
-      } else prunable.push(...stale);
-    }
+/** One verified advertisement: added, updated, unchanged, or left alone. */
+function planAd(input: PlanInput, op: OperatorInput, { ad, value }: VerifiedAd, draft: Draft, atHubDate: Map<string, Set<string>>): void {
+  const id = { hub: ad.hub, date: ad.date, operator: ad.operator };
+  const key = input.keys.dataset(id);
+  const markers = missingMarkers(input, ad);
+  const current = input.snapshot.datasets.get(key);
+  if (!current) {
+    draft.plan.added.push(idText(id));
+    draft.adUnits.push({ kind: 'add', ids: [idText(id)], compares: [{ key, version: 0 }], ops: [{ put: key, value }], markers });
+    getOrAdd(atHubDate, hubDate(ad), () => new Set()).add(ad.operator);
+    return;
   }
+  if (current.value === value) {
+    draft.plan.unchanged++;
+    for (const m of markers) draft.markerOnly.add(m);
+    return;
+  }
+  const newer = genuineNewer(input.transports, op, current, id, ad);
+  if (newer) {
+    const reason = `the registry holds a newer advertisement (synced at ${newer.syncedAt}; the tag's is from ${ad.syncedAt}): left alone`;
+    draft.plan.skipped.push({ operator: ad.operator, key, reason });
+    for (const m of markers) draft.markerOnly.add(m);
+    return;
+  }
+  draft.plan.updated.push(idText(id));
+  draft.adUnits.push({ kind: 'update', ids: [idText(id)], compares: [{ key, modRevision: current.modRevision }], ops: [{ put: key, value }], markers });
+}
 
-  // Unchanged or kept advertisements whose marker is missing: the marker alone, once each.
+/** An advertisement travels with its date's index marker, unless the registry has it already. */
+function missingMarkers({ keys: k, snapshot }: PlanInput, ad: { hub: string; date: string }): string[] {
+  const m = k.dateIndex(ad.hub, ad.date);
+  return snapshot.markers.has(m) ? [] : [m];
+}
+
+/**
+ * The registry's advertisement when it is newer than the tag's and genuinely the operator's: a sync
+ * that ran after the tag was pushed is kept, while planted junk dated ahead is replaced.
+ */
+function genuineNewer(transports: readonly string[], op: OperatorInput, current: RegistryEntry, id: DatasetId, ad: Advertisement): Advertisement | undefined {
+  const existing = current.value === undefined ? undefined : parseAdvertisement(current.value, { expect: id, transports });
+  return existing?.ok && isNewer(existing.ad, ad) && (op.genuine?.(existing.ad) ?? true) ? existing.ad : undefined;
+}
+
+/** Registry entries of a completely read remote whose tag is gone. */
+function planStale(prune: boolean, op: OperatorInput, { plan, prunable }: Draft, byOperator: Map<string, DatasetId[]>): void {
+  const present = new Set(op.present);
+  const stale = (byOperator.get(op.operator) ?? []).filter((id) => !present.has(hubDate(id)));
+  plan.stale.push(...stale);
+  // A remote without a single syncer tag is more likely a wrong URL than an operator who
+  // deleted everything: its entries are reported, never pruned.
+  if (prune && stale.length && present.size === 0) {
+    plan.skipped.push({
+      operator: op.operator,
+      reason: `its remote has no syncer/<hub>/<date> tags at all (a wrong URL?): its ${stale.length} stale entries are not pruned`,
+    });
+  } else prunable.push(...stale);
+}
+
+/** A marker an added or updated advertisement carries is not written twice. */
+function markerOnlyUnits({ markerOnly, adUnits }: Draft): Unit[] {
   const carried = new Set(adUnits.flatMap((u) => u.markers));
-  const markerUnits: Unit[] = [...markerOnly]
-    .filter((m) => !carried.has(m))
-    .map((m) => ({ kind: 'marker', ids: [], compares: [], ops: [], markers: [m] }));
+  return [...markerOnly].filter((m) => !carried.has(m)).map((m): Unit => ({ kind: 'marker', ids: [], compares: [], ops: [], markers: [m] }));
+}
 
-  // Prune: one unit per hub/date (its deletes together), with the marker when nothing else stays.
-  const pruneUnits: Unit[] = [];
-  if (prune && prunable.length) {
-    const groups = new Map<string, DatasetId[]>();
-    for (const id of prunable) {
-      const hd = `${id.hub}/${id.date}`;
-      (groups.get(hd) ?? groups.set(hd, []).get(hd)!).push(id);
-    }
-    for (const [hd, ids] of groups) {
-      const remaining = new Set(atHubDate.get(hd));
-      for (const id of ids) remaining.delete(id.operator);
-      const [hub, date] = hd.split('/') as [string, string];
-      const marker = k.dateIndex(hub, date);
-      const markerRev = snapshot.markers.get(marker);
-      const dropMarker = remaining.size === 0 && markerRev !== undefined && ids.length + 1 <= maxOps;
-      for (let i = 0; i < ids.length; i += maxOps - 1) {
-        const chunk = ids.slice(i, i + maxOps - 1);
-        const unit: Unit = {
-          kind: 'prune',
-          ids: chunk.map(idText),
-          compares: chunk.map((id) => ({ key: k.dataset(id), modRevision: snapshot.datasets.get(k.dataset(id))!.modRevision })),
-          ops: chunk.map((id) => ({ delete: k.dataset(id) })),
-          markers: [],
-        };
-        if (dropMarker) {
-          unit.compares.push({ key: marker, modRevision: markerRev! });
-          unit.ops.push({ delete: marker });
-          plan.markers.removed.push(marker);
-        }
-        pruneUnits.push(unit);
-      }
-      plan.pruned.push(...ids.map(idText));
-    }
+/** One unit per hub/date, so that its deletes (and its marker's) go together. */
+function planPrune(input: PlanInput, { plan, prunable }: Draft, atHubDate: Map<string, Set<string>>, maxOps: number): Unit[] {
+  const groups = new Map<string, DatasetId[]>();
+  for (const id of prunable) getOrAdd(groups, hubDate(id), () => []).push(id);
+  const units: Unit[] = [];
+  for (const [hd, ids] of groups) {
+    units.push(...pruneHubDate(input, hd, ids, atHubDate.get(hd), maxOps, plan));
+    plan.pruned.push(...ids.map(idText));
   }
+  return units;
+}
 
-  const byKey = (a: Unit, b: Unit) => (a.ids[0]! < b.ids[0]! ? -1 : a.ids[0]! > b.ids[0]! ? 1 : 0);
+/**
+ * The deletes of one hub/date. Its index marker says "this hub has an advertisement on this date",
+ * so it goes too, in the same transaction, when none stays.
+ */
+function pruneHubDate(input: PlanInput, hd: string, ids: DatasetId[], holders: Set<string> | undefined, maxOps: number, plan: Plan): Unit[] {
+  const remaining = new Set(holders);
+  for (const id of ids) remaining.delete(id.operator);
+  const [hub, date] = hd.split('/') as [string, string];
+  const marker = input.keys.dateIndex(hub, date);
+  const markerRev = input.snapshot.markers.get(marker);
+  const dropMarker = remaining.size === 0 && markerRev !== undefined && ids.length + 1 <= maxOps;
+  const units: Unit[] = [];
+  for (let i = 0; i < ids.length; i += maxOps - 1) {
+    const unit = deleteUnit(input, ids.slice(i, i + maxOps - 1));
+    if (dropMarker) {
+      unit.compares.push({ key: marker, modRevision: markerRev! });
+      unit.ops.push({ delete: marker });
+      plan.markers.removed.push(marker);
+    }
+    units.push(unit);
+  }
+  return units;
+}
+
+/** Each delete holds only while the entry is as the snapshot read it: a sync meanwhile wins. */
+function deleteUnit({ keys: k, snapshot }: PlanInput, ids: DatasetId[]): Unit {
+  return {
+    kind: 'prune',
+    ids: ids.map(idText),
+    compares: ids.map((id) => ({ key: k.dataset(id), modRevision: snapshot.datasets.get(k.dataset(id))!.modRevision })),
+    ops: ids.map((id) => ({ delete: k.dataset(id) })),
+    markers: [],
+  };
+}
+
+const byFirstId = (a: Unit, b: Unit) => (a.ids[0]! < b.ids[0]! ? -1 : a.ids[0]! > b.ids[0]! ? 1 : 0);
+
+function orderAndPack({ plan, recordUnits, adUnits }: Draft, markerUnits: Unit[], pruneUnits: Unit[], maxOps: number, maxBytes: number): Plan {
   // Operator records first (readers need them to verify what follows); ads grouped by hub/date.
-  plan.units = [...recordUnits, ...adUnits.sort(byKey), ...markerUnits, ...pruneUnits];
+  plan.units = [...recordUnits, ...adUnits.sort(byFirstId), ...markerUnits, ...pruneUnits];
   plan.markers.added = [...new Set(plan.units.flatMap((u) => u.markers))];
-  plan.txns = pack(plan.units, maxOps, input.limits?.maxBytes ?? MAX_TXN_BYTES);
+  plan.txns = pack(plan.units, maxOps, maxBytes);
   return plan;
 }

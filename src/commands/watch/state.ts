@@ -31,7 +31,8 @@ export interface PositionStore {
 }
 
 const isRevision = (r: unknown): r is string => typeof r === 'string' && /^\d+$/.test(r);
-const isEntry = (e: unknown): e is Known[string] => !!e && typeof e === 'object' && isRevision((e as Known[string]).rev) && typeof (e as Known[string]).commit === 'string';
+const isEntry = (e: unknown): e is Known[string] =>
+  !!e && typeof e === 'object' && isRevision((e as Known[string]).rev) && typeof (e as Known[string]).commit === 'string';
 
 function validKnown(k: unknown): Known | undefined {
   if (!k || typeof k !== 'object' || Array.isArray(k)) return undefined;
@@ -40,7 +41,10 @@ function validKnown(k: unknown): Known | undefined {
 
 /** The default state file: one per registry, namespace and filter. */
 export function defaultStateFile(dataDir: string, registryId: string, filter: Filter): string {
-  const id = createHash('sha256').update(JSON.stringify([registryId, [...filter.hubs].sort(), [...filter.operators].sort()])).digest('hex').slice(0, 16);
+  const id = createHash('sha256')
+    .update(JSON.stringify([registryId, [...filter.hubs].sort(), [...filter.operators].sort()]))
+    .digest('hex')
+    .slice(0, 16);
   return join(dataDir, 'watch', `${id}.json`);
 }
 
@@ -89,7 +93,9 @@ function writeAtomically(file: string, text: string): void {
 function removeStaleTmp(file: string): void {
   const prefix = `${basename(file)}.`;
   try {
-    for (const name of readdirSync(dirname(file))) if (name.startsWith(prefix) && /^[0-9a-f]{8}\.tmp$/.test(name.slice(prefix.length))) rmSync(join(dirname(file), name), { force: true });
+    for (const name of readdirSync(dirname(file))) {
+      if (name.startsWith(prefix) && /^[0-9a-f]{8}\.tmp$/.test(name.slice(prefix.length))) rmSync(join(dirname(file), name), { force: true });
+    }
   } catch {
     /* best effort: they are only litter */
   }
@@ -112,7 +118,8 @@ function readSnapshot(file: string): { seq: number; revision: string; known: Kno
   const refuse = (why: string) =>
     usageError(
       `the watch position in ${file} is corrupt (${why}); refusing to guess where to resume, which could skip events`,
-      `move it aside and run \`syncer watch --from-start --state ${file}\` to deliver every advertisement present again (those already acted on included), or delete it to watch from now on`,
+      `move it aside and run \`syncer watch --from-start --state ${file}\` to deliver every advertisement present again ` +
+        '(those already acted on included), or delete it to watch from now on',
     );
   let parsed: { seq?: unknown; revision?: unknown; known?: unknown; cluster?: unknown; seen?: unknown };
   try {
@@ -127,80 +134,119 @@ function readSnapshot(file: string): { seq: number; revision: string; known: Kno
   return { ...parsed, seq: typeof parsed.seq === 'number' ? parsed.seq : 0, revision: parsed.revision, known };
 }
 
+/** A file store's bookkeeping between calls. */
+interface FileState {
+  file: string;
+  journal: string;
+  /** Of the last save. */
+  seq: number;
+  /** Loaded or written by this process: the journal has a base. */
+  haveSnapshot: boolean;
+  journalLines: number;
+  knownSize: number;
+}
+
 export function fileStore(file: string): PositionStore {
-  const journal = `${file}.journal`;
-  let seq = 0; // of the last save
-  let haveSnapshot = false; // loaded or written by this process: the journal has a base
-  let journalLines = 0;
-  let knownSize = 0;
-  const fail = (e: unknown): never => {
-    throw usageError(`cannot write the watch position to ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'pass a writable --state FILE');
-  };
-  const snapshot = (position: Position) => {
-    makeDirs(dirname(file), 0o700);
-    writeAtomically(file, JSON.stringify({ seq, revision: position.revision, known: position.known, ...extras(position) }));
-    // Journal lines are numbered: those of an older snapshot are ignored if this removal is lost.
-    rmSync(journal, { force: true });
-    haveSnapshot = true;
-    journalLines = 0;
-    knownSize = Object.keys(position.known).length;
-  };
+  const state: FileState = { file, journal: `${file}.journal`, seq: 0, haveSnapshot: false, journalLines: 0, knownSize: 0 };
   return {
     describe: file,
-    async load() {
-      const parsed = readSnapshot(file);
-      if (!parsed) return undefined;
-      removeStaleTmp(file);
-      const position: Position = { revision: parsed.revision, known: parsed.known, ...extras(parsed) };
-      seq = parsed.seq;
-      haveSnapshot = true;
-      let lines: string[] = [];
-      try {
-        lines = readFileSync(journal, 'utf8').split('\n');
-      } catch {
-        /* no journal */
-      }
-      for (const line of lines) {
-        if (line.trim() === '') continue;
-        let rec: { seq?: unknown; revision?: unknown; set?: unknown; del?: unknown; cluster?: unknown; seen?: unknown };
-        try {
-          rec = JSON.parse(line);
-        } catch {
-          // A line torn by a crash (the last one). What follows it would be ignored by every later
-          // load: the next save writes a snapshot, so that the journal starts again from a clean base.
-          haveSnapshot = false;
-          break;
-        }
-        if (typeof rec.seq !== 'number' || rec.seq <= seq) continue;
-        const set = validKnown(rec.set);
-        if (!isRevision(rec.revision) || !set || !Array.isArray(rec.del)) {
-          haveSnapshot = false;
-          break; // an older position: events after it are delivered again, never skipped
-        }
-        Object.assign(position.known, set);
-        for (const key of rec.del) if (typeof key === 'string') delete position.known[key];
-        position.revision = rec.revision;
-        Object.assign(position, extras(rec));
-        seq = rec.seq;
-        journalLines += 1;
-      }
-      knownSize = Object.keys(position.known).length;
-      return position;
-    },
-    async save(position, touched) {
-      seq += 1;
-      try {
-        // Rewrite the snapshot when asked to, or when the journal has grown past the snapshot's size.
-        if (!touched || !haveSnapshot || journalLines >= Math.max(1000, knownSize)) return snapshot(position);
-        const { set, del } = changes(position.known, touched);
-        makeDirs(dirname(file), 0o700);
-        appendFileSync(journal, JSON.stringify({ seq, revision: position.revision, set, del, ...extras(position) }) + '\n');
-        journalLines += 1;
-      } catch (e) {
-        fail(e);
-      }
-    },
+    load: async () => loadFromFile(state),
+    save: async (position, touched) => saveToFile(state, position, touched),
   };
+}
+
+function loadFromFile(state: FileState): Position | undefined {
+  const parsed = readSnapshot(state.file);
+  if (!parsed) return undefined;
+  removeStaleTmp(state.file);
+  const position: Position = { revision: parsed.revision, known: parsed.known, ...extras(parsed) };
+  state.seq = parsed.seq;
+  state.haveSnapshot = true;
+  replayJournal(state, position, readJournal(state.journal));
+  state.knownSize = Object.keys(position.known).length;
+  return position;
+}
+
+function readJournal(journal: string): string[] {
+  try {
+    return readFileSync(journal, 'utf8').split('\n');
+  } catch {
+    return []; // no journal
+  }
+}
+
+interface JournalRecord {
+  seq: number;
+  revision: string;
+  set: Known;
+  del: unknown[];
+  cluster?: unknown;
+  seen?: unknown;
+}
+
+/** Apply to `position` the journal's records saved after the snapshot, up to the first that does not read. */
+function replayJournal(state: FileState, position: Position, lines: string[]): void {
+  for (const line of lines) {
+    const rec = journalRecord(line, state.seq);
+    if (rec === 'skip') continue;
+    if (rec === 'stop') {
+      // What follows would be ignored by every later load too: the next save writes a snapshot,
+      // so that the journal starts again from a clean base.
+      state.haveSnapshot = false;
+      break;
+    }
+    Object.assign(position.known, rec.set);
+    for (const key of rec.del) if (typeof key === 'string') delete position.known[key];
+    position.revision = rec.revision;
+    Object.assign(position, extras(rec));
+    state.seq = rec.seq;
+    state.journalLines += 1;
+  }
+}
+
+/** One journal line: a record to apply, one to skip (blank, or older than `seq`), or where replay stops. */
+function journalRecord(line: string, seq: number): JournalRecord | 'skip' | 'stop' {
+  if (line.trim() === '') return 'skip';
+  let rec: { seq?: unknown; revision?: unknown; set?: unknown; del?: unknown; cluster?: unknown; seen?: unknown };
+  try {
+    rec = JSON.parse(line);
+  } catch {
+    return 'stop'; // a line torn by a crash (the last one)
+  }
+  if (typeof rec.seq !== 'number' || rec.seq <= seq) return 'skip';
+  const set = validKnown(rec.set);
+  // Stopping resumes from an older position: events after it are delivered again, never skipped.
+  if (!isRevision(rec.revision) || !set || !Array.isArray(rec.del)) return 'stop';
+  return { ...rec, seq: rec.seq, revision: rec.revision, set, del: rec.del };
+}
+
+function saveToFile(state: FileState, position: Position, touched: readonly string[] | undefined): void {
+  state.seq += 1;
+  try {
+    // Rewrite the snapshot when asked to, or when the journal has grown past the snapshot's size.
+    if (!touched || !state.haveSnapshot || state.journalLines >= Math.max(1000, state.knownSize)) writeSnapshot(state, position);
+    else appendJournal(state, position, touched);
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw usageError(`cannot write the watch position to ${state.file}: ${why}`, 'pass a writable --state FILE');
+  }
+}
+
+function writeSnapshot(state: FileState, position: Position): void {
+  makeDirs(dirname(state.file), 0o700);
+  writeAtomically(state.file, JSON.stringify({ seq: state.seq, revision: position.revision, known: position.known, ...extras(position) }));
+  // Journal lines are numbered: those of an older snapshot are ignored if this removal is lost.
+  rmSync(state.journal, { force: true });
+  state.haveSnapshot = true;
+  state.journalLines = 0;
+  state.knownSize = Object.keys(position.known).length;
+}
+
+function appendJournal(state: FileState, position: Position, touched: readonly string[]): void {
+  const { set, del } = changes(position.known, touched);
+  makeDirs(dirname(state.file), 0o700);
+  appendFileSync(state.journal, `${JSON.stringify({ seq: state.seq, revision: position.revision, set, del, ...extras(position) })}\n`);
+  state.journalLines += 1;
 }
 
 /**
@@ -210,55 +256,74 @@ export function fileStore(file: string): PositionStore {
  */
 export function groupStore(registry: Registry, group: string, leader: { key: string; onLost: () => void }): PositionStore {
   const positionKey = registry.keys.watchGroup(group).position;
-
-  /** Write known entries (undefined: delete) and the position, only while `leader` leads. */
-  const write = async (value: string, known: [string, string | undefined][], replace?: boolean) => {
-    if (!(await registry.saveWatchState(group, leader.key, value, known, replace))) {
-      leader.onLost();
-      throw new SyncerError('REGISTRY', `no longer the leader of watch group ${group}: its position was left to the new leader`);
-    }
-  };
-
   return {
     describe: positionKey,
-    async load() {
-      const text = await registry.readWatchPosition(group);
-      if (text === undefined) return undefined;
-      // Like a state file: a position that cannot be read is refused, never taken for "none".
-      const corrupt = (why: string) =>
-        usageError(
-          `the position of watch group ${group} in etcd (${positionKey}) is corrupt (${why}); refusing to guess where to resume, which could skip events`,
-          `delete that key (etcdctl del ${positionKey}) to watch from now on, and add --from-start to deliver every advertisement present again`,
-        );
-      let parsed: { revision?: unknown; known?: unknown };
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        throw corrupt('not JSON');
-      }
-      if (!parsed || !isRevision(parsed.revision)) throw corrupt('no revision');
-      const found = extras(parsed as { cluster?: unknown; seen?: unknown });
-      const known: Known = {};
-      for await (const entry of registry.readWatchKnown(group)) {
-        try {
-          const value = JSON.parse(entry.value);
-          if (isEntry(value)) known[entry.key] = { rev: value.rev, commit: value.commit, ...(typeof value.at === 'string' ? { at: value.at } : {}) };
-        } catch {
-          /* an entry that does not parse is not known: at worst acted on again */
-        }
-      }
-      return { revision: parsed.revision, known, ...found };
-    },
-    async save(position, touched) {
-      const value = JSON.stringify({ revision: position.revision, ...extras(position) });
-      if (touched) {
-        const { set, del } = changes(position.known, touched);
-        const entries = Object.entries(set).map(([key, entry]): [string, string] => [key, JSON.stringify(entry)]);
-        await write(value, [...entries, ...del.map((key): [string, undefined] => [key, undefined])]);
-        return;
-      }
-      // Everything: the old entries go, then the new ones, the position last.
-      await write(value, Object.entries(position.known).map(([key, entry]): [string, string] => [key, JSON.stringify(entry)]), true);
-    },
+    load: async () => loadFromGroup(registry, group, positionKey),
+    save: async (position, touched) => writeGroupState(registry, group, leader, groupWrites(position, touched)),
   };
+}
+
+async function loadFromGroup(registry: Registry, group: string, positionKey: string): Promise<Position | undefined> {
+  const text = await registry.readWatchPosition(group);
+  if (text === undefined) return undefined;
+  const { revision, ...found } = parseGroupPosition(text, group, positionKey);
+  const known = await readGroupKnown(registry, group);
+  return { revision, known, ...found };
+}
+
+/** Like a state file: a position that cannot be read is refused, never taken for "none". */
+function parseGroupPosition(text: string, group: string, positionKey: string): Omit<Position, 'known'> {
+  const corrupt = (why: string) =>
+    usageError(
+      `the position of watch group ${group} in etcd (${positionKey}) is corrupt (${why}); refusing to guess where to resume, which could skip events`,
+      `delete that key (etcdctl del ${positionKey}) to watch from now on, and add --from-start to deliver every advertisement present again`,
+    );
+  let parsed: { revision?: unknown; cluster?: unknown; seen?: unknown };
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw corrupt('not JSON');
+  }
+  if (!parsed || !isRevision(parsed.revision)) throw corrupt('no revision');
+  return { revision: parsed.revision, ...extras(parsed) };
+}
+
+async function readGroupKnown(registry: Registry, group: string): Promise<Known> {
+  const known: Known = {};
+  for await (const entry of registry.readWatchKnown(group)) {
+    try {
+      const value = JSON.parse(entry.value);
+      if (isEntry(value)) known[entry.key] = { rev: value.rev, commit: value.commit, ...(typeof value.at === 'string' ? { at: value.at } : {}) };
+    } catch {
+      /* an entry that does not parse is not known: at worst acted on again */
+    }
+  }
+  return known;
+}
+
+/** The position's value, and the known entries to write (undefined: delete). */
+interface GroupWrite {
+  value: string;
+  known: [string, string | undefined][];
+  /** The old entries go first. */
+  replace?: boolean;
+}
+
+function groupWrites(position: Position, touched: readonly string[] | undefined): GroupWrite {
+  const value = JSON.stringify({ revision: position.revision, ...extras(position) });
+  if (touched) {
+    const { set, del } = changes(position.known, touched);
+    const entries = Object.entries(set).map(([key, entry]): [string, string] => [key, JSON.stringify(entry)]);
+    return { value, known: [...entries, ...del.map((key): [string, undefined] => [key, undefined])] };
+  }
+  // Everything: the old entries go, then the new ones, the position last.
+  return { value, known: Object.entries(position.known).map(([key, entry]): [string, string] => [key, JSON.stringify(entry)]), replace: true };
+}
+
+/** Written only while `leader` leads. */
+async function writeGroupState(registry: Registry, group: string, leader: { key: string; onLost: () => void }, w: GroupWrite): Promise<void> {
+  if (!(await registry.saveWatchState(group, leader.key, w.value, w.known, w.replace))) {
+    leader.onLost();
+    throw new SyncerError('REGISTRY', `no longer the leader of watch group ${group}: its position was left to the new leader`);
+  }
 }
