@@ -12,7 +12,7 @@ import { classifyRemote, publicRemoteUrl, redactUrl } from '../../core/remote-ur
 import { operatorRecordSchema, type OperatorRecord } from '../../core/advertisement.js';
 import { ownEntry } from './own-entry.js';
 import { planOperatorRecord } from '../../core/operator-record.js';
-import { fingerprint } from '../../core/signing.js';
+import { fingerprint, type KeyPair } from '../../core/signing.js';
 import type { Runtime } from '../../runtime.js';
 import type { Git } from '../../adapters/git.js';
 import { absoluteGitDir } from '../../adapters/git-repo.js';
@@ -141,46 +141,75 @@ async function warnEscapingLinks(rt: Runtime, git: Git, top: string, path: strin
 }
 
 async function prepare(rt: Runtime, git: Git, registry: () => Promise<Registry>, operator: string, options: SyncOptions): Promise<SyncPlan> {
+  const { top, branch } = await checkoutOnBranch(git);
+  const { hub, path } = await chooseDataset(rt, git, top, options);
+  const date = utcDate(rt.now());
+  const remote = await advertisedRemote(rt, git);
+  // Ask the registry before touching git: an unreachable etcd, or a user who may not write,
+  // stops us with nothing committed or pushed.
+  const entry = await checkRegistry(rt, await registry(), { hub, date, operator });
+  const pair = signingKey(rt, operator, entry?.record);
+  const operatorFile = planOperatorFile(rt, top, operator, pair, remote, entry);
+  const changed = await git.changedPaths([path]);
+  warnLargeFiles(rt, top, changed, (await import('../../adapters/lfs.js')).lfsThresholdBytes(rt));
+  return { top, branch, hub, date, operator, path, message: options.message ?? defaultMessage(hub, date), remote, changed, pair, operatorFile };
+}
+
+async function checkoutOnBranch(git: Git): Promise<{ top: string; branch: string }> {
   const top = await git.topLevel();
   if (!top) throw usageError(`${git.dir} is not a git repository`, 'run `git init` there or fix repoPath');
   const branch = await git.currentBranch();
   if (!branch) throw usageError(`${top} is not on a branch (detached HEAD)`, 'check out the branch to sync');
+  return { top, branch };
+}
 
+/** The hub (asked for on a TTY) and its directory, which must hold something and not be a link. */
+async function chooseDataset(rt: Runtime, git: Git, top: string, options: SyncOptions): Promise<{ hub: string; path: string }> {
   const hub = checkName('hub', await rt.need(options.hub, '--hub', () => chooseHub(rt, top)));
   const path = checkDatasetPath(options.path ?? hub);
-  const date = utcDate(rt.now());
   if (!existsSync(join(top, path)) && !(await git.revParse(`HEAD:${path}`))) {
     throw usageError(`nothing at ${join(top, path)}`, 'put the dataset in that directory, or pass --path');
   }
   refuseSymlink(top, path);
   await warnEscapingLinks(rt, git, top, path);
-  const remote = await advertisedRemote(rt, git);
+  return { hub, path };
+}
 
-  // Ask the registry before touching git: an unreachable etcd, or a user who may not write,
-  // stops us with nothing committed or pushed.
-  const reg = await registry();
-  await reg.checkWritableDataset({ hub, date, operator });
-  const existing = await reg.getAdvertisement({ hub, date, operator }).catch((e) => {
+type OperatorEntry = Awaited<ReturnType<Registry['getOperatorEntry']>>;
+
+/** May we write, and is the registry's entry for today not newer than this sync? The operator's registry entry. */
+async function checkRegistry(rt: Runtime, reg: Registry, id: { hub: string; date: string; operator: string }): Promise<OperatorEntry> {
+  await reg.checkWritableDataset(id);
+  const existing = await reg.getAdvertisement(id).catch((e) => {
     if (hasKind(e, 'VERIFY')) return undefined; // a broken entry of ours gets replaced
     throw e;
   });
-  const entry = await reg.getOperatorEntry(operator);
+  const entry = await reg.getOperatorEntry(id.operator);
   // Only our own signed entry can be newer than this sync (a clock ahead elsewhere); one that does
   // not verify with our keys is planted junk, and this sync replaces it.
-  if (existing && Date.parse(existing.syncedAt) > rt.now().getTime() && ownEntry(rt, operator, entry?.record)(existing)) {
+  if (existing && Date.parse(existing.syncedAt) > rt.now().getTime() && ownEntry(rt, id.operator, entry?.record)(existing)) {
     throw usageError(
-      `the registry holds a newer advertisement for ${hub}/${date}/${operator} (synced at ${existing.syncedAt})`,
+      `the registry holds a newer advertisement for ${id.hub}/${id.date}/${id.operator} (synced at ${existing.syncedAt})`,
       "check this machine's clock; the newer entry is kept",
     );
   }
-  if (!rt.keystore.load(operator) && entry?.record?.publicKey) {
+  return entry;
+}
+
+/** This machine's key for the operator, made on first use unless the registry already holds one. */
+function signingKey(rt: Runtime, operator: string, registered: OperatorRecord | undefined): KeyPair {
+  if (!rt.keystore.load(operator) && registered?.publicKey) {
     throw verifyError(
-      `no signing key for ${operator} on this machine (${rt.keystore.keyFile(operator)}), and the registry holds one (${fingerprint(entry.record.publicKey)})`,
+      `no signing key for ${operator} on this machine (${rt.keystore.keyFile(operator)}), and the registry holds one (${fingerprint(registered.publicKey)})`,
       'copy your key file from the machine that has it (syncer keys path), or pick another operator name',
     );
   }
   const { pair, created } = rt.keystore.loadOrCreate(operator);
   if (created) rt.out.info(`made a signing key for ${operator} (${fingerprint(pair.publicKey)}) in ${rt.keystore.keyFile(operator)}: back it up`);
+  return pair;
+}
+
+function planOperatorFile(rt: Runtime, top: string, operator: string, pair: KeyPair, remote: string, entry: OperatorEntry): SyncPlan['operatorFile'] {
   const opPath = join(top, OPERATOR_FILE);
   const inRepo = existsSync(opPath) ? readFileSync(opPath, 'utf8') : undefined;
   // A registry that does not know us yet (a new namespace, a wiped registry) gets the record the
@@ -190,22 +219,7 @@ async function prepare(rt: Runtime, git: Git, registry: () => Promise<Registry>,
   const recordPlan = planOperatorRecord(entry?.record ?? fromRepo, pair, operator, remote, rt.now());
   const record = recordPlan.record;
   const text = JSON.stringify(record, null, 2) + '\n';
-  const stale = inRepo !== text;
-  const changed = await git.changedPaths([path]);
-  warnLargeFiles(rt, top, changed, (await import('../../adapters/lfs.js')).lfsThresholdBytes(rt));
-  return {
-    top,
-    branch,
-    hub,
-    date,
-    operator,
-    path,
-    message: options.message ?? defaultMessage(hub, date),
-    remote,
-    changed,
-    pair,
-    operatorFile: { path: opPath, text, stale, record, registryWrite: recordPlan.write || !entry?.record, registryRevision: entry?.modRevision },
-  };
+  return { path: opPath, text, stale: inRepo !== text, record, registryWrite: recordPlan.write || !entry?.record, registryRevision: entry?.modRevision };
 }
 
 /** The operator record of `text` (the repository's copy) if it is this operator's, with this key. */
