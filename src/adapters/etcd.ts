@@ -1,29 +1,24 @@
 /**
- * The one module that talks to etcd. Every call has a deadline (etcd3 has none by default), fault
- * handling fails over between hosts but never waits behind a circuit breaker, and every failure
- * becomes a SyncerError with exit 3 and a message naming the cause. Range reads are paged.
+ * The one module that talks to etcd, through etcd's own HTTP/JSON API (./etcd-http.ts: no gRPC
+ * client to load, which cost every command ~250 ms of imports). Every call has a deadline, fails
+ * over between members but never waits on one that already ran into its deadline, and every
+ * failure becomes a SyncerError with exit 3 and a message naming the cause (./etcd-errors.ts).
+ * Range reads are paged.
  */
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
-import {
-  CompareResult,
-  CompareTarget,
-  Etcd3,
-  EtcdAuthenticationFailedError,
-  EtcdPermissionDeniedError,
-  GRPCDeadlineExceededError,
-  GRPCUnauthenticatedError,
-  isRecoverableError,
-  type IKeyValue,
-  type IOptions,
-} from 'etcd3';
-import { circuitBreaker, ConsecutiveBreaker, handleWhen, isBrokenCircuitError, retry, ConstantBackoff } from 'cockatiel';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import { SyncerError } from '../errors.js';
-
 import { prefixEnd } from '../core/keys.js';
+import { EtcdWire, type Json } from './etcd-http.js';
+import { openWatch, type StreamWatch } from './etcd-watch.js';
+import { b64, WireCampaign, WireLease } from './etcd-lease.js';
+import { firstLine, registryError, type ErrorContext } from './etcd-errors.js';
+
+export { registryError, type ErrorContext } from './etcd-errors.js';
 
 /**
- * A compare-and-swap transaction in plain terms (no etcd3 types outside this adapter). A compare:
+ * A compare-and-swap transaction in plain terms (no wire format outside this adapter). A compare:
  * the key is absent (`version: 0`), unchanged since it was read (`modRevision`), or present (`exists`).
  */
 export interface CompareAndSwap {
@@ -46,9 +41,24 @@ export interface KeyValue {
   version: string;
 }
 
+/** Keys (and values) a page. Values stay below MAX_RECORD_BYTES each: a page is a few MB at most. */
 const PAGE = 1000;
+/**
+ * Keys a page of a keys-only read (index markers: ~100 bytes of JSON each). The gateway's JSON
+ * costs per key, not per page, but every page costs a round trip and a snapshot read.
+ */
+const KEYS_ONLY_PAGE = 10_000;
 
-const plain = (kv: IKeyValue): KeyValue => ({ key: kv.key.toString(), value: kv.value, modRevision: kv.mod_revision, version: kv.version });
+/** A key-value of the API (base64 key and value, revisions as strings) in plain terms. */
+const plain = (kv: Json): KeyValue => ({
+  key: Buffer.from(String(kv.key ?? ''), 'base64').toString(),
+  value: Buffer.from(String(kv.value ?? ''), 'base64'),
+  modRevision: String(kv.mod_revision ?? '0'),
+  version: String(kv.version ?? '0'),
+});
+
+const kvsOf = (res: Json) => (res.kvs as Json[] | undefined) ?? [];
+const headerOf = (res: Json) => (res.header ?? {}) as Json;
 
 /** What a prefix watch reports; every listener is attached before the watch connects. */
 export interface WatchListeners {
@@ -85,124 +95,20 @@ export interface KeptLease {
   release(): void;
 }
 
-/** What the client was configured with, so that a failure can say which setting is wrong. */
-export interface ErrorContext {
-  username?: string;
-  ca?: boolean;
-  cert?: boolean;
-}
-
-/** The short reason inside a gRPC/OpenSSL TLS error ("unable to verify the first certificate", "sslv3 alert bad certificate"). */
-function tlsDetail(msg: string): string {
-  const line = firstLine(msg);
-  const ssl = /SSL routines:[^:]*:([^:]+)/.exec(line);
-  if (ssl) return ssl[1]!.trim();
-  const last = /Last error: (?:Error: )?(.*)$/.exec(line);
-  return (last ? last[1]! : line).trim();
-}
-
-/** What a failed TLS handshake means, in words, from the OpenSSL / Node text of the error. */
-function tlsCause(msg: string, ctx: ErrorContext): { cause: string; hint: string } | undefined {
-  const caHint = 'set etcd.tls.ca (SYNCER_ETCD_TLS_CA) to the CA certificate that signed the etcd server certificate';
-  const clientHint = 'set etcd.tls.cert and etcd.tls.key (SYNCER_ETCD_TLS_CERT / SYNCER_ETCD_TLS_KEY) to a client certificate signed by a CA the cluster trusts';
-  const detail = ` (${tlsDetail(msg)})`;
-  if (/unable to verify|self[- ]signed|unable to get (local )?issuer|certificate verify failed|CERT_UNTRUSTED|UNABLE_TO_VERIFY|DEPTH_ZERO_SELF_SIGNED|SELF_SIGNED_CERT/i.test(msg)) {
-    const why = ctx.ca ? 'it is not signed by the CA in etcd.tls.ca' : 'etcd.tls.ca is unset, so only the system CAs are trusted';
-    return { cause: `the server certificate is not trusted: ${why}${detail}`, hint: caHint };
-  }
-  if (/certificate has expired|CERT_HAS_EXPIRED|certificate is not yet valid|CERT_NOT_YET_VALID/i.test(msg)) {
-    return { cause: `the server certificate has expired or is not yet valid${detail}`, hint: "renew the etcd server certificate, or check this machine's clock" };
-  }
-  if (/does not match certificate|altnames|ERR_TLS_CERT_ALTNAME|hostname mismatch/i.test(msg)) {
-    return { cause: `the server certificate is not for this host name${detail}`, hint: 'use the host name the etcd server certificate was issued for in etcd.hosts' };
-  }
-  if (/alert (bad certificate|certificate required|unknown ca|certificate unknown|handshake failure)|SSL alert number (40|42|46|48|116)/i.test(msg)) {
-    const why = ctx.cert ? 'etcd.tls.cert is not signed by a CA the cluster trusts' : 'the cluster requires one and etcd.tls.cert / etcd.tls.key are unset';
-    return { cause: `the server refused the client certificate: ${why}${detail}`, hint: clientHint };
-  }
-  if (/wrong version number|packet length too long|http request|socket disconnected before secure TLS connection/i.test(msg)) {
-    return { cause: `the server does not speak TLS: an https:// URL for a plain http:// endpoint?${detail}`, hint: 'use http:// in etcd.hosts for a server without TLS' };
-  }
-  if (/certificate|SSL|TLS|handshake/i.test(msg)) return { cause: tlsDetail(msg), hint: `${caHint}; ${clientHint}` };
-  return undefined;
-}
-
-/** Map any failure of the etcd client to a SyncerError (exit 3) whose message names the cause. */
-export function registryError(e: unknown, hosts: string[], what = 'registry request', ctx: ErrorContext = {}): SyncerError {
-  if (e instanceof SyncerError) return e;
-  const username = ctx.username;
-  const where = hosts.join(', ');
-  const msg = e instanceof Error ? e.message : String(e);
-  const user = username ? `etcd user "${username}"` : 'no etcd user (etcd.username unset)';
-  if (e instanceof EtcdAuthenticationFailedError || e instanceof GRPCUnauthenticatedError || /invalid user ID or password/i.test(msg)) {
-    return new SyncerError('REGISTRY', `etcd at ${where} refused the credentials of ${user} (authentication failed: wrong user name or password)`, {
-      hint: 'check etcd.username / etcd.password (SYNCER_ETCD_USERNAME / SYNCER_ETCD_PASSWORD)',
-      cause: e,
-    });
-  }
-  if (/user name is empty|invalid auth token|auth token is expired/i.test(msg)) {
-    return new SyncerError('REGISTRY', `etcd at ${where} requires authentication (authentication failed: ${username ? `no valid token for etcd user "${username}"` : 'etcd.username is unset'})`, {
-      hint: 'set etcd.username and etcd.password (SYNCER_ETCD_USERNAME / SYNCER_ETCD_PASSWORD)',
-      cause: e,
-    });
-  }
-  if (/authentication is not enabled/i.test(msg)) {
-    return new SyncerError('REGISTRY', `etcd at ${where} does not have authentication enabled, but etcd.username is set (authentication failed)`, {
-      hint: 'unset etcd.username and etcd.password, or ask the cluster admin to enable auth',
-      cause: e,
-    });
-  }
-  if (e instanceof EtcdPermissionDeniedError || /permission denied/i.test(msg)) {
-    return new SyncerError('REGISTRY', `etcd at ${where} denied permission to ${user} for the ${what} (permission denied)`, {
-      hint: 'ask the cluster admin to grant your etcd user readwrite on the syncer namespace (etcdctl role grant-permission --prefix=true ROLE readwrite NAMESPACE)',
-      cause: e,
-    });
-  }
-  const tls = tlsCause(msg, ctx);
-  if (tls) {
-    return new SyncerError('REGISTRY', `TLS connection to etcd at ${where} failed: ${tls.cause}`, { hint: tls.hint, cause: e });
-  }
-  const detail = isBrokenCircuitError(e) ? 'no member answered in time' : plainCause(msg);
-  return new SyncerError('REGISTRY', `etcd at ${where} is unreachable or did not answer: ${detail}`, {
-    hint: 'check etcd.hosts and that the cluster is up (`syncer doctor`)',
-    cause: e,
-  });
-}
-
 /**
  * The members that answer `/health` but report no leader (etcd says `{"health":"false"}`, 3.5 adds
- * `"reason":"RAFT NO LEADER"`). Plain-http members only, at most ~1 s: a diagnosis, not a retry.
+ * `"reason":"RAFT NO LEADER"`), at most `timeoutMs`: a diagnosis, not a retry.
  */
-async function membersWithoutLeader(hosts: string[], timeoutMs = 1000): Promise<string[]> {
+async function membersWithoutLeader(wire: EtcdWire, timeoutMs = 1000): Promise<string[]> {
   const answers = await Promise.all(
-    hosts.map(async (h) => {
-      if (!h.startsWith('http://')) return undefined;
-      try {
-        const res = await fetch(`${h.replace(/\/$/, '')}/health`, { signal: AbortSignal.timeout(timeoutMs) });
-        const body = (await res.json()) as { health?: unknown; reason?: unknown };
-        return String(body.health) === 'false' || /no leader/i.test(String(body.reason ?? '')) ? h : undefined;
-      } catch {
-        return undefined;
-      }
+    wire.endpoints.map(async (host) => {
+      const body = await wire.health(host, timeoutMs);
+      if (!body) return undefined;
+      return String(body.health) === 'false' || /no leader/i.test(String(body.reason ?? '')) ? host.url : undefined;
     }),
   );
   return answers.filter((h): h is string => h !== undefined);
 }
-
-/** gRPC's words ("14 UNAVAILABLE: No connection established. Last error: ...") as a person would say them. */
-function plainCause(msg: string): string {
-  // A member that answers but cannot serve: the cluster lost its quorum (or is electing a leader).
-  if (/etcdserver: (no leader|request timed out|leader changed)|RAFT NO LEADER/i.test(msg)) {
-    return 'the cluster has no leader (quorum lost: fewer than a majority of its members are up, or they cannot reach each other); members answer but cannot serve requests';
-  }
-  if (/ECONNREFUSED/.test(msg)) return 'connection refused (is etcd running there, on that port?)';
-  if (/ENOTFOUND|EAI_AGAIN|getaddrinfo|Name resolution failed/i.test(msg)) return 'host name not found';
-  if (/EHOSTUNREACH|ENETUNREACH/.test(msg)) return 'no route to the host';
-  if (/DEADLINE_EXCEEDED|Deadline exceeded|no answer within/i.test(msg)) return `no answer in time (${firstLine(msg).replace(/^\d+ DEADLINE_EXCEEDED: Deadline exceeded after ([\d.]+s).*$/, 'gave up after $1')})`;
-  return firstLine(msg);
-}
-
-const firstLine = (s: string) => s.split('\n')[0]!.replace(/\.?\s*Resolution note:.*$/, '').slice(0, 300);
 
 function readTlsFile(path: string | undefined, what: string, key: string): Buffer | undefined {
   if (!path) return undefined;
@@ -222,89 +128,100 @@ function readTlsFile(path: string | undefined, what: string, key: string): Buffe
   return data;
 }
 
-/** TLS credentials for the client, or undefined for plain connections (and https with the system CAs). */
-function tlsCredentials(tls: EtcdConnectOptions['tls']): IOptions['credentials'] {
-  if (!tls || (!tls.ca && !tls.cert && !tls.key)) return undefined;
-  if (!!tls.cert !== !!tls.key) {
-    throw new SyncerError('USAGE', `etcd.tls.${tls.cert ? 'cert is set without etcd.tls.key' : 'key is set without etcd.tls.cert'}: a client certificate needs both`, {
-      hint: 'set both etcd.tls.cert and etcd.tls.key (SYNCER_ETCD_TLS_CERT / SYNCER_ETCD_TLS_KEY), or neither',
+/** The https/http mix of the hosts and the TLS settings must agree: say which setting is wrong. */
+function checkSchemes(hosts: string[], tlsSet: boolean): void {
+  const plainHosts = hosts.filter((h) => !/^https:/i.test(h));
+  if (plainHosts.length > 0 && plainHosts.length < hosts.length) {
+    throw new SyncerError('USAGE', `etcd.hosts mixes https:// and http:// endpoints (${hosts.join(', ')}): one cluster is either TLS or not`, {
+      hint: 'use https:// for every member of a TLS cluster',
     });
   }
-  return {
-    // No CA configured: the system's trusted CAs (grpc-js takes null for that), never "trust nothing".
-    rootCertificate: (readTlsFile(tls.ca, 'CA certificate', 'etcd.tls.ca') ?? null) as Buffer,
-    certChain: readTlsFile(tls.cert, 'client certificate', 'etcd.tls.cert'),
-    privateKey: readTlsFile(tls.key, 'key', 'etcd.tls.key'),
-  };
+  if (tlsSet && plainHosts.length > 0) {
+    // TLS settings for a plain URL would be silently ignored: make the config say what happens.
+    throw new SyncerError('USAGE', `etcd.tls is set but etcd.hosts use http:// (${plainHosts.join(', ')})`, {
+      hint:
+        'use https:// URLs in etcd.hosts for a TLS cluster, or unset etcd.tls.ca / etcd.tls.cert / etcd.tls.key for a plain one' +
+        ' (with etcd.hosts unset, the embedded local etcd is plain http)',
+    });
+  }
+}
+
+/**
+ * The TLS context of the client, or undefined for plain connections (and https with the system
+ * CAs). Built here, not at the first connection: a bad key or a cert/key mismatch is a config error.
+ */
+function secureContext(tls: EtcdConnectOptions['tls']): SecureContext | undefined {
+  if (!tls || (!tls.ca && !tls.cert && !tls.key)) return undefined;
+  if (!!tls.cert !== !!tls.key) {
+    throw new SyncerError(
+      'USAGE',
+      `etcd.tls.${tls.cert ? 'cert is set without etcd.tls.key' : 'key is set without etcd.tls.cert'}: a client certificate needs both`,
+      {
+        hint: 'set both etcd.tls.cert and etcd.tls.key (SYNCER_ETCD_TLS_CERT / SYNCER_ETCD_TLS_KEY), or neither',
+      },
+    );
+  }
+  const ca = readTlsFile(tls.ca, 'CA certificate', 'etcd.tls.ca');
+  const cert = readTlsFile(tls.cert, 'client certificate', 'etcd.tls.cert');
+  const key = readTlsFile(tls.key, 'key', 'etcd.tls.key');
+  try {
+    // No CA configured: the system's trusted CAs, never "trust nothing".
+    return createSecureContext({ ca, cert, key });
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    const why = /key values mismatch/i.test(msg)
+      ? 'the key does not belong to the client certificate'
+      : /DECODER|PEM|no start line|bad decrypt|unsupported|bad password/i.test(msg)
+        ? 'etcd.tls.key is not an unencrypted PEM private key'
+        : firstLine(msg);
+    throw new SyncerError('USAGE', `cannot use the etcd TLS files (etcd.tls.ca / etcd.tls.cert / etcd.tls.key): ${why}`, {
+      hint: 'etcd.tls.key must be the PEM private key of the certificate in etcd.tls.cert',
+      cause: e,
+    });
+  }
+}
+
+/** A compare of a transaction in the API's terms. */
+function compareOf(c: CompareAndSwap['compares'][number]): Json {
+  const key = b64(c.key);
+  if ('version' in c) return { key, target: 'VERSION', result: 'EQUAL', version: '0' };
+  if ('exists' in c) return { key, target: 'CREATE', result: 'GREATER', create_revision: '0' };
+  return { key, target: 'MOD', result: 'EQUAL', mod_revision: c.modRevision };
+}
+
+const opOf = (o: CompareAndSwap['ops'][number]): Json =>
+  'put' in o ? { request_put: { key: b64(o.put), value: b64(o.value) } } : { request_delete_range: { key: b64(o.delete) } };
+
+/** Something that keeps the process alive until closed (a watch, a lease, a campaign). */
+interface Closable {
+  close(): void;
 }
 
 export class EtcdAdapter {
-  private readonly client: Etcd3;
+  private readonly wire: EtcdWire;
   readonly hosts: string[];
   readonly timeoutMs: number;
   private readonly errorContext: ErrorContext;
+  private readonly live = new Set<Closable>();
 
   constructor(options: EtcdConnectOptions) {
     this.hosts = options.hosts;
     this.timeoutMs = options.timeoutMs;
     this.errorContext = { username: options.username, ca: !!options.tls?.ca, cert: !!options.tls?.cert };
+    const tlsSet = !!(options.tls && (options.tls.ca || options.tls.cert || options.tls.key));
+    checkSchemes(options.hosts, tlsSet);
     // Each attempt gets a share of the deadline so that a frozen member still leaves time to fail
     // over to a live one, and the whole call (see `call`) never outlasts timeoutMs.
     const attempts = Math.max(2, options.hosts.length);
     const perAttemptMs = Math.max(1000, Math.floor(options.timeoutMs / attempts));
-    const opts: IOptions = {
+    this.wire = new EtcdWire({
       hosts: options.hosts,
-      // Unary calls get a deadline; streams (watch, lease keep-alive) must not.
-      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + perAttemptMs }),
-      faultHandling: {
-        // A member that let a call run into its deadline (frozen, or cut off silently) is skipped
-        // for the rest of this run: otherwise every later call may pay the same deadline on it.
-        // Refused connections fail fast anyway and do not open the breaker.
-        host: () =>
-          circuitBreaker(
-            handleWhen((e) => e instanceof GRPCDeadlineExceededError),
-            { halfOpenAfter: 60_000, breaker: new ConsecutiveBreaker(1) },
-          ),
-        // Try each host once more on a recoverable error (or a skipped member), so a dead member
-        // fails over.
-        global: retry(handleWhen((e) => isRecoverableError(e) || isBrokenCircuitError(e)), {
-          maxAttempts: attempts,
-          backoff: new ConstantBackoff(100),
-        }),
-      },
-      grpcOptions: {
-        // etcd refuses pings closer than 5 s apart (--grpc-keepalive-min-time) and, after a few,
-        // drops the connection ("excess pings"): 6 s keeps a margin and still notices a silent
-        // network loss within about 8 s.
-        'grpc.keepalive_time_ms': 6000,
-        'grpc.keepalive_timeout_ms': 2000,
-        'grpc.max_receive_message_length': 64 * 1024 * 1024,
-      },
-    };
-    if (options.username) opts.auth = { username: options.username, password: options.password ?? '', callOptions: () => ({ deadline: Date.now() + options.timeoutMs }) };
-    const plain = options.hosts.filter((h) => !/^https:/i.test(h));
-    if (plain.length > 0 && plain.length < options.hosts.length) {
-      throw new SyncerError('USAGE', `etcd.hosts mixes https:// and http:// endpoints (${options.hosts.join(', ')}): one cluster is either TLS or not`, {
-        hint: 'use https:// for every member of a TLS cluster',
-      });
-    }
-    const credentials = tlsCredentials(options.tls);
-    if (credentials && plain.length > 0) {
-      // etcd3 would use TLS anyway, whatever the URL says: make the config say what happens.
-      throw new SyncerError('USAGE', `etcd.tls is set but etcd.hosts use http:// (${plain.join(', ')})`, {
-        hint: 'use https:// URLs in etcd.hosts for a TLS cluster, or unset etcd.tls.ca / etcd.tls.cert / etcd.tls.key for a plain one (with etcd.hosts unset, the embedded local etcd is plain http)',
-      });
-    }
-    if (credentials) opts.credentials = credentials;
-    try {
-      this.client = new Etcd3(opts); // builds the TLS context: a bad key or a cert/key mismatch fails here
-    } catch (e) {
-      const msg = e instanceof Error ? e.message : String(e);
-      throw new SyncerError('USAGE', `cannot use the etcd TLS files (etcd.tls.ca / etcd.tls.cert / etcd.tls.key): ${/key values mismatch/i.test(msg) ? 'the key does not belong to the client certificate' : /DECODER|PEM|no start line|bad decrypt|unsupported/i.test(msg) ? 'etcd.tls.key is not an unencrypted PEM private key' : firstLine(msg)}`, {
-        hint: 'etcd.tls.key must be the PEM private key of the certificate in etcd.tls.cert',
-        cause: e,
-      });
-    }
+      secureContext: secureContext(options.tls),
+      username: options.username,
+      password: options.password,
+      perAttemptMs,
+      attempts,
+    });
   }
 
   /** Run one registry operation under the overall deadline, mapping its failure. */
@@ -316,21 +233,16 @@ export class EtcdAdapter {
     // The quorum diagnosis below runs inside the deadline: started in its last second, not after it.
     const probeMs = Math.min(1000, this.timeoutMs / 4);
     let probe: Promise<string[]> | undefined;
-    const probeTimer = setTimeout(() => (probe = membersWithoutLeader(this.hosts, probeMs)), this.timeoutMs - probeMs);
+    const probeTimer = setTimeout(() => (probe = membersWithoutLeader(this.wire, probeMs)), this.timeoutMs - probeMs);
     try {
       return await Promise.race([fn(), deadline]);
     } catch (e) {
       const err = registryError(e, this.hosts, what, this.errorContext);
-      // gRPC reports the last member it tried ("connection refused") even when another one answers
-      // but cannot serve: ask the members' /health (briefly) before saying the cluster is down.
+      // The last member tried may say "connection refused" while another one answers but cannot
+      // serve: ask the members' /health (briefly) before saying the cluster is down.
       if (err.message.includes('is unreachable or did not answer') && !/no leader/.test(err.message)) {
-        const leaderless = await (probe ?? membersWithoutLeader(this.hosts, Math.min(300, probeMs)));
-        if (leaderless.length > 0) {
-          throw new SyncerError('REGISTRY', `etcd at ${this.hosts.join(', ')} cannot serve the ${what}: the cluster has no leader (quorum lost: ${leaderless.join(', ')} answer${leaderless.length === 1 ? 's' : ''} but fewer than a majority of members are up or they cannot reach each other)`, {
-            hint: 'bring the stopped members back (a majority of the cluster must be up); `syncer doctor` checks again',
-            cause: e,
-          });
-        }
+        const leaderless = await (probe ?? membersWithoutLeader(this.wire, Math.min(300, probeMs)));
+        if (leaderless.length > 0) throw this.noLeader(what, leaderless, e);
       }
       throw err;
     } finally {
@@ -339,29 +251,29 @@ export class EtcdAdapter {
     }
   }
 
+  private noLeader(what: string, leaderless: string[], cause: unknown): SyncerError {
+    const answer = `${leaderless.join(', ')} answer${leaderless.length === 1 ? 's' : ''}`;
+    return new SyncerError(
+      'REGISTRY',
+      `etcd at ${this.hosts.join(', ')} cannot serve the ${what}: the cluster has no leader ` +
+        `(quorum lost: ${answer} but fewer than a majority of members are up or they cannot reach each other)`,
+      { hint: 'bring the stopped members back (a majority of the cluster must be up); `syncer doctor` checks again', cause },
+    );
+  }
+
   /**
    * One transaction: every compare must hold (a key absent: `version: 0`; a key unchanged since it
    * was read: `modRevision`), then every put and delete happens, or none. Whether it committed.
    */
   async compareAndSwap(what: string, txn: CompareAndSwap): Promise<boolean> {
     if (txn.ops.length === 0) return true;
-    const request = {
-      compare: txn.compares.map((c) =>
-        'version' in c
-          ? { key: Buffer.from(c.key), target: CompareTarget.Version, result: CompareResult.Equal, version: 0 }
-          : 'exists' in c
-            ? { key: Buffer.from(c.key), target: CompareTarget.Create, result: CompareResult.Greater, create_revision: 0 }
-            : { key: Buffer.from(c.key), target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: c.modRevision },
-      ),
-      success: txn.ops.map((o) => ('put' in o ? { request_put: { key: Buffer.from(o.put), value: Buffer.from(o.value) } } : { request_delete_range: { key: Buffer.from(o.delete) } })),
-      failure: [],
-    };
-    return this.call(what, async () => (await this.client.kv.txn(request)).succeeded);
+    const request = { compare: txn.compares.map(compareOf), success: txn.ops.map(opOf), failure: [] };
+    return this.call(what, async () => (await this.wire.unary('/v3/kv/txn', request)).succeeded === true);
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
-    const res = await this.call(`read of ${key}`, () => this.client.kv.range({ key: Buffer.from(key) }));
-    const kv = res.kvs[0];
+    const res = await this.call(`read of ${key}`, () => this.wire.unary('/v3/kv/range', { key: b64(key) }));
+    const kv = kvsOf(res)[0];
     return kv && plain(kv);
   }
 
@@ -370,8 +282,8 @@ export class EtcdAdapter {
    * watcher compares with its saved position to notice a wiped, restored or other cluster.
    */
   async header(key: string): Promise<{ clusterId: string; revision: string }> {
-    const res = await this.call(`read of ${key}`, () => this.client.kv.range({ key: Buffer.from(key), count_only: true }));
-    return { clusterId: String(res.header.cluster_id), revision: String(res.header.revision) };
+    const res = await this.call(`read of ${key}`, () => this.wire.unary('/v3/kv/range', { key: b64(key), count_only: true }));
+    return { clusterId: String(headerOf(res).cluster_id), revision: String(headerOf(res).revision) };
   }
 
   /**
@@ -380,32 +292,32 @@ export class EtcdAdapter {
    */
   async getAt(key: string, revision: string): Promise<KeyValue | undefined | 'compacted'> {
     const res = await this.call(`read of ${key} at revision ${revision}`, () =>
-      this.client.kv.range({ key: Buffer.from(key), revision }).catch((e: Error) => {
+      this.wire.unary('/v3/kv/range', { key: b64(key), revision }).catch((e: Error) => {
         if (/required revision has been compacted/.test(e.message)) return 'compacted' as const;
         throw e;
       }),
     );
     if (res === 'compacted') return res;
-    const kv = res.kvs[0];
+    const kv = kvsOf(res)[0];
     return kv && plain(kv);
   }
 
-  /** Every key under `prefix` in key order, page by page (responses stay far below grpc limits). */
+  /** Every key under `prefix` in key order, page by page (one answer stays a few MB at most). */
   async *range(prefix: string, options: { keysOnly?: boolean; pageSize?: number; snapshot?: { revision?: string } } = {}): AsyncGenerator<KeyValue> {
-    const end = prefixEnd(prefix);
+    const end = b64(prefixEnd(prefix));
     let start = Buffer.from(prefix);
-    const limit = options.pageSize ?? PAGE;
+    const limit = options.pageSize ?? (options.keysOnly ? KEYS_ONLY_PAGE : PAGE);
     // Every page is read at the first page's revision: one consistent snapshot.
     let revision: string | undefined;
     for (;;) {
-      const res = await this.call(`listing of ${prefix}`, () =>
-        this.client.kv.range({ key: start, range_end: end, limit, keys_only: options.keysOnly ?? false, revision }),
-      );
-      revision ??= res.header.revision;
+      const request = { key: b64(start), range_end: end, limit, keys_only: options.keysOnly ?? false, revision };
+      const res = await this.call(`listing of ${prefix}`, () => this.wire.unary('/v3/kv/range', request));
+      revision ??= String(headerOf(res).revision);
       if (options.snapshot) options.snapshot.revision = revision;
-      for (const kv of res.kvs) yield plain(kv);
-      if (!res.more || res.kvs.length === 0) return;
-      start = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.from([0])]);
+      const kvs = kvsOf(res);
+      for (const kv of kvs) yield plain(kv);
+      if (!res.more || kvs.length === 0) return;
+      start = Buffer.concat([Buffer.from(String(kvs[kvs.length - 1]!.key), 'base64'), Buffer.from([0])]);
     }
   }
 
@@ -424,51 +336,86 @@ export class EtcdAdapter {
    * For `doctor` and for a pre-flight before sync commits and pushes.
    */
   async checkWritable(key: string): Promise<void> {
-    await this.call(`write check of ${key}`, () => this.client.if(key, 'Create', '<', 0).then(this.client.put(key).value('')).commit());
+    const request = {
+      compare: [{ key: b64(key), target: 'CREATE', result: 'LESS', create_revision: '0' }],
+      success: [{ request_put: { key: b64(key), value: '' } }],
+    };
+    await this.call(`write check of ${key}`, () => this.wire.unary('/v3/kv/txn', request));
   }
 
   /**
-   * Watch every key under `prefix` from `revision` on. The watcher is built with its listeners
-   * attached at once: etcd can answer "created" and "cancelled" (compacted) in one read, and an
-   * error emitted before a listener exists would be lost.
+   * Watch every key under `prefix` from `revision` on. The listeners are given at once: etcd can
+   * answer "created" and "cancelled" (compacted) in one message, and nothing may arrive unheard.
    */
   watchPrefix(prefix: string, revision: string, listeners: WatchListeners): PrefixWatch {
-    const watcher = this.client.watch().prefix(prefix).startRevision(revision).watcher();
-    watcher.on('put', (kv) => listeners.put(plain(kv)));
-    watcher.on('delete', (kv) => listeners.delete(plain(kv)));
-    watcher.on('error', (e) => listeners.cancelled(e));
-    watcher.on('disconnected', (e) => listeners.disconnected(e));
-    watcher.on('connected', () => listeners.connected());
-    return { cancel: () => watcher.cancel() };
+    const request = { key: b64(prefix), range_end: b64(prefixEnd(prefix)), start_revision: revision };
+    let watch: StreamWatch | undefined;
+    const closable = { close: () => watch?.cancel() };
+    const done = () => this.live.delete(closable);
+    watch = openWatch(this.wire, request, {
+      created: () => listeners.connected(),
+      events: (events) => {
+        for (const e of events) {
+          // A put is the API's default event type: its JSON leaves "type" out.
+          if (e.type === 'DELETE') listeners.delete(plain((e.kv ?? {}) as Json));
+          else listeners.put(plain((e.kv ?? {}) as Json));
+        }
+      },
+      cancelled: (e) => {
+        done();
+        listeners.cancelled(e);
+      },
+      lost: (e) => {
+        done();
+        listeners.disconnected(e);
+      },
+    });
+    this.live.add(closable);
+    return {
+      cancel: async () => {
+        done();
+        watch?.cancel();
+      },
+    };
   }
 
   /** Campaign in the election `name` under `namespace`, as `value`, on a lease of `ttlSeconds`. */
   campaign(namespace: string, name: string, value: string, ttlSeconds: number): Campaign {
-    const campaign = this.client.namespace(namespace).election(name, ttlSeconds).campaign(value);
+    const campaign = new WireCampaign(this.wire, `${namespace}election/${name}/`, value, ttlSeconds);
+    this.live.add(campaign);
     return {
-      onElected: (listener) => void campaign.on('elected', listener),
-      onError: (listener) => void campaign.on('error', listener),
-      key: () => campaign.getCampaignKey(),
-      resign: () => campaign.resign(),
+      onElected: (listener) => campaign.onElected(listener),
+      onError: (listener) => campaign.onError(listener),
+      key: () => campaign.key(),
+      resign: async () => {
+        this.live.delete(campaign);
+        await campaign.resign();
+      },
     };
   }
 
   /** A lease of `ttlSeconds`, kept alive until revoked or released. */
   keptLease(ttlSeconds: number): KeptLease {
-    const lease = this.client.lease(ttlSeconds, { autoKeepAlive: true });
-    lease.on('lost', () => undefined); // expiry is the point; nothing to do
+    const lease = new WireLease(this.wire, ttlSeconds);
+    const closable = { close: () => lease.release() };
+    this.live.add(closable);
     return {
-      put: async (key, value) => {
-        await lease.put(key).value(value);
-      },
+      put: (key, value) => lease.put(key, value),
       revoke: async () => {
-        await lease.revoke({ deadline: Date.now() + 1000 }).catch(() => lease.release());
+        this.live.delete(closable);
+        await lease.revoke(1000).catch(() => lease.release());
       },
-      release: () => lease.release(),
+      release: () => {
+        this.live.delete(closable);
+        lease.release();
+      },
     };
   }
 
+  /** End every watch, keep-alive and campaign, and every connection: the process can exit at once. */
   async close(): Promise<void> {
-    this.client.close();
+    for (const c of this.live) c.close();
+    this.live.clear();
+    this.wire.close();
   }
 }
