@@ -29,10 +29,12 @@ async function unstage(git: Git, paths: string[]): Promise<void> {
  * said with its fix (`again`: the command to run after it).
  */
 export async function commitPaths(git: Git, paths: string[], message: string, again = 'the command'): Promise<void> {
-  await git.run(['add', '-A', '--', ...paths]);
+  // Staging `paths` leaves what is staged outside them as it was, so both are asked at once (the
+  // index is replaced in one rename: the diff reads it before or after the add, never half-written).
+  const [, others] = await Promise.all([git.run(['add', '-A', '--', ...paths]), othersStaged(git, paths)]);
   // When nothing else is staged the plain commit is the same commit, and it does not run the clean
   // filter again over every file of the paths (git-lfs hashes a 1 GB file once more for `commit -- PATH`).
-  const pathspec = (await othersStaged(git, paths)) ? ['--', ...paths] : [];
+  const pathspec = others ? ['--', ...paths] : [];
   try {
     await git.run(['commit', '--quiet', '--no-verify', '-m', message, ...pathspec], { what: 'git commit' });
   } catch (e) {

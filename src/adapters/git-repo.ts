@@ -39,6 +39,34 @@ export async function absoluteGitDir(git: Git): Promise<string | undefined> {
   return (await git.tryRun(['rev-parse', '--absolute-git-dir']))?.trim() || undefined;
 }
 
+/** Where a checkout is and the branch it is on (as `symbolic-ref --short HEAD` names it; undefined when detached). */
+export interface CheckoutPlace {
+  gitDir?: string;
+  top?: string;
+  branch?: string;
+}
+
+/**
+ * git dir, top and branch in one process. Where that fails (an unborn branch, a bare repository,
+ * no repository) each is asked on its own, so each gets the answer it got before.
+ */
+export async function checkoutPlace(git: Git): Promise<CheckoutPlace> {
+  // --abbrev-ref=loose shortens as symbolic-ref --short does ("heads/main" when a tag "main" exists too).
+  const out = await git.tryRun(['rev-parse', '--absolute-git-dir', '--show-toplevel', '--abbrev-ref=loose', 'HEAD']);
+  const [gitDir, top, head] = (out ?? '').split('\n');
+  if (gitDir && top && head) return { gitDir, top, ...(head === 'HEAD' ? {} : { branch: head }) };
+  const dir = await absoluteGitDir(git);
+  return dir ? { gitDir: dir, ...(await placeInRepository(git)) } : {};
+}
+
+/** Top and branch of the checkout `git` is in, a process each (after a wait, or where the one-process read failed). */
+export async function placeInRepository(git: Git): Promise<Omit<CheckoutPlace, 'gitDir'>> {
+  const top = await git.topLevel();
+  if (!top) return {};
+  const branch = await git.currentBranch();
+  return branch ? { top, branch } : { top };
+}
+
 /** Is `path` itself a repository (bare, or the top of a working tree), not inside another one? */
 export async function isRepositoryRoot(git: Git, path: string): Promise<boolean> {
   const gitDir = await absoluteGitDir(git);

@@ -1,9 +1,10 @@
 /**
  * Working trees: what a checkout is (top, HEAD, its own settings) read in two processes, whether
- * it is clean, a sparse checkout of one directory, a detached checkout of a commit, removing
- * untracked files, and the lock files a killed git leaves behind.
+ * it is clean, what a dataset directory holds (changes, links, file sizes) from one walk, a
+ * sparse checkout of one directory, a detached checkout of a commit, removing untracked files,
+ * and the lock files a killed git leaves behind.
  */
-import { readdirSync, rmSync } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Git } from './git.js';
 import { readLocalConfig } from './git-repo.js';
@@ -39,10 +40,115 @@ export async function isWorktreeClean(git: Git): Promise<boolean> {
   return (await git.run(['--no-optional-locks', 'status', '--porcelain', '--untracked-files=all'])).trim() === '';
 }
 
-/** Tracked and untracked (not ignored) files under `path`. */
-export async function workingFiles(git: Git, path: string): Promise<string[]> {
+/** One path of a dataset's working tree, as lstat sees it (or the index, where git vouches it is unchanged). */
+export interface WorkingEntry {
+  /** A symbolic link's target. */
+  link?: string;
+  /** Bytes of a regular file; undefined for anything else (a link, a directory, a removed file). */
+  size?: number;
+}
+
+/** What a dataset directory holds, read in one walk of the working tree (git status's). */
+export interface DatasetListing {
+  /** Changed, staged or untracked paths (`git status` order; a rename by its new path). */
+  changed: string[];
+  /** Every tracked or untracked (not ignored) path, in `git ls-files --cached --others` order. */
+  entries: Map<string, WorkingEntry>;
+}
+
+/** Entries of `git status --porcelain=v1 -z`: every path (a rename's source left out), and the untracked ones. */
+export function parseStatus(out: string): { changed: string[]; untracked: string[] } {
+  const records = out.split('\0').filter(Boolean);
+  const changed: string[] = [];
+  const untracked: string[] = [];
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    changed.push(r.slice(3));
+    if (r.startsWith('??')) untracked.push(r.slice(3));
+    if (r[0] === 'R' || r[0] === 'C') i++; // rename/copy: the next record is the source
+  }
+  return { changed, untracked };
+}
+
+/** One entry of `git ls-files -z -s -v --debug`: `tag` H is a plain cached entry (not assume-unchanged, skip-worktree or unmerged). */
+export interface IndexEntry {
+  tag: string;
+  mode: string;
+  path: string;
+  /** The size recorded at the last refresh (32 bits); undefined when the debug block did not parse. */
+  size?: number;
+}
+
+/**
+ * The block `--debug` prints after each entry: lines that start with two spaces ("the exact format
+ * may change at any time", so only its `size:` is read, and a block without one gives no size).
+ */
+const DEBUG_BLOCK = /^(?: {2}[^\n]*\n)+/;
+const DEBUG_SIZE = /(?:^|\n) {2}size: (\d+)\b/;
+const INDEX_LINE = /^(\S+) (\d+) [0-9a-f]+ \d+\t/;
+
+/**
+ * Entries of `git ls-files -z -s -v --debug`: each "TAG MODE OID STAGE\tPATH\0" is followed by its
+ * debug block. `complete`: every record parsed (else the caller cannot trust the listing).
+ */
+export function parseIndexListing(out: string): { entries: IndexEntry[]; complete: boolean } {
+  const entries: IndexEntry[] = [];
+  let complete = true;
+  let previous: IndexEntry | undefined;
+  for (const chunk of out.split('\0')) {
+    // A chunk between NULs: the previous entry's debug block, then the next entry's line.
+    const block = DEBUG_BLOCK.exec(chunk)?.[0] ?? '';
+    const size = DEBUG_SIZE.exec(block)?.[1];
+    if (previous && size !== undefined) previous.size = Number(size);
+    const line = chunk.slice(block.length);
+    const head = INDEX_LINE.exec(line);
+    previous = head ? { tag: head[1]!, mode: head[2]!, path: line.slice(head[0].length) } : undefined;
+    if (previous) entries.push(previous);
+    else if (line !== '') complete = false;
+  }
+  return { entries, complete };
+}
+
+/** What lstat says of `rel` (a removed path: nothing). */
+function lstatEntry(top: string, rel: string): WorkingEntry {
+  const abs = join(top, rel);
+  try {
+    const st = lstatSync(abs, { throwIfNoEntry: false });
+    if (st?.isSymbolicLink()) return { link: readlinkSync(abs) };
+    return st?.isFile() ? { size: st.size } : {};
+  } catch {
+    return {}; // removed meanwhile
+  }
+}
+
+const REGULAR = new Set(['100644', '100755']);
+
+/**
+ * What the dataset directory `path` holds: one `git status` (the walk of the working tree, which
+ * also refreshes the index) and one read of the index. Only what changed, links and entries git
+ * does not vouch for are looked at with lstat: a file status leaves out is a regular file of the
+ * size the index recorded when it last refreshed (status just did). That size has 32 bits: an
+ * unchanged file of 4 GiB or more counts modulo 4 GiB (such a file is in git-lfs already).
+ */
+export async function listDataset(git: Git, top: string, path: string): Promise<DatasetListing> {
+  const status = parseStatus(await git.run(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--', path]));
+  const index = parseIndexListing(await git.run(['ls-files', '-z', '-s', '-v', '--debug', '--', path]));
+  if (!index.complete) return { changed: status.changed, entries: await lstatEvery(git, top, path) };
+  const changed = new Set(status.changed);
+  const entries = new Map<string, WorkingEntry>();
+  for (const rel of status.untracked) entries.set(rel, lstatEntry(top, rel));
+  for (const e of index.entries) {
+    if (entries.has(e.path)) continue;
+    const vouched = e.tag === 'H' && REGULAR.has(e.mode) && e.size !== undefined && !changed.has(e.path);
+    entries.set(e.path, vouched ? { size: e.size } : lstatEntry(top, e.path));
+  }
+  return { changed: status.changed, entries };
+}
+
+/** Every tracked or untracked (not ignored) path under `path`, each looked at with lstat (an index listing sync could not read). */
+async function lstatEvery(git: Git, top: string, path: string): Promise<Map<string, WorkingEntry>> {
   const listed = await git.run(['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', path]);
-  return [...new Set(listed.split('\0').filter(Boolean))];
+  return new Map([...new Set(listed.split('\0').filter(Boolean))].map((rel) => [rel, lstatEntry(top, rel)]));
 }
 
 /** Check out only the directory `path` from now on (non-cone: cone mode would add every file at the root). */

@@ -8,13 +8,16 @@
  * git-lfs reads `-c` options as config, so `lfs.forceprogress=true` makes it print progress
  * without a TTY: the stall deadline then counts moving bytes, not silence.
  */
-import { existsSync, lstatSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { hasKind, SyncerError, usageError, verifyError } from '../errors.js';
 import { checkRemoteUrl } from '../core/remote-url.js';
 import { escapeControl } from '../core/sanitize.js';
 import type { Runtime } from '../runtime.js';
+import { parseLsTree, type TreeEntry } from '../core/dataset-contents.js';
 import type { Git } from './git.js';
+import { lsTree } from './git-objects.js';
+import type { DatasetListing } from './git-worktree.js';
 
 export const DEFAULT_LFS_THRESHOLD_MIB = 50;
 export const LFS_INSTALL_HINT = 'install git-lfs (Debian/Ubuntu: apt-get install -y git-lfs; elsewhere see https://git-lfs.com), then run the command again';
@@ -55,13 +58,20 @@ export function exactPattern(rel: string): string {
 
 /** The .gitattributes blobs that apply to `path` at `commit` (the root one and those under the path). */
 async function attributeBlobs(git: Git, commit: string, path: string): Promise<string[]> {
-  const out = await git.run(['ls-tree', '-r', '-z', '--full-tree', commit, '--', '.gitattributes', path]);
-  const oids: string[] = [];
-  for (const entry of out.split('\0')) {
-    const m = /^\d+ blob ([0-9a-f]+)\t(.*)$/s.exec(entry);
-    if (m && (m[2] === '.gitattributes' || m[2]!.endsWith('/.gitattributes'))) oids.push(m[1]!);
+  return attributeOids(parseLsTree(await git.run(['ls-tree', '-r', '-z', '--full-tree', commit, '--', '.gitattributes', path])));
+}
+
+/** The .gitattributes blobs among entries of `ls-tree -r --full-tree COMMIT -- .gitattributes PATH`. */
+function attributeOids(entries: TreeEntry[]): string[] {
+  return entries.filter((e) => e.type === 'blob' && (e.path === '.gitattributes' || e.path.endsWith('/.gitattributes'))).map((e) => e.oid);
+}
+
+/** Does any of these .gitattributes blobs route files through LFS? `pre`: `-c` options (protocol rules). */
+async function attributesRouteLfs(git: Git, oids: string[], pre: string[] = []): Promise<boolean> {
+  for (const oid of oids) {
+    if (attributesUseLfs(await git.run([...pre, 'cat-file', 'blob', oid], { what: 'reading .gitattributes' }))) return true;
   }
-  return oids;
+  return false;
 }
 
 /**
@@ -69,10 +79,7 @@ async function attributeBlobs(git: Git, commit: string, path: string): Promise<s
  * clone that fetches those few small blobs, nothing else). `pre`: `-c` options (protocol rules).
  */
 export async function datasetUsesLfs(git: Git, commit: string, path: string, pre: string[] = []): Promise<boolean> {
-  for (const oid of await attributeBlobs(git, commit, path)) {
-    if (attributesUseLfs(await git.run([...pre, 'cat-file', 'blob', oid], { what: 'reading .gitattributes' }))) return true;
-  }
-  return false;
+  return attributesRouteLfs(git, await attributeBlobs(git, commit, path), pre);
 }
 
 export interface LfsFile {
@@ -138,18 +145,10 @@ export interface LargeFilePlan {
  * `<path>/.gitattributes`, install the filters in the repository, and restage files committed
  * before as plain blobs. Without git-lfs and a file over the threshold: exit 4, nothing changed.
  */
-export async function storeLargeFiles(rt: Runtime, git: Git, top: string, path: string): Promise<LargeFilePlan> {
+export async function storeLargeFiles(rt: Runtime, git: Git, top: string, path: string, listing: DatasetListing): Promise<LargeFilePlan> {
   const threshold = lfsThresholdBytes(rt);
-  const listed = await git.run(['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', path]);
-  const large: string[] = [];
-  for (const rel of new Set(listed.split('\0').filter(Boolean))) {
-    try {
-      const st = lstatSync(join(top, rel));
-      if (st.isFile() && st.size > threshold) large.push(rel);
-    } catch {
-      /* removed meanwhile */
-    }
-  }
+  // The dataset's files as sync listed them (tracked and untracked, regular files with their size).
+  const large = [...listing.entries].filter(([, e]) => e.size !== undefined && e.size > threshold).map(([rel]) => rel);
   const attributesRel = posix.join(path, '.gitattributes');
   const attributesAbs = join(top, attributesRel);
   const current = existsSync(attributesAbs) ? readFileSync(attributesAbs, 'utf8') : '';
@@ -185,28 +184,38 @@ async function filterAttr(git: Git, paths: string[]): Promise<Map<string, string
   return map;
 }
 
-/** {files, bytes} of the dataset at `commit` with LFS files counted at their real size. */
-export async function realTreeSize(git: Git, commit: string, path: string): Promise<{ files: number; bytes: number }> {
-  const size = await git.treeSize(commit, path);
-  if (!(await datasetUsesLfs(git, commit, path))) return size;
+/** What sync advertises of the dataset at `commit`, and whether it stores files with LFS. */
+export interface DatasetSize {
+  files: number;
+  /** LFS files counted at their real size. */
+  bytes: number;
+  usesLfs: boolean;
+}
+
+/**
+ * {files, bytes} of the dataset at `commit` (every blob under `path`, links included) with LFS
+ * files counted at their real size, and whether it uses LFS: one listing of the tree (sizes and
+ * .gitattributes alike), `git lfs ls-files` only for a dataset that uses LFS.
+ */
+export async function datasetSize(git: Git, commit: string, path: string): Promise<DatasetSize> {
+  const entries = await lsTree(git, commit, ['.gitattributes', path], { sizes: true });
+  const blobs = entries.filter((e) => e.type === 'blob' && (e.path === path || e.path.startsWith(`${path}/`)));
+  const size = { files: blobs.length, bytes: blobs.reduce((n, e) => n + (e.size ?? 0), 0) };
+  if (!(await attributesRouteLfs(git, attributeOids(entries)))) return { ...size, usesLfs: false };
   if (!(await hasGitLfs(git))) throw lfsMissing(`${path}/ stores files with git-lfs: syncing it`);
-  const out = await git.run(['ls-tree', '-r', '-l', '-z', commit, '--', path]);
-  const pointerSize = new Map<string, number>();
-  for (const entry of out.split('\0')) {
-    const m = /^\d+ blob [0-9a-f]+\s+(\d+)\t(.*)$/s.exec(entry);
-    if (m) pointerSize.set(m[2]!, Number(m[1]));
-  }
+  const pointerSize = new Map(blobs.map((e) => [e.path, e.size ?? 0]));
   let bytes = size.bytes;
   for (const f of await lfsFiles(git, commit, path)) bytes += f.size - (pointerSize.get(f.name) ?? 0);
-  return { files: size.files, bytes };
+  return { files: size.files, bytes, usesLfs: true };
 }
 
 /**
  * Push the LFS objects of `commit` to `remote` (before branch and tag: nothing is advertised that a
- * peer cannot fetch). A remote that cannot take them is exit 4 with what git-lfs said.
+ * peer cannot fetch). A remote that cannot take them is exit 4 with what git-lfs said. `usesLfs`:
+ * the dataset's answer already read (datasetSize's), else its .gitattributes are read.
  */
-export async function pushLfsObjects(git: Git, remote: string, commit: string, path: string): Promise<number> {
-  if (!(await datasetUsesLfs(git, commit, path))) return 0;
+export async function pushLfsObjects(git: Git, remote: string, commit: string, path: string, usesLfs?: boolean): Promise<number> {
+  if (!(usesLfs ?? (await datasetUsesLfs(git, commit, path)))) return 0;
   if (!(await hasGitLfs(git))) throw lfsMissing(`${path}/ stores files with git-lfs: pushing it`);
   const files = await lfsFiles(git, commit, path);
   if (files.length === 0) return 0;

@@ -15,8 +15,8 @@ import { planOperatorRecord } from '../../core/operator-record.js';
 import { fingerprint, type KeyPair } from '../../core/signing.js';
 import type { Runtime } from '../../runtime.js';
 import type { Git } from '../../adapters/git.js';
-import { absoluteGitDir } from '../../adapters/git-repo.js';
-import { workingFiles } from '../../adapters/git-worktree.js';
+import { checkoutPlace, placeInRepository, type CheckoutPlace } from '../../adapters/git-repo.js';
+import { listDataset, type DatasetListing } from '../../adapters/git-worktree.js';
 import type { Registry } from '../../adapters/registry.js';
 import { publish } from './publish.js';
 import { withLock } from '../../adapters/locks.js';
@@ -65,19 +65,27 @@ async function chooseHub(rt: Runtime, repoPath: string): Promise<string> {
 }
 
 /** Files that stay in git (under the LFS threshold) yet are over what forges take. */
-function warnLargeFiles(rt: Runtime, repoPath: string, changed: string[], lfsThreshold: number): void {
-  for (const file of changed) {
-    try {
-      const st = statSync(join(repoPath, file));
-      if (st.isFile() && st.size > LARGE_FILE_BYTES && st.size <= lfsThreshold) {
-        rt.out.warn(
-          `${file} is ${(st.size / 1024 / 1024).toFixed(0)} MB: most git forges reject files over 100 MB; ` +
-            `lfsThresholdMiB is ${Math.round(lfsThreshold / 1024 / 1024)}, so it stays in git (lower it to store such files with git-lfs)`,
-        );
-      }
-    } catch {
-      /* deleted file */
+function warnLargeFiles(rt: Runtime, repoPath: string, listing: DatasetListing, lfsThreshold: number): void {
+  for (const file of listing.changed) {
+    const size = followedSize(repoPath, file, listing);
+    if (size !== undefined && size > LARGE_FILE_BYTES && size <= lfsThreshold) {
+      rt.out.warn(
+        `${file} is ${(size / 1024 / 1024).toFixed(0)} MB: most git forges reject files over 100 MB; ` +
+          `lfsThresholdMiB is ${Math.round(lfsThreshold / 1024 / 1024)}, so it stays in git (lower it to store such files with git-lfs)`,
+      );
     }
+  }
+}
+
+/** Bytes of the regular file `file` is, links followed (the listing's lstat answers for all but links); undefined for anything else. */
+function followedSize(repoPath: string, file: string, listing: DatasetListing): number | undefined {
+  const known = listing.entries.get(file);
+  if (known?.size !== undefined) return known.size;
+  try {
+    const st = statSync(join(repoPath, file));
+    return st.isFile() ? st.size : undefined;
+  } catch {
+    return undefined; // deleted file
   }
 }
 
@@ -122,15 +130,9 @@ function refuseSymlink(top: string, path: string): void {
  * Links in the dataset that lead out of it are published as links: peers get the link, never what
  * it points to, and refuse the dataset unless they pass --allow-symlinks. Say so before pushing.
  */
-async function warnEscapingLinks(rt: Runtime, git: Git, top: string, path: string): Promise<void> {
+function warnEscapingLinks(rt: Runtime, path: string, listing: DatasetListing): void {
   const links = new Map<string, string>();
-  for (const rel of await workingFiles(git, path)) {
-    try {
-      if (lstatSync(join(top, rel)).isSymbolicLink()) links.set(rel, readlinkSync(join(top, rel)));
-    } catch {
-      /* removed meanwhile */
-    }
-  }
+  for (const [rel, entry] of listing.entries) if (entry.link !== undefined) links.set(rel, entry.link);
   const escaping = escapingLinks(links, path);
   if (escaping.length === 0) return;
   const what =
@@ -140,30 +142,64 @@ async function warnEscapingLinks(rt: Runtime, git: Git, top: string, path: strin
   rt.out.warn(`${what}: only the link is published, not what it points to, and peers refuse the dataset unless they pass --allow-symlinks`);
 }
 
-async function prepare(rt: Runtime, git: Git, registry: () => Promise<Registry>, operator: string, options: SyncOptions): Promise<SyncPlan> {
-  const { top, branch } = await checkoutOnBranch(git);
+/** The registry client: `writes` announces a local-only registry (sync's note), asked where it always was. */
+type RegistryOf = (writes: boolean) => Promise<Registry>;
+
+async function prepare(
+  rt: Runtime,
+  git: Git,
+  place: CheckoutPlace | undefined,
+  registry: RegistryOf,
+  operator: string,
+  options: SyncOptions,
+): Promise<SyncPlan> {
+  const { top, branch } = await checkoutOnBranch(git, place);
   const { hub, path } = await chooseDataset(rt, git, top, options);
   const date = utcDate(rt.now());
-  const remote = await advertisedRemote(rt, git);
-  // Ask the registry before touching git: an unreachable etcd, or a user who may not write,
-  // stops us with nothing committed or pushed.
-  const entry = await checkRegistry(rt, await registry(), { hub, date, operator });
+  const { listing, remote, entry } = await readInputs(rt, git, registry, { top, path, hub, date, operator });
   const pair = signingKey(rt, operator, entry?.record);
   const operatorFile = planOperatorFile(rt, top, operator, pair, remote, entry);
-  const changed = await git.changedPaths([path]);
-  warnLargeFiles(rt, top, changed, (await import('../../adapters/lfs.js')).lfsThresholdBytes(rt));
-  return { top, branch, hub, date, operator, path, message: options.message ?? defaultMessage(hub, date), remote, changed, pair, operatorFile };
+  warnLargeFiles(rt, top, listing, (await import('../../adapters/lfs.js')).lfsThresholdBytes(rt));
+  const message = options.message ?? defaultMessage(hub, date);
+  return { top, branch, hub, date, operator, path, message, remote, changed: listing.changed, listing, pair, operatorFile };
 }
 
-async function checkoutOnBranch(git: Git): Promise<{ top: string; branch: string }> {
-  const top = await git.topLevel();
+/** A promise awaited later: its failure is not "unhandled" meanwhile. */
+function later<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
+}
+
+/**
+ * The dataset's listing (the one walk of its directory: git status), the remote peers clone from
+ * and the registry's word, asked at once: the walk runs while etcd answers. Each failure is still
+ * said in the order the steps had one after another (walk, remote, registry), and the registry is
+ * asked only of a usable remote. Asking it before touching git means an unreachable etcd, or a
+ * user who may not write, stops us with nothing committed or pushed.
+ */
+async function readInputs(rt: Runtime, git: Git, registry: RegistryOf, d: { top: string; path: string; hub: string; date: string; operator: string }) {
+  const listed = later(listDataset(git, d.top, d.path));
+  const remote = await advertisedRemote(rt, git).catch(async (e) => {
+    warnEscapingLinks(rt, d.path, await listed);
+    throw e;
+  });
+  // The client is made now (rt.close then closes it whatever happens next); the note comes below.
+  const checked = later(registry(false).then((reg) => checkRegistry(rt, reg, { hub: d.hub, date: d.date, operator: d.operator })));
+  const listing = await listed;
+  warnEscapingLinks(rt, d.path, listing);
+  await registry(true);
+  return { listing, remote, entry: await checked };
+}
+
+/** The checkout's top and branch: as read before the lock was taken, or read again after waiting for it. */
+async function checkoutOnBranch(git: Git, place: CheckoutPlace | undefined): Promise<{ top: string; branch: string }> {
+  const { top, branch } = place ?? (await placeInRepository(git));
   if (!top) throw usageError(`${git.dir} is not a git repository`, 'run `git init` there or fix repoPath');
-  const branch = await git.currentBranch();
   if (!branch) throw usageError(`${top} is not on a branch (detached HEAD)`, 'check out the branch to sync');
   return { top, branch };
 }
 
-/** The hub (asked for on a TTY) and its directory, which must hold something and not be a link. */
+/** The hub (asked for on a TTY) and its directory, which must hold something and not be a link (links in it: readInputs). */
 async function chooseDataset(rt: Runtime, git: Git, top: string, options: SyncOptions): Promise<{ hub: string; path: string }> {
   const hub = checkName('hub', await rt.need(options.hub, '--hub', () => chooseHub(rt, top)));
   const path = checkDatasetPath(options.path ?? hub);
@@ -171,7 +207,6 @@ async function chooseDataset(rt: Runtime, git: Git, top: string, options: SyncOp
     throw usageError(`nothing at ${join(top, path)}`, 'put the dataset in that directory, or pass --path');
   }
   refuseSymlink(top, path);
-  await warnEscapingLinks(rt, git, top, path);
   return { hub, path };
 }
 
@@ -237,15 +272,24 @@ export async function sync(rt: Runtime, options: SyncOptions): Promise<SyncResul
   const { operator, repoPath } = requireConfig(rt);
   if (!existsSync(repoPath)) throw usageError(`repository ${repoPath} does not exist`, 'fix repoPath (syncer config set repoPath DIR)');
   const { git, done } = rt.git(repoPath, { progressLabel: 'push' });
-  const gitDir = await absoluteGitDir(git);
-  if (!gitDir) throw usageError(`${repoPath} is not a git repository`, 'run `git init` there or fix repoPath');
-  const lockIo = { info: (m: string) => rt.out.info(m), warn: (m: string) => rt.out.warn(m), signal: rt.deps.signal };
-  return withLock(join(gitDir, 'syncer.lock'), `sync of ${repoPath}`, lockIo, () => syncLocked(rt, git, done, operator, options));
+  const place = await checkoutPlace(git);
+  if (!place.gitDir) throw usageError(`${repoPath} is not a git repository`, 'run `git init` there or fix repoPath');
+  // withLock says so (info) only when it has to wait: another sync ran meanwhile, and the branch
+  // read above may be stale, so it is read again under the lock.
+  let waited = false;
+  const info = (m: string) => {
+    waited = true;
+    rt.out.info(m);
+  };
+  const lockIo = { info, warn: (m: string) => rt.out.warn(m), signal: rt.deps.signal };
+  return withLock(join(place.gitDir, 'syncer.lock'), `sync of ${repoPath}`, lockIo, () =>
+    syncLocked(rt, git, done, operator, options, waited ? undefined : place),
+  );
 }
 
-async function syncLocked(rt: Runtime, git: Git, done: () => void, operator: string, options: SyncOptions): Promise<SyncResult> {
+async function syncLocked(rt: Runtime, git: Git, done: () => void, operator: string, options: SyncOptions, place?: CheckoutPlace): Promise<SyncResult> {
   try {
-    const plan = await prepare(rt, git, () => rt.registry({ writes: true }), operator, options);
+    let plan = await prepare(rt, git, place, (writes) => rt.registry({ writes }), operator, options);
     if (rt.canPrompt && !rt.flags.yes) {
       const { hub, date, path, changed, remote, branch } = plan;
       rt.out.info(
@@ -253,6 +297,8 @@ async function syncLocked(rt: Runtime, git: Git, done: () => void, operator: str
           `  changes   ${changed.length} file(s)${changed.length ? '' : ' (nothing to commit)'}\n  remote    ${redactUrl(remote)} (branch ${branch})\n`,
       );
       if (!(await rt.confirm('Commit, push and advertise?'))) throw new SyncerError('INTERRUPTED', 'cancelled; nothing was changed');
+      // Files may have changed while the question was read: which go to git-lfs is decided on what is there now.
+      plan = { ...plan, listing: await listDataset(git, plan.top, plan.path) };
     }
     const registry = await rt.registry({ writes: false });
     const runId = randomUUID();

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { tagName } from '../../core/keys.js';
 import type { Advertisement, OperatorRecord } from '../../core/advertisement.js';
 import type { KeyPair } from '../../core/signing.js';
+import type { DatasetListing } from '../../adapters/git-worktree.js';
 import { isName } from '../../core/names.js';
 
 /** Everything decided before git or etcd is written to. */
@@ -15,7 +16,10 @@ export interface SyncPlan {
   path: string;
   message: string;
   remote: string;
+  /** Changed, staged or untracked paths under the dataset, as listed before the registry was asked. */
   changed: string[];
+  /** The dataset's files as listed (after the confirmation, when one was asked): which go to git-lfs. */
+  listing: DatasetListing;
   pair: KeyPair;
   operatorFile: { path: string; text: string; stale: boolean; record: OperatorRecord; registryWrite: boolean; registryRevision?: string };
 }

@@ -17,7 +17,7 @@ import type { Runtime } from '../../runtime.js';
 import { buildAdvertisement, OPERATOR_FILE, type SyncPlan, type SyncResult } from './plan.js';
 import { ownEntry } from './own-entry.js';
 import { makeDirs } from '../../adapters/dirs.js';
-import { pushLfsObjects, realTreeSize, storeLargeFiles } from '../../adapters/lfs.js';
+import { datasetSize, pushLfsObjects, storeLargeFiles } from '../../adapters/lfs.js';
 
 async function commitDataset(git: Git, plan: SyncPlan): Promise<boolean> {
   const { operatorFile } = plan;
@@ -62,25 +62,27 @@ export async function publish(rt: Runtime, git: Git, registry: Registry, plan: S
   }
   // Files over the LFS threshold go through git-lfs (listed in <path>/.gitattributes, committed
   // with the dataset); without git-lfs that is exit 4 before anything is committed.
-  const lfs = await storeLargeFiles(rt, git, plan.top, path);
+  const lfs = await storeLargeFiles(rt, git, plan.top, path, plan.listing);
   if (lfs.attributesFile && !plan.changed.includes(lfs.attributesFile)) plan.changed.push(lfs.attributesFile);
   if (lfs.added.length) rt.out.info(`stored with git-lfs (over lfsThresholdMiB): ${lfs.added.join(', ')}`);
   const committed = await commitDataset(git, plan);
   const commit = (await git.revParse('HEAD'))!;
-  const size = await realTreeSize(git, commit, path);
+  const size = await datasetSize(git, commit, path);
   if (size.files === 0) throw usageError(`${path}/ has no committed files`, 'add data to the dataset directory first');
 
-  const unsigned = buildAdvertisement({ hub, date, operator, remote, branch: plan.branch, commit, path, ...size, message: plan.message, now: rt.now(), runId });
+  const { files, bytes } = size;
+  const { branch, message } = plan;
+  const unsigned = buildAdvertisement({ hub, date, operator, remote, branch, commit, path, files, bytes, message, now: rt.now(), runId });
   const ad = { ...unsigned, signature: signText(advertisementSigningText(unsigned), plan.pair.privateKeyPem) };
   const tag = tagName(hub, date);
   await annotatedTag(git, tag, commit, serializeAdvertisement(ad));
   // LFS objects first: a remote that cannot take them gets neither branch nor tag (exit 4).
-  await pushLfsObjects(git, rt.config.remote, commit, path);
+  await pushLfsObjects(git, rt.config.remote, commit, path, size.usesLfs);
   await push(rt, git, plan, tag, committed);
 
   try {
     const advertised = await registry.advertise(ad, ownEntry(rt, operator, plan.operatorFile.record));
-    return { hub, date, operator, commit, tag, remote, path, files: size.files, bytes: size.bytes, committed, advertised };
+    return { hub, date, operator, commit, tag, remote, path, files, bytes, committed, advertised };
   } catch (e) {
     if (!hasKind(e, 'REGISTRY')) throw e;
     throw new SyncerError('REGISTRY', `pushed ${commit.slice(0, 12)} but could not advertise it: ${e.message}`, {
