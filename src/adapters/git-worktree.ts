@@ -82,9 +82,11 @@ export interface IndexEntry {
 /**
  * The block `--debug` prints after each entry: lines that start with two spaces ("the exact format
  * may change at any time", so only its `size:` is read, and a block without one gives no size).
+ * Size 0 is no size either: git records it for entries without stat data (`git read-tree`) and
+ * for "racily clean" ones it must look at again, and an empty file is cheap to look at.
  */
 const DEBUG_BLOCK = /^(?: {2}[^\n]*\n)+/;
-const DEBUG_SIZE = /(?:^|\n) {2}size: (\d+)\b/;
+const DEBUG_SIZE = /(?:^|\n) {2}size: ([1-9]\d*)\b/;
 const INDEX_LINE = /^(\S+) (\d+) [0-9a-f]+ \d+\t/;
 
 /**
@@ -124,15 +126,20 @@ function lstatEntry(top: string, rel: string): WorkingEntry {
 const REGULAR = new Set(['100644', '100755']);
 
 /**
- * What the dataset directory `path` holds: one `git status` (the walk of the working tree, which
- * also refreshes the index) and one read of the index. Only what changed, links and entries git
- * does not vouch for are looked at with lstat: a file status leaves out is a regular file of the
- * size the index recorded when it last refreshed (status just did). That size has 32 bits: an
- * unchanged file of 4 GiB or more counts modulo 4 GiB (such a file is in git-lfs already).
+ * What the dataset directory `path` holds: one `git status` (the walk of the working tree) and,
+ * at the same time, one read of the index. Only what changed, links and entries git does not
+ * vouch for are looked at with lstat: a file status leaves out holds what the index recorded, so
+ * it is a regular file of the size recorded with it. (Two limits of that size: it has 32 bits, so
+ * an unchanged file of 4 GiB or more counts modulo 4 GiB, and it is the size when last recorded,
+ * which an eol conversion could make differ by the line ends of a file rewritten with others.)
  */
 export async function listDataset(git: Git, top: string, path: string): Promise<DatasetListing> {
-  const status = parseStatus(await git.run(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--', path]));
-  const index = parseIndexListing(await git.run(['ls-files', '-z', '-s', '-v', '--debug', '--', path]));
+  const [statusOut, indexOut] = await Promise.all([
+    git.run(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--', path]),
+    git.run(['ls-files', '-z', '-s', '-v', '--debug', '--', path]),
+  ]);
+  const status = parseStatus(statusOut);
+  const index = parseIndexListing(indexOut);
   if (!index.complete) return { changed: status.changed, entries: await lstatEvery(git, top, path) };
   const changed = new Set(status.changed);
   const entries = new Map<string, WorkingEntry>();

@@ -115,6 +115,7 @@ describe('the dataset listing', () => {
       complete: true,
     });
     expect(parseIndexListing(`H 100644 ${oid} 0\td/a\0something else\0`).complete).toBe(false);
+    expect(parseIndexListing(`H 100644 ${oid} 0\td/a\0${block(0)}`).entries).toEqual([{ tag: 'H', mode: '100644', path: 'd/a' }]);
   });
 });
 

@@ -214,12 +214,18 @@ type OperatorEntry = Awaited<ReturnType<Registry['getOperatorEntry']>>;
 
 /** May we write, and is the registry's entry for today not newer than this sync? The operator's registry entry. */
 async function checkRegistry(rt: Runtime, reg: Registry, id: { hub: string; date: string; operator: string }): Promise<OperatorEntry> {
-  await reg.checkWritableDataset(id);
-  const existing = await reg.getAdvertisement(id).catch((e) => {
-    if (hasKind(e, 'VERIFY')) return undefined; // a broken entry of ours gets replaced
-    throw e;
-  });
-  const entry = await reg.getOperatorEntry(id.operator);
+  // Three reads at once, their failures said in this order (the write check's first).
+  const writable = later(reg.checkWritableDataset(id));
+  const advertised = later(
+    reg.getAdvertisement(id).catch((e) => {
+      if (hasKind(e, 'VERIFY')) return undefined; // a broken entry of ours gets replaced
+      throw e;
+    }),
+  );
+  const operatorEntry = later(reg.getOperatorEntry(id.operator));
+  await writable;
+  const existing = await advertised;
+  const entry = await operatorEntry;
   // Only our own signed entry can be newer than this sync (a clock ahead elsewhere); one that does
   // not verify with our keys is planted junk, and this sync replaces it.
   if (existing && Date.parse(existing.syncedAt) > rt.now().getTime() && ownEntry(rt, id.operator, entry?.record)(existing)) {
