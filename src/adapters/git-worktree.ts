@@ -54,6 +54,8 @@ export interface DatasetListing {
   changed: string[];
   /** Every tracked or untracked (not ignored) path, in `git ls-files --cached --others` order. */
   entries: Map<string, WorkingEntry>;
+  /** Changed, staged or untracked paths among the `also` paths asked of git status with the dataset. */
+  alsoChanged: string[];
 }
 
 /** Entries of `git status --porcelain=v1 -z`: every path (a rename's source left out), and the untracked ones. */
@@ -133,23 +135,32 @@ const REGULAR = new Set(['100644', '100755']);
  * an unchanged file of 4 GiB or more counts modulo 4 GiB, and it is the size when last recorded,
  * which an eol conversion could make differ by the line ends of a file rewritten with others.)
  */
-export async function listDataset(git: Git, top: string, path: string): Promise<DatasetListing> {
+export async function listDataset(git: Git, top: string, path: string, also: string[] = []): Promise<DatasetListing> {
   const [statusOut, indexOut] = await Promise.all([
-    git.run(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--', path]),
+    git.run(['status', '--porcelain=v1', '-z', '--untracked-files=all', '--', path, ...also]),
     git.run(['ls-files', '-z', '-s', '-v', '--debug', '--', path]),
   ]);
+  // status names paths from the top, as the dataset path is named.
+  const inside = (rel: string) => rel === path || rel.startsWith(`${path}/`);
   const status = parseStatus(statusOut);
+  const alsoChanged = status.changed.filter((rel) => !inside(rel));
   const index = parseIndexListing(indexOut);
-  if (!index.complete) return { changed: status.changed, entries: await lstatEvery(git, top, path) };
-  const changed = new Set(status.changed);
+  const untracked = status.untracked.filter(inside);
+  const changed = status.changed.filter(inside);
+  if (!index.complete) return { changed, entries: await lstatEvery(git, top, path), alsoChanged };
+  return { changed, entries: listedEntries(top, untracked, index.entries, new Set(changed)), alsoChanged };
+}
+
+/** Untracked paths first, then the index's, each as lstat sees it unless git vouches for it (`changed`: not vouched for). */
+function listedEntries(top: string, untracked: string[], index: IndexEntry[], changed: Set<string>): Map<string, WorkingEntry> {
   const entries = new Map<string, WorkingEntry>();
-  for (const rel of status.untracked) entries.set(rel, lstatEntry(top, rel));
-  for (const e of index.entries) {
+  for (const rel of untracked) entries.set(rel, lstatEntry(top, rel));
+  for (const e of index) {
     if (entries.has(e.path)) continue;
     const vouched = e.tag === 'H' && REGULAR.has(e.mode) && e.size !== undefined && !changed.has(e.path);
     entries.set(e.path, vouched ? { size: e.size } : lstatEntry(top, e.path));
   }
-  return { changed: status.changed, entries };
+  return entries;
 }
 
 /** Every tracked or untracked (not ignored) path under `path`, each looked at with lstat (an index listing sync could not read). */

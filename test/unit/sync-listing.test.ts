@@ -98,7 +98,12 @@ describe('the dataset listing', () => {
     const listing = await listDataset(gitAt(dir), dir, 'hub');
     expect([...listing.entries]).toEqual([...listedTheOldWay(dir, 'hub')]);
     expect(listing.changed).toEqual(['hub/2.csv', 'hub/a/1.csv']);
-    expect(await listDataset(gitAt(dir), dir, 'none')).toEqual({ changed: [], entries: new Map() });
+    expect(await listDataset(gitAt(dir), dir, 'none')).toEqual({ changed: [], entries: new Map(), alsoChanged: [] });
+    // Other paths asked with the dataset: their changes apart, nothing of them in the dataset's listing.
+    writeFileSync(join(dir, 'README'), 'changed\n');
+    writeFileSync(join(dir, 'hubby'), 'a sibling whose name starts like the dataset\n');
+    const withOthers = await listDataset(gitAt(dir), dir, 'hub', ['README', 'hubby', 'none']);
+    expect(withOthers).toEqual({ ...listing, alsoChanged: ['README', 'hubby'] });
   });
 
   it('parses status records (a rename by its new path) and index records whose debug block does not parse', () => {

@@ -178,7 +178,8 @@ function later<T>(p: Promise<T>): Promise<T> {
  * user who may not write, stops us with nothing committed or pushed.
  */
 async function readInputs(rt: Runtime, git: Git, registry: RegistryOf, d: { top: string; path: string; hub: string; date: string; operator: string }) {
-  const listed = later(listDataset(git, d.top, d.path));
+  // The operator file's status comes with the dataset's (commitDataset asks it again only after rewriting it).
+  const listed = later(listDataset(git, d.top, d.path, [OPERATOR_FILE]));
   const remote = await advertisedRemote(rt, git).catch(async (e) => {
     warnEscapingLinks(rt, d.path, await listed);
     throw e;
@@ -304,7 +305,7 @@ async function syncLocked(rt: Runtime, git: Git, done: () => void, operator: str
       );
       if (!(await rt.confirm('Commit, push and advertise?'))) throw new SyncerError('INTERRUPTED', 'cancelled; nothing was changed');
       // Files may have changed while the question was read: which go to git-lfs is decided on what is there now.
-      plan = { ...plan, listing: await listDataset(git, plan.top, plan.path) };
+      plan = { ...plan, listing: await listDataset(git, plan.top, plan.path, [OPERATOR_FILE]) };
     }
     const registry = await rt.registry({ writes: false });
     const runId = randomUUID();

@@ -18,7 +18,7 @@ export interface SyncPlan {
   remote: string;
   /** Changed, staged or untracked paths under the dataset, as listed before the registry was asked. */
   changed: string[];
-  /** The dataset's files as listed (after the confirmation, when one was asked): which go to git-lfs. */
+  /** The dataset's files as listed (after the confirmation, when one was asked): which go to git-lfs; the operator file's status. */
   listing: DatasetListing;
   pair: KeyPair;
   operatorFile: { path: string; text: string; stale: boolean; record: OperatorRecord; registryWrite: boolean; registryRevision?: string };

@@ -28,7 +28,9 @@ async function commitDataset(git: Git, plan: SyncPlan): Promise<boolean> {
   // `path/` (trailing slash): a dataset that was a symbolic link and is now a directory commits the
   // type change (with `path` git refuses: "'path' does not have a commit checked out").
   const pathspec = [`${plan.path}/`, OPERATOR_FILE];
-  if (plan.changed.length === 0 && (await git.changedPaths([OPERATOR_FILE])).length === 0) return false;
+  // The listing asked git status of the operator file too; a file just rewritten is asked again.
+  const operatorChanged = async () => (operatorFile.stale ? (await git.changedPaths([OPERATOR_FILE])).length > 0 : plan.listing.alsoChanged.length > 0);
+  if (plan.changed.length === 0 && !(await operatorChanged())) return false;
   await commitPaths(git, pathspec, plan.message, 'syncer sync');
   return true;
 }
