@@ -18,7 +18,8 @@ const HUB = 'shared';
 
 function csv(index: number): string {
   const lines = ['station,timestamp,value'];
-  for (let i = 0; i < 30; i++) lines.push(`st-${index % 97},${new Date(Date.UTC(2025, 0, 1) + (index * 30 + i) * 3_600_000).toISOString()},${(index * 7 + i) % 1000}`);
+  for (let i = 0; i < 30; i++)
+    lines.push(`st-${index % 97},${new Date(Date.UTC(2025, 0, 1) + (index * 30 + i) * 3_600_000).toISOString()},${(index * 7 + i) % 1000}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -63,7 +64,13 @@ export async function benchDatalad(hosts: string, files: number, rounds: number)
     for (let r = 0; r < rounds; r++) {
       const op: Operator = await world.operator(`dl-s${r}`);
       writeFiles(join(op.repo, HUB), files);
-      const dlEnv = baseEnv({ ...op.env, GIT_AUTHOR_NAME: 'bench', GIT_AUTHOR_EMAIL: 'b@example.org', GIT_COMMITTER_NAME: 'bench', GIT_COMMITTER_EMAIL: 'b@example.org' });
+      const dlEnv = baseEnv({
+        ...op.env,
+        GIT_AUTHOR_NAME: 'bench',
+        GIT_AUTHOR_EMAIL: 'b@example.org',
+        GIT_COMMITTER_NAME: 'bench',
+        GIT_COMMITTER_EMAIL: 'b@example.org',
+      });
       const dl = dataladPublisher(world, `dl-${r}`, files, dlEnv);
       let date = '';
       const syncerSync = async () => {
@@ -92,13 +99,17 @@ export async function benchDatalad(hosts: string, files: number, rounds: number)
       };
       const order = r % 2 === 0 ? [syncerSync, dlPublish, syncerRetrieve, dlFetch] : [dlPublish, syncerSync, dlFetch, syncerRetrieve];
       for (const step of order) await step();
-      progress(`  round ${r + 1}: sync ${fmtMs(t.syncerSync.at(-1)!)} / datalad ${fmtMs(t.dlPublish.at(-1)!)}; retrieve ${fmtMs(t.syncerRetrieve.at(-1)!)} / datalad ${fmtMs(t.dlFetch.at(-1)!)}`);
+      progress(
+        `  round ${r + 1}: sync ${fmtMs(t.syncerSync.at(-1)!)} / datalad ${fmtMs(t.dlPublish.at(-1)!)}; retrieve ${fmtMs(t.syncerRetrieve.at(-1)!)} / datalad ${fmtMs(t.dlFetch.at(-1)!)}`,
+      );
     }
   } finally {
     world.cleanup();
   }
   const version = execFileSync('datalad', ['--version'], { encoding: 'utf8' }).trim();
-  const of = `${files.toLocaleString('en-US')} files, median (range) of ${rounds}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`;
+  const of = `${files.toLocaleString('en-US')} files, median (range) of ${rounds}, load ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`;
   return [
     {
       area: 'datalad',

@@ -32,7 +32,7 @@ function csv(index: number): string {
     const t = new Date(Date.UTC(2025, 0, 1) + (index * 24 + i) * 3_600_000).toISOString();
     lines.push(`st-${index % 997},${t},${(rnd() * 40 - 10).toFixed(2)},${(rnd() * 100).toFixed(1)},${(950 + rnd() * 100).toFixed(1)}`);
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 function writeDataset(op: Operator, files: number): { bytes: number } {
@@ -115,8 +115,13 @@ export async function benchDataset(cluster: { endpoints: string[]; hosts: string
       };
       const plainSync = async () => {
         const env = plainEnv(p, {
-          REPO: p.repo, DATE: date, OPERATOR: p.name, REMOTE: p.remoteUrl,
-          FILES: String(scale.files), BYTES: String(datasetBytes), KEY: k.dataset({ hub: HUB, date, operator: p.name }),
+          REPO: p.repo,
+          DATE: date,
+          OPERATOR: p.name,
+          REMOTE: p.remoteUrl,
+          FILES: String(scale.files),
+          BYTES: String(datasetBytes),
+          KEY: k.dataset({ hub: HUB, date, operator: p.name }),
         });
         const t = timeOk('plain sync', 'bash', ['-c', PLAIN_SYNC], { env });
         times.plainSync.push(t.ms);

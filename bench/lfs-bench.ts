@@ -11,7 +11,7 @@
  * when it has room for ~5x the big file, else the temporary directory), BENCH_KEEP=1 keeps the work
  * directory. Prints markdown table rows on stdout, progress on stderr.
  */
-import { closeSync, copyFileSync, createReadStream, existsSync, mkdtempSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, createReadStream, mkdtempSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { loadavg, cpus } from 'node:os';
@@ -116,19 +116,35 @@ async function main(): Promise<void> {
     sample();
     const plainEnv = (op: typeof p, extra: Record<string, string>) => baseEnv({ ...op.env, ETCDCTL_API: '3', ENDPOINT: cluster.endpoints[0]!, ...extra });
     const ps = timeOk('plain sync', 'bash', ['-c', PLAIN_SYNC], {
-      env: plainEnv(p, { REPO: p.repo, DATE: date, OPERATOR: p.name, REMOTE: p.remoteUrl, FILES: String(SMALL + 2), BYTES: String(bytes), KEY: k.dataset({ hub: HUB, date, operator: p.name }) }),
+      env: plainEnv(p, {
+        REPO: p.repo,
+        DATE: date,
+        OPERATOR: p.name,
+        REMOTE: p.remoteUrl,
+        FILES: String(SMALL + 2),
+        BYTES: String(bytes),
+        KEY: k.dataset({ hub: HUB, date, operator: p.name }),
+      }),
     });
     progress(`    plain sync      ${fmtMs(ps.ms)}`);
     sample();
     const sInto = join(world.root, 'retrieved', 'syncer');
-    const sr = timeOk('syncer retrieve', process.execPath, [BIN, 'retrieve', '--hub', HUB, '--date', date, '--operator', s.name, '--into', sInto, '--json'], { env: baseEnv(peer.env) });
+    const sr = timeOk('syncer retrieve', process.execPath, [BIN, 'retrieve', '--hub', HUB, '--date', date, '--operator', s.name, '--into', sInto, '--json'], {
+      env: baseEnv(peer.env),
+    });
     progress(`    syncer retrieve ${fmtMs(sr.ms)}`);
     sample();
     const pInto = join(world.root, 'retrieved', 'plain');
-    const pr = timeOk('plain retrieve', 'bash', ['-c', PLAIN_RETRIEVE], { env: plainEnv(peer, { DIR: pInto, KEY: k.dataset({ hub: HUB, date, operator: p.name }) }), cwd: world.root });
+    const pr = timeOk('plain retrieve', 'bash', ['-c', PLAIN_RETRIEVE], {
+      env: plainEnv(peer, { DIR: pInto, KEY: k.dataset({ hub: HUB, date, operator: p.name }) }),
+      cwd: world.root,
+    });
     progress(`    plain retrieve  ${fmtMs(pr.ms)}`);
     sample();
-    const ok = [(await sha256(join(sInto, HUB, 'data.bin'))) === want ? 'syncer ok' : 'syncer MISMATCH', (await sha256(join(pInto, HUB, 'data.bin'))) === want ? 'plain ok' : 'plain MISMATCH'];
+    const ok = [
+      (await sha256(join(sInto, HUB, 'data.bin'))) === want ? 'syncer ok' : 'syncer MISMATCH',
+      (await sha256(join(pInto, HUB, 'data.bin'))) === want ? 'plain ok' : 'plain MISMATCH',
+    ];
     const size = `1 file of ${MB} MB + ${SMALL.toLocaleString('en-US')} files of ~1 KB`;
     const machine = `load avg (1 min) ${load.join(' / ')}, ${cpus().length} cores, ${base() === '/dev/shm' || root.startsWith('/dev/shm') ? 'tmpfs' : 'disk'}`;
     const rows = [
@@ -136,7 +152,7 @@ async function main(): Promise<void> {
       `| lfs | \`syncer retrieve\` of it (blob-less, sparse; LFS objects of the path only; content ${ok.join(', ')}) | ${fmtMs(sr.ms)} | \`etcdctl get\` + blob-less sparse clone + checkout (smudge skipped) + \`git lfs fetch --include\` + \`git lfs checkout\`: ${fmtMs(pr.ms)} | ${overhead(sr.ms, pr.ms)} |`,
       `| lfs | machine during the runs | ${machine} | | |`,
     ];
-    process.stdout.write(rows.join('\n') + '\n');
+    process.stdout.write(`${rows.join('\n')}\n`);
   } finally {
     await cluster.close();
     if (process.env.BENCH_KEEP !== '1') {

@@ -111,5 +111,5 @@ export function renderTable(rows: Row[]): string {
   const esc = (s: string | undefined) => (s ?? '').replace(/\|/g, '\\|');
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const r of rows) lines.push(`| ${[r.area, r.what, r.result, r.reference, r.ratio].map(esc).join(' | ')} |`);
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }

@@ -30,7 +30,9 @@ const NAMESPACE = 'syncer/';
 
 function firstLine(cmd: string, args: string[]): string {
   try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0]!.trim();
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+      .split('\n')[0]!
+      .trim();
   } catch {
     return `${cmd}: not found`;
   }
@@ -46,7 +48,9 @@ function machineRows(): Row[] {
       area: 'machine',
       what: 'nproc / CPU / node / etcd / git / kernel / storage of etcd and repos',
       result: `${nproc} / ${cpus()[0]?.model.trim() ?? 'unknown'} / node ${process.version} / etcd ${etcd} / git ${git} / Linux ${release()} / ${process.env.BENCH_STORAGE ?? 'tmpdir'}`,
-      reference: `syncer ${commit}, ${new Date().toISOString().slice(0, 16)}Z, load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+      reference: `syncer ${commit}, ${new Date().toISOString().slice(0, 16)}Z, load average at start ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
     },
   ];
 }
@@ -96,13 +100,19 @@ async function main(): Promise<void> {
     // The other flows start their own fresh etcd each.
     if (only.has('watch')) rows.push(...(await benchWatchLatency(knob('BENCH_WATCH_N', 200), knob('BENCH_WATCH_WARMUP', 5))).rows);
     if (only.has('reindex')) {
-      rows.push(...(await benchReindex({ operators: knob('BENCH_REINDEX_OPERATORS', 10), ads: knob('BENCH_REINDEX_ADS', 100), runs: knob('BENCH_REINDEX_RUNS', 3) })));
+      rows.push(
+        ...(await benchReindex({ operators: knob('BENCH_REINDEX_OPERATORS', 10), ads: knob('BENCH_REINDEX_ADS', 100), runs: knob('BENCH_REINDEX_RUNS', 3) })),
+      );
     }
     if (only.has('mirror')) {
       rows.push(
         ...(await benchMirror({
-          operators: knob('BENCH_MIRROR_OPERATORS', 10), dates: knob('BENCH_MIRROR_DATES', 50), files: knob('BENCH_MIRROR_FILES', 200),
-          fileKb: knob('BENCH_MIRROR_FILE_KB', 5), changes: knob('BENCH_MIRROR_CHANGES', 3), singleBranch: process.env.BENCH_MIRROR_SINGLE_BRANCH === '1',
+          operators: knob('BENCH_MIRROR_OPERATORS', 10),
+          dates: knob('BENCH_MIRROR_DATES', 50),
+          files: knob('BENCH_MIRROR_FILES', 200),
+          fileKb: knob('BENCH_MIRROR_FILE_KB', 5),
+          changes: knob('BENCH_MIRROR_CHANGES', 3),
+          singleBranch: process.env.BENCH_MIRROR_SINGLE_BRANCH === '1',
         })),
       );
     }

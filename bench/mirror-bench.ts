@@ -142,7 +142,7 @@ async function makeOperator(root: string, o: number, scale: MirrorScale): Promis
   const pair = generateKeyPair();
   const { record } = planOperatorRecord(undefined, pair, name, url, new Date(Date.UTC(2024, 11, 31, 12)));
   mkdirSync(join(work, '.syncer'), { recursive: true });
-  writeFileSync(join(work, '.syncer', 'operator.json'), JSON.stringify(record, null, 2) + '\n');
+  writeFileSync(join(work, '.syncer', 'operator.json'), `${JSON.stringify(record, null, 2)}\n`);
 
   // The dataset: FILES files in 10 directories, each ~FILE_KB KB.
   const rand = prng(0x5eed + o * 7919);
@@ -158,7 +158,7 @@ async function makeOperator(root: string, o: number, scale: MirrorScale): Promis
     contents.push(Array.from({ length: rowsPerFile }, () => row(rand, station, 0)));
   }
   const write = (f: number) => writeFileSync(join(work, paths[f]!), HEADER + contents[f]!.join(''));
-  paths.forEach((_, f) => write(f));
+  for (let f = 0; f < paths.length; f++) write(f);
 
   const versions: Version[] = [];
   for (let d = 0; d < scale.dates; d++) {
@@ -184,8 +184,20 @@ async function makeOperator(root: string, o: number, scale: MirrorScale): Promis
     const commit = await git(work, ['rev-parse', 'HEAD']);
     const bytes = contents.reduce((n, rows) => n + Buffer.byteLength(HEADER + rows.join('')), 0);
     const unsigned = {
-      schema: 1 as const, hub: HUB, date, operator: name, remote: url, branch: 'main', commit, tag: tagOf(date),
-      path: HUB, files: scale.files, bytes, message, syncedAt, runId: randomUUID(),
+      schema: 1 as const,
+      hub: HUB,
+      date,
+      operator: name,
+      remote: url,
+      branch: 'main',
+      commit,
+      tag: tagOf(date),
+      path: HUB,
+      files: scale.files,
+      bytes,
+      message,
+      syncedAt,
+      runId: randomUUID(),
     };
     const ad = { ...unsigned, signature: signText(advertisementSigningText(unsigned), pair.privateKeyPem) };
     const value = serializeAdvertisement(ad);
@@ -228,7 +240,11 @@ async function writeRegistry(hosts: string[], ops: Operator[], dates: number): P
   const client = new Etcd3({ hosts });
   try {
     for (const ops of txns) {
-      await client.kv.txn({ compare: [], success: ops.map((op) => ({ request_put: { key: Buffer.from(op.key), value: Buffer.from(op.value) } })), failure: [] });
+      await client.kv.txn({
+        compare: [],
+        success: ops.map((op) => ({ request_put: { key: Buffer.from(op.key), value: Buffer.from(op.value) } })),
+        failure: [],
+      });
     }
   } finally {
     client.close();
@@ -244,10 +260,15 @@ function du(path: string): number {
 /** `git count-objects -v` as numbers (sizes in KiB, as git prints them). */
 function countObjects(repo: string, env: NodeJS.ProcessEnv): Record<string, number> {
   const out = execFileSync('git', ['count-objects', '-v'], { cwd: repo, env, encoding: 'utf8' });
-  return Object.fromEntries(out.trim().split('\n').map((l) => {
-    const [key, value] = l.split(': ');
-    return [key!, Number(value)];
-  }));
+  return Object.fromEntries(
+    out
+      .trim()
+      .split('\n')
+      .map((l) => {
+        const [key, value] = l.split(': ');
+        return [key!, Number(value)];
+      }),
+  );
 }
 
 export function fmtBytes(b: number): string {
@@ -274,7 +295,11 @@ function cloneAll(root: string, ops: Operator[], env: NodeJS.ProcessEnv, extra: 
   for (const op of ops) {
     for (const v of op.versions) {
       rmSync(dir, { recursive: true, force: true });
-      const t = timeCommand('git', ['-c', 'advice.detachedHead=false', 'clone', '--quiet', '--no-local', '--template=', ...extra, '--branch', tagOf(v.date), op.url, dir], { env });
+      const t = timeCommand(
+        'git',
+        ['-c', 'advice.detachedHead=false', 'clone', '--quiet', '--no-local', '--template=', ...extra, '--branch', tagOf(v.date), op.url, dir],
+        { env },
+      );
       if (t.code !== 0) throw new Error(`git clone ${op.url} ${tagOf(v.date)} exited ${t.code}: ${t.stderr}`);
       sum.ms += t.ms;
       sum.total += du(dir);
@@ -312,12 +337,16 @@ export async function benchMirror(scale: MirrorScale): Promise<Row[]> {
       return base;
     }
   })();
-  const load = loadavg().map((l) => l.toFixed(2)).join(' ');
+  const load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
   const cluster = await startCluster(1);
   const n = (x: number) => x.toLocaleString('en-US');
   try {
     const versions = scale.operators * scale.dates;
-    progress(`mirror: ${scale.operators} operators x ${scale.dates} dates = ${versions} versions of ${HUB}/ (${scale.files} files x ~${scale.fileKb} KB, ${scale.changes} files changed per date), in ${root}`);
+    progress(
+      `mirror: ${scale.operators} operators x ${scale.dates} dates = ${versions} versions of ${HUB}/ (${scale.files} files x ~${scale.fileKb} KB, ${scale.changes} files changed per date), in ${root}`,
+    );
 
     // --- setup -----------------------------------------------------------------------------
     const setupStart = Date.now();
@@ -361,7 +390,8 @@ export async function benchMirror(scale: MirrorScale): Promise<Row[]> {
     if (out1?.counts.mirrored !== versions || mirroredChanges !== versions) {
       progress(`  warning: first run reports ${out1?.counts.mirrored ?? '?'} mirrored (${mirroredChanges} changes), expected ${versions}`);
     }
-    const stateBranch = (repo: string) => spawnSync('git', ['rev-parse', '--verify', '--quiet', 'refs/heads/syncer-mirror'], { cwd: repo, env: gitEnvFor(home), encoding: 'utf8' }).stdout.trim();
+    const stateBranch = (repo: string) =>
+      spawnSync('git', ['rev-parse', '--verify', '--quiet', 'refs/heads/syncer-mirror'], { cwd: repo, env: gitEnvFor(home), encoding: 'utf8' }).stdout.trim();
     const headAfterFirst = stateBranch(archive);
 
     const archiveBytes = du(archive);
@@ -394,7 +424,10 @@ export async function benchMirror(scale: MirrorScale): Promise<Row[]> {
 
     // --- verify the archive against what was made ---------------------------------------------
     const refs = execFileSync('git', ['for-each-ref', '--format=%(refname)%00%(objecttype)%00%(*objectname)%00%(contents)%01', 'refs/tags/'], {
-      cwd: archive, env: gitEnvFor(home), encoding: 'utf8', maxBuffer: 64 * 1024 * 1024,
+      cwd: archive,
+      env: gitEnvFor(home),
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
     })
       .split('\x01')
       .map((r) => r.replace(/^\n/, ''))
@@ -449,7 +482,7 @@ export async function benchMirror(scale: MirrorScale): Promise<Row[]> {
     }
 
     const packBytes = (objects['size-pack'] ?? 0) * 1024;
-    const datasetBytes = ops[0]!.versions.length ? JSON.parse(ops[0]!.versions[ops[0]!.versions.length - 1]!.value).bytes as number : 0;
+    const datasetBytes = ops[0]!.versions.length ? (JSON.parse(ops[0]!.versions[ops[0]!.versions.length - 1]!.value).bytes as number) : 0;
     const rows: Row[] = [
       {
         area: 'mirror',
@@ -487,7 +520,7 @@ export async function benchMirror(scale: MirrorScale): Promise<Row[]> {
       },
       {
         area: 'mirror',
-        what: `disk, git objects only (\`du -sb objects/\`): archive (${objects['packs'] ?? '?'} packs, size-pack ${fmtBytes(packBytes)}; ${objects['count'] ?? '?'} loose objects) vs the sum of the clones' .git/objects`,
+        what: `disk, git objects only (\`du -sb objects/\`): archive (${objects.packs ?? '?'} packs, size-pack ${fmtBytes(packBytes)}; ${objects.count ?? '?'} loose objects) vs the sum of the clones' .git/objects`,
         result: fmtBytes(archiveObjects),
         reference: fmtBytes(full.objects),
         ratio: ratio(archiveObjects, full.objects),
@@ -510,7 +543,12 @@ export async function benchMirror(scale: MirrorScale): Promise<Row[]> {
         reference: fmtBytes(perOperatorBytes),
         ratio: ratio(archiveBytes, perOperatorBytes),
       },
-      { area: 'mirror', what: 'check: the archive against what was made', result: good === versions && !bad.length && fsckOk ? 'ok' : 'MISMATCH', reference: verifyText },
+      {
+        area: 'mirror',
+        what: 'check: the archive against what was made',
+        result: good === versions && !bad.length && fsckOk ? 'ok' : 'MISMATCH',
+        reference: verifyText,
+      },
     );
     return rows;
   } finally {

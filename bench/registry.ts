@@ -105,7 +105,10 @@ export function generate(ns: string, scale: RegistryScale): Put[][] {
     const operator = operatorName(o);
     const pair = generateKeyPair() as KeyPair;
     pairs.push(pair);
-    const record = signRecord({ operator, remote: remoteOf(operator), publicKey: pair.publicKey, registeredAt: '2024-12-01T09:00:00.000Z' }, pair.privateKeyPem);
+    const record = signRecord(
+      { operator, remote: remoteOf(operator), publicKey: pair.publicKey, registeredAt: '2024-12-01T09:00:00.000Z' },
+      pair.privateKeyPem,
+    );
     records.push({ key: Buffer.from(k.operator(operator)), value: Buffer.from(JSON.stringify(record)) });
     if (records.length === MAX_TXN_OPS) {
       txns.push(records);
@@ -172,7 +175,9 @@ export async function write(hosts: string[], txns: Put[][]): Promise<{ ms: numbe
 
 function dbSize(endpoint: string): string {
   try {
-    const out = timeOk('etcdctl endpoint status', 'etcdctl', ['--endpoints', endpoint, 'endpoint', 'status', '--write-out=json'], { env: { ...process.env, ETCDCTL_API: '3' } });
+    const out = timeOk('etcdctl endpoint status', 'etcdctl', ['--endpoints', endpoint, 'endpoint', 'status', '--write-out=json'], {
+      env: { ...process.env, ETCDCTL_API: '3' },
+    });
     const status = JSON.parse(out.stdout) as { Status: { dbSize: number } }[];
     return `${(status[0]!.Status.dbSize / 1024 / 1024).toFixed(0)} MiB db`;
   } catch {
@@ -230,7 +235,9 @@ export async function benchRegistry(cluster: { endpoints: string[]; hosts: strin
     const datesSeen = `${datesJson.length} dates, ${datesJson.reduce((n, d) => n + d.operators.length, 0)} operators`;
 
     const lsHubs = measure('syncer ls', () => syncer('syncer ls', ['ls']));
-    const refHubs = measure(`etcdctl keys-only ${k.dateIndexPrefix}`, () => etcdctl('etcdctl get index', ['get', '--prefix', '--keys-only', k.dateIndexPrefix]));
+    const refHubs = measure(`etcdctl keys-only ${k.dateIndexPrefix}`, () =>
+      etcdctl('etcdctl get index', ['get', '--prefix', '--keys-only', k.dateIndexPrefix]),
+    );
     const lsDates = measure(`syncer ls ${hub}`, () => syncer('syncer ls hub', ['ls', hub]));
     // ls HUB reads the hub's values and verifies each (so a planted entry never passes for a date).
     const refDates = measure(`etcdctl get ${k.hubDatasetsPrefix(hub)}`, () => etcdctl('etcdctl get hub', ['get', '--prefix', k.hubDatasetsPrefix(hub)]));

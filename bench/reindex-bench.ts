@@ -53,7 +53,7 @@ export function makeRemote(root: string, operator: string, hubs: number, dates: 
     const hub = `hub-${pad(h)}`;
     stream += `commit refs/heads/main\nmark :${h + 1}\ncommitter Bench <bench@example.org> ${1735689600 + h} +0000\n${data(`sync ${hub}`)}`;
     if (h > 0) stream += `from :${h}\n`;
-    stream += `M 644 inline .syncer/operator.json\n${data(JSON.stringify(record, null, 2) + '\n')}`;
+    stream += `M 644 inline .syncer/operator.json\n${data(`${JSON.stringify(record, null, 2)}\n`)}`;
     stream += `M 644 inline ${hub}/data.csv\n${data(`station,value\n${operator},${h}\n`)}`;
   }
   gitOut(dir, ['fast-import', '--quiet'], stream);
@@ -64,11 +64,23 @@ export function makeRemote(root: string, operator: string, hubs: number, dates: 
       const hub = `hub-${pad(h)}`;
       const date = new Date(Date.UTC(2025, 0, 1) + d * 86_400_000).toISOString().slice(0, 10);
       const unsigned = {
-        schema: 1 as const, hub, date, operator, remote: url, branch: 'main', commit: commits[h]!, tag: `syncer/${hub}/${date}`,
-        path: hub, files: 1, bytes: 20, message: `sync ${hub} ${date}`, syncedAt: `${date}T09:00:00.000Z`, runId: randomUUID(),
+        schema: 1 as const,
+        hub,
+        date,
+        operator,
+        remote: url,
+        branch: 'main',
+        commit: commits[h]!,
+        tag: `syncer/${hub}/${date}`,
+        path: hub,
+        files: 1,
+        bytes: 20,
+        message: `sync ${hub} ${date}`,
+        syncedAt: `${date}T09:00:00.000Z`,
+        runId: randomUUID(),
       };
       const ad = { ...unsigned, signature: signText(advertisementSigningText(unsigned), pair.privateKeyPem) };
-      tags += `tag syncer/${hub}/${date}\nfrom ${commits[h]}\ntagger Bench <bench@example.org> 1735689600 +0000\n${data(serializeAdvertisement(ad) + '\n')}`;
+      tags += `tag syncer/${hub}/${date}\nfrom ${commits[h]}\ntagger Bench <bench@example.org> 1735689600 +0000\n${data(`${serializeAdvertisement(ad)}\n`)}`;
     }
   }
   gitOut(dir, ['fast-import', '--quiet'], tags);
@@ -111,7 +123,7 @@ export async function benchReindex(scale: ReindexScale): Promise<Row[]> {
     for (let o = 0; o < scale.operators; o++) remotes.push(`op-${pad(o)} ${makeRemote(join(root, 'remotes'), `op-${pad(o)}`, hubs, dates)}`);
     progress(`  remotes made in ${fmtMs(Date.now() - genStart)}`);
     const file = join(root, 'remotes.txt');
-    writeFileSync(file, remotes.join('\n') + '\n');
+    writeFileSync(file, `${remotes.join('\n')}\n`);
     const urls = remotes.map((l) => l.split(' ')[1]!);
 
     const cold: number[] = [];
@@ -123,7 +135,13 @@ export async function benchReindex(scale: ReindexScale): Promise<Row[]> {
       const env = { PATH: process.env.PATH, LANG: 'C.UTF-8', HOME: home, TMPDIR: root, SYNCER_ETCD_HOSTS: cluster.hosts, SYNCER_ETCD_NAMESPACE: `run${run}/` };
       progress(`  run ${run + 1}/${scale.runs}: syncer reindex into the empty namespace run${run}/`);
       const first = timeOk('syncer reindex', process.execPath, [BIN, 'reindex', '--remotes-file', file, '--json'], { env });
-      const out = JSON.parse(first.stdout) as { added: number; markers: { added: number }; operators: { added: string[] }; transactions: number; skipped: unknown[] };
+      const out = JSON.parse(first.stdout) as {
+        added: number;
+        markers: { added: number };
+        operators: { added: string[] };
+        transactions: number;
+        skipped: unknown[];
+      };
       if (out.added !== total || out.skipped.length) progress(`  warning: added ${out.added} of ${total}, ${out.skipped.length} skipped`);
       check = `${out.added} ads + ${out.markers.added} markers + ${out.operators.added.length} records in ${out.transactions} txns`;
       cold.push(first.ms);

@@ -64,7 +64,7 @@ async function writeCsv(path: string, rows: number): Promise<void> {
   let buf = '';
   // Shuffled ids (a permutation), so the external sort has real work to do.
   for (let i = 0; i < rows; i++) {
-    const id = (i * 7_919) % rows + 1;
+    const id = ((i * 7_919) % rows) + 1;
     buf += `${id},st-${id % 997},${(id % 1000) / 10},"ok, checked",2026-01-${String(1 + (id % 28)).padStart(2, '0')}T00:00:00Z\n`;
     if (buf.length > 1 << 20) {
       await write(buf);
@@ -76,7 +76,8 @@ async function writeCsv(path: string, rows: number): Promise<void> {
 }
 
 const fmtRate = (rows: number, ms: number) => `${Math.round(rows / (ms / 1000)).toLocaleString('en-US')} rows/s`;
-const row = (what: string, rows: number, m: Measured) => `| ${what} | ${rows.toLocaleString('en-US')} | ${(m.ms / 1000).toFixed(1)} s | ${fmtRate(rows, m.ms)} | ${m.rssMb.toFixed(0)} MB |`;
+const row = (what: string, rows: number, m: Measured) =>
+  `| ${what} | ${rows.toLocaleString('en-US')} | ${(m.ms / 1000).toFixed(1)} s | ${fmtRate(rows, m.ms)} | ${m.rssMb.toFixed(0)} MB |`;
 
 async function main(): Promise<void> {
   const lines: string[] = [];
@@ -118,7 +119,26 @@ async function main(): Promise<void> {
       );
       const db = repo('pg');
       const env = { ...db.env, BENCH_PG_PASSWORD: pg.password };
-      await syncer(['source', 'add', 'readings', '--hub', 'bench', '--type', 'postgres', '--url', pg.url('bench'), '--password-env', 'BENCH_PG_PASSWORD', '--table', 'readings', '--updated-field', 'updated_at'], env);
+      await syncer(
+        [
+          'source',
+          'add',
+          'readings',
+          '--hub',
+          'bench',
+          '--type',
+          'postgres',
+          '--url',
+          pg.url('bench'),
+          '--password-env',
+          'BENCH_PG_PASSWORD',
+          '--table',
+          'readings',
+          '--updated-field',
+          'updated_at',
+        ],
+        env,
+      );
       progress('postgres: first pull');
       const p1 = await syncer(['source', 'pull', 'readings', '--json'], env);
       if (p1.out.added !== PG_ROWS) throw new Error(`pg pull added ${p1.out.added}, expected ${PG_ROWS}`);
@@ -126,7 +146,9 @@ async function main(): Promise<void> {
       progress('postgres: incremental pull (1% changed)');
       const p2 = await syncer(['source', 'pull', 'readings', '--json'], env);
       lines.push(row('PostgreSQL table, first pull', PG_ROWS, p1));
-      lines.push(row(`PostgreSQL, incremental pull (${Number(p2.out.updated).toLocaleString('en-US')} changed rows fetched by the cursor)`, Number(p2.out.fetched), p2));
+      lines.push(
+        row(`PostgreSQL, incremental pull (${Number(p2.out.updated).toLocaleString('en-US')} changed rows fetched by the cursor)`, Number(p2.out.fetched), p2),
+      );
     } finally {
       pg.stop();
     }

@@ -22,7 +22,7 @@ export function benchStartup(runs: number): Row[] {
     const times: number[][] = CASES.map(() => []);
     for (let i = 0; i < runs; i++) {
       floors.push(floor());
-      CASES.forEach((args, c) => times[c]!.push(syncer(args)));
+      for (const [c, args] of CASES.entries()) times[c]!.push(syncer(args));
     }
     const fm = median(floors);
     return CASES.map((args, c) => ({

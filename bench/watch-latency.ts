@@ -88,7 +88,9 @@ export async function benchWatchLatency(n: number, warmup: number): Promise<{ ro
     const pair = generateKeyPair();
     const record = signRecord({ operator: OPERATOR, remote: REMOTE, publicKey: pair.publicKey, registeredAt: '2024-12-01T09:00:00.000Z' }, pair.privateKeyPem);
     await client.put(k.operator(OPERATOR)).value(JSON.stringify(record));
-    const check = parseAdvertisement(serializeAdvertisement(advertisement(0, pair.privateKeyPem)), { expect: { hub: 'hub-00', date: '2025-01-01', operator: OPERATOR } });
+    const check = parseAdvertisement(serializeAdvertisement(advertisement(0, pair.privateKeyPem)), {
+      expect: { hub: 'hub-00', date: '2025-01-01', operator: OPERATOR },
+    });
     if (!check.ok) throw new Error(`generated advertisement is invalid: ${check.problem}`);
 
     // Reference: a plain etcd3 watcher on the same prefix, in this process.
@@ -153,9 +155,20 @@ export async function benchWatchLatency(n: number, warmup: number): Promise<{ ro
     const p99 = percentile(syncerMs, 99);
     const rp99 = percentile(referenceMs, 99);
     const rows: Row[] = [
-      { area: 'watch', what: `put → event line on the watcher's stdout, median of ${n} signed advertisements`, result: fmtMsFine(m), reference: `${fmtMsFine(rm)} (etcd3 watch in-process)`, ratio: ratio(m, rm) },
+      {
+        area: 'watch',
+        what: `put → event line on the watcher's stdout, median of ${n} signed advertisements`,
+        result: fmtMsFine(m),
+        reference: `${fmtMsFine(rm)} (etcd3 watch in-process)`,
+        ratio: ratio(m, rm),
+      },
       { area: 'watch', what: `same, p99`, result: fmtMsFine(p99), reference: fmtMsFine(rp99), ratio: ratio(p99, rp99) },
-      { area: 'watch', what: `same, min / max`, result: `${fmtMsFine(Math.min(...syncerMs))} / ${fmtMsFine(Math.max(...syncerMs))}`, reference: `${fmtMsFine(Math.min(...referenceMs))} / ${fmtMsFine(Math.max(...referenceMs))}` },
+      {
+        area: 'watch',
+        what: `same, min / max`,
+        result: `${fmtMsFine(Math.min(...syncerMs))} / ${fmtMsFine(Math.max(...syncerMs))}`,
+        reference: `${fmtMsFine(Math.min(...referenceMs))} / ${fmtMsFine(Math.max(...referenceMs))}`,
+      },
     ];
     return { rows, syncer: syncerMs, reference: referenceMs };
   } finally {

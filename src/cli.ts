@@ -65,7 +65,7 @@ export async function parseArgs(argv: string[], io: { stdout: (s: string) => voi
   const { path, words, unknown } = await findCommand(own);
   const spec = path.at(-1);
   const flags = { ...globalFlags, ...parserFlags, ...spec?.flags };
-  let parsed;
+  let parsed: ReturnType<typeof parseNodeArgs>;
   try {
     parsed = parseNodeArgs({ args: own.filter((_, i) => !words.includes(i)), options: nodeOptions(flags), allowPositionals: true, strict: true });
   } catch (e) {

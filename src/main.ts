@@ -20,7 +20,7 @@ function report(deps: Deps, e: unknown, verbose: boolean): number {
 
 export async function main(argv: string[], deps: Deps): Promise<number> {
   const verbose = argv.includes('--verbose');
-  let selected;
+  let selected: Awaited<ReturnType<typeof parseArgs>>;
   try {
     selected = await parseArgs(argv, { stdout: (s) => deps.stdout.write(s), width: (deps.stdout as NodeJS.WriteStream).columns });
   } catch (e) {
@@ -36,7 +36,8 @@ export async function main(argv: string[], deps: Deps): Promise<number> {
     return ExitCode.OK;
   } catch (e) {
     rt.out.flushSkips();
-    if (deps.signal.aborted && !(e instanceof SyncerError && !hasKind(e, 'UNEXPECTED'))) return report(deps, new SyncerError('INTERRUPTED', 'interrupted'), verbose);
+    if (deps.signal.aborted && !(e instanceof SyncerError && !hasKind(e, 'UNEXPECTED')))
+      return report(deps, new SyncerError('INTERRUPTED', 'interrupted'), verbose);
     return report(deps, e, verbose);
   } finally {
     await rt.close().catch(() => undefined);

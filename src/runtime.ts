@@ -56,7 +56,10 @@ export class Runtime {
   private keystoreInstance?: Keystore;
   private trustFileCache?: TrustFile | false;
 
-  constructor(readonly deps: Deps, readonly flags: GlobalFlags) {
+  constructor(
+    readonly deps: Deps,
+    readonly flags: GlobalFlags,
+  ) {
     this.out = new Output({
       stdout: deps.stdout,
       stderr: deps.stderr,
@@ -141,10 +144,17 @@ export class Runtime {
     try {
       text = readFileSync(file, 'utf8');
     } catch (e) {
-      throw usageError(`cannot read the trust file ${file}: ${(e as Error).message}`, 'pass --trust-file FILE (or set trustFile: syncer config set trustFile FILE) naming the file your consortium distributes');
+      throw usageError(
+        `cannot read the trust file ${file}: ${(e as Error).message}`,
+        'pass --trust-file FILE (or set trustFile: syncer config set trustFile FILE) naming the file your consortium distributes',
+      );
     }
     const parsed = parseTrustFile(text);
-    if (!parsed.ok) throw usageError(`invalid trust file ${file}:${parsed.line}: ${parsed.problem}`, 'one OPERATOR SHA256:<fingerprint> a line (syncer operators shows fingerprints)');
+    if (!parsed.ok)
+      throw usageError(
+        `invalid trust file ${file}:${parsed.line}: ${parsed.problem}`,
+        'one OPERATOR SHA256:<fingerprint> a line (syncer operators shows fingerprints)',
+      );
     this.trustFileCache = parsed.trust;
     return parsed.trust;
   }
@@ -210,7 +220,9 @@ export class Runtime {
       });
     })();
     if (options.writes && this.config.etcd.hosts.length === 0) {
-      this.out.info('note: the registry is local-only (embedded etcd, etcd.hosts unset): peers will not see it. Join a shared cluster with `syncer init --etcd-hosts URL`.');
+      this.out.info(
+        'note: the registry is local-only (embedded etcd, etcd.hosts unset): peers will not see it. Join a shared cluster with `syncer init --etcd-hosts URL`.',
+      );
     }
     return this.registryPromise;
   }

@@ -37,7 +37,11 @@ export class Verifier {
   private readonly decisions = new Map<string, Promise<KeyDecision>>();
   private readonly signatures: SignatureCache;
 
-  constructor(private readonly rt: Runtime, private readonly registry: Registry, private readonly options: VerifyOptions = {}) {
+  constructor(
+    private readonly rt: Runtime,
+    private readonly registry: Registry,
+    private readonly options: VerifyOptions = {},
+  ) {
     void rt.trustFile; // a trust file that cannot be read is exit 2 at once, whatever gets verified
     this.signatures = new SignatureCache(join(rt.paths.cacheDir, 'verified-signatures'), (m) => rt.out.warn(m));
   }
@@ -62,7 +66,10 @@ export class Verifier {
     const id = await (this.clusterId ??= this.registry.clusterId());
     const before = this.rt.keystore.noteCluster(this.rt.trustScope, id);
     if (before !== undefined) {
-      this.rt.out.warn(`the registry now answers from another etcd cluster (ID ${id}, was ${before}; a restore or a new cluster?): the keys pinned for it are kept, and its entries must verify with them`);
+      this.rt.out.warn(
+        `the registry now answers from another etcd cluster (ID ${id}, was ${before}; a restore or a new cluster?): the keys pinned for it are kept, ` +
+          `and its entries must verify with them`,
+      );
     }
   }
 
@@ -84,7 +91,9 @@ export class Verifier {
     if (decision.ok && !vouched && (decision.pin === 'new' || keystore.pinSource(scope, operator) === 'first-use')) {
       // Readers are told, every time, which keys nobody checked (like ssh's known_hosts).
       const fp = fingerprint(decision.publicKey);
-      this.rt.out.info(`note: the key of ${operator} (${fp}) is trusted on first use only; check it with ${operator}, then: syncer operators pin ${operator} ${fp}`);
+      this.rt.out.info(
+        `note: the key of ${operator} (${fp}) is trusted on first use only; check it with ${operator}, then: syncer operators pin ${operator} ${fp}`,
+      );
     }
     return decision;
   }

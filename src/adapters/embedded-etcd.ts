@@ -58,7 +58,10 @@ export class EmbeddedEtcd {
   readonly dataDir: string;
   readonly logFile: string;
 
-  constructor(dataRoot: string, private readonly env: NodeJS.ProcessEnv) {
+  constructor(
+    dataRoot: string,
+    private readonly env: NodeJS.ProcessEnv,
+  ) {
     this.root = join(dataRoot, 'etcd');
     this.stateFile = join(this.root, 'state.json');
     this.dataDir = join(this.root, 'data');
@@ -109,7 +112,13 @@ export class EmbeddedEtcd {
   async status(): Promise<EmbeddedStatus> {
     const state = this.readState();
     const running = !!state && alive(state.pid) && (await this.isOurs(state));
-    return { running, endpoint: state && running ? this.endpoint(state) : undefined, pid: running ? state?.pid : undefined, dataDir: this.dataDir, logFile: this.logFile };
+    return {
+      running,
+      endpoint: state && running ? this.endpoint(state) : undefined,
+      pid: running ? state?.pid : undefined,
+      dataDir: this.dataDir,
+      logFile: this.logFile,
+    };
   }
 
   /** The endpoint of our running member, starting it if needed. */
@@ -167,15 +176,24 @@ export class EmbeddedEtcd {
       child = spawn(
         bin,
         [
-          '--name', state.name,
-          '--data-dir', this.dataDir,
-          '--listen-client-urls', client,
-          '--advertise-client-urls', client,
-          '--listen-peer-urls', peer,
-          '--initial-advertise-peer-urls', peer,
-          '--initial-cluster', `${state.name}=${peer}`,
-          '--initial-cluster-token', state.name,
-          '--initial-cluster-state', existsSync(join(this.dataDir, 'member')) ? 'existing' : 'new',
+          '--name',
+          state.name,
+          '--data-dir',
+          this.dataDir,
+          '--listen-client-urls',
+          client,
+          '--advertise-client-urls',
+          client,
+          '--listen-peer-urls',
+          peer,
+          '--initial-advertise-peer-urls',
+          peer,
+          '--initial-cluster',
+          `${state.name}=${peer}`,
+          '--initial-cluster-token',
+          state.name,
+          '--initial-cluster-state',
+          existsSync(join(this.dataDir, 'member')) ? 'existing' : 'new',
         ],
         { detached: true, stdio: ['ignore', log, log], env: { PATH: this.env.PATH ?? '/usr/bin:/bin', ETCD_UNSUPPORTED_ARCH: this.env.ETCD_UNSUPPORTED_ARCH } },
       );
@@ -188,9 +206,13 @@ export class EmbeddedEtcd {
     await sleep(50);
     if (spawnError || !child.pid) {
       const missing = (spawnError as NodeJS.ErrnoException | undefined)?.code === 'ENOENT' || !child.pid;
-      throw new SyncerError('REGISTRY', missing ? `cannot start the embedded etcd: "${bin}" not found` : `cannot start the embedded etcd: ${spawnError?.message}`, {
-        hint: 'install it (Debian/Ubuntu: apt-get install -y etcd-server), set SYNCER_ETCD_BIN, or configure etcd.hosts',
-      });
+      throw new SyncerError(
+        'REGISTRY',
+        missing ? `cannot start the embedded etcd: "${bin}" not found` : `cannot start the embedded etcd: ${spawnError?.message}`,
+        {
+          hint: 'install it (Debian/Ubuntu: apt-get install -y etcd-server), set SYNCER_ETCD_BIN, or configure etcd.hosts',
+        },
+      );
     }
     state.pid = child.pid;
     this.writeState(state);
@@ -206,9 +228,13 @@ export class EmbeddedEtcd {
     } catch {
       /* already gone */
     }
-    throw new SyncerError('REGISTRY', exited ? `the embedded etcd (${bin}) exited at once` : `the embedded etcd did not become healthy within ${HEALTH_WAIT_MS / 1000} s`, {
-      hint: `see ${this.logFile}`,
-    });
+    throw new SyncerError(
+      'REGISTRY',
+      exited ? `the embedded etcd (${bin}) exited at once` : `the embedded etcd did not become healthy within ${HEALTH_WAIT_MS / 1000} s`,
+      {
+        hint: `see ${this.logFile}`,
+      },
+    );
   }
 
   private async portFree(port: number): Promise<boolean> {

@@ -104,7 +104,7 @@ export function runGitProcess(args: string[], options: GitProcessOptions): Promi
       const event = parseProgress(segment, method);
       if (event) options.onProgress?.(event);
       if (!segment.trim() || isProgressLine(segment)) return;
-      if (stderr.length < MAX_STDERR) stderr += segment + '\n';
+      if (stderr.length < MAX_STDERR) stderr += `${segment}\n`;
     };
     const finish = (exitCode: number | null) => {
       if (settled) return;

@@ -39,7 +39,12 @@ interface PinFile {
 const isPin = (p: unknown): p is Pin => !!p && typeof (p as Pin).publicKey === 'string' && typeof (p as Pin).pinnedAt === 'string';
 
 function isPinMap(m: unknown): m is Record<string, Record<string, Pin>> {
-  return !!m && typeof m === 'object' && !Array.isArray(m) && Object.values(m).every((ops) => !!ops && typeof ops === 'object' && !Array.isArray(ops) && Object.values(ops).every(isPin));
+  return (
+    !!m &&
+    typeof m === 'object' &&
+    !Array.isArray(m) &&
+    Object.values(m).every((ops) => !!ops && typeof ops === 'object' && !Array.isArray(ops) && Object.values(ops).every(isPin))
+  );
 }
 
 /** A version 1 file's pins under the scope each registry id names (the earliest pin wins). */
@@ -66,10 +71,17 @@ export function parsePins(text: string): { ok: true; pins: PinFile } | { ok: fal
   }
   const file = raw as { version?: unknown; registries?: unknown; scopes?: unknown };
   const clusters = (file as { clusters?: unknown })?.clusters;
-  const clusterMap = clusters && typeof clusters === 'object' && !Array.isArray(clusters) && Object.values(clusters).every((v) => typeof v === 'string') ? (clusters as Record<string, string>) : undefined;
-  if (file?.version === 2 && isPinMap(file.scopes)) return { ok: true, pins: { version: 2, scopes: file.scopes, ...(clusterMap ? { clusters: clusterMap } : {}) } };
+  const clusterMap =
+    clusters && typeof clusters === 'object' && !Array.isArray(clusters) && Object.values(clusters).every((v) => typeof v === 'string')
+      ? (clusters as Record<string, string>)
+      : undefined;
+  if (file?.version === 2 && isPinMap(file.scopes))
+    return { ok: true, pins: { version: 2, scopes: file.scopes, ...(clusterMap ? { clusters: clusterMap } : {}) } };
   if (file?.version === 1 && isPinMap(file.registries)) return { ok: true, pins: { version: 2, scopes: migratePins(file.registries) } };
-  return { ok: false, problem: 'not a pin file syncer knows (expected version 2 with "scopes", or version 1 with "registries", of operator -> {publicKey, pinnedAt})' };
+  return {
+    ok: false,
+    problem: 'not a pin file syncer knows (expected version 2 with "scopes", or version 1 with "registries", of operator -> {publicKey, pinnedAt})',
+  };
 }
 
 function writePrivate(file: string, text: string): void {
@@ -100,7 +112,9 @@ export class Keystore {
       const privateKeyPem = readFileSync(file, 'utf8');
       return { privateKeyPem, publicKey: publicKeyOf(privateKeyPem) };
     } catch (e) {
-      throw new SyncerError('USAGE', `cannot read the signing key ${file}: ${(e as Error).message}`, { hint: 'restore it from a backup, or rotate (syncer keys rotate) from a machine that has it' });
+      throw new SyncerError('USAGE', `cannot read the signing key ${file}: ${(e as Error).message}`, {
+        hint: 'restore it from a backup, or rotate (syncer keys rotate) from a machine that has it',
+      });
     }
   }
 
@@ -178,6 +192,6 @@ export class Keystore {
 
   private write(pins: PinFile): void {
     makeDirs(join(this.pinsFile, '..'), 0o700);
-    writePrivate(this.pinsFile, JSON.stringify(pins, null, 2) + '\n');
+    writePrivate(this.pinsFile, `${JSON.stringify(pins, null, 2)}\n`);
   }
 }

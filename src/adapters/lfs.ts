@@ -50,10 +50,10 @@ export function attributesUseLfs(text: string): boolean {
 
 /** A gitattributes pattern that matches exactly `rel` (relative to the attributes file's directory). */
 export function exactPattern(rel: string): string {
-  const escaped = '/' + rel.replace(/[*?[\\]/g, '\\$&');
+  const escaped = `/${rel.replace(/[*?[\\]/g, '\\$&')}`;
   // Whitespace, quotes or non-ASCII: C-style quoting (gitattributes accepts "quoted" patterns).
   if (!/[\s"]/.test(rel) && /^[\x21-\x7e]*$/.test(rel)) return escaped;
-  return '"' + escaped.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\t/g, '\\t').replace(/\n/g, '\\n') + '"';
+  return `"${escaped.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\t/g, '\\t').replace(/\n/g, '\\n')}"`;
 }
 
 /** The .gitattributes blobs that apply to `path` at `commit` (the root one and those under the path). */
@@ -116,9 +116,16 @@ async function checkObjects(git: Git, files: LfsFile[], where: string): Promise<
     }
   });
   if (missing.length) {
-    throw new SyncerError('REMOTE', `git-lfs did not bring ${missing.length} object(s) from ${where}: ${missing.slice(0, 3).map((f) => f.name).join(', ')}${missing.length > 3 ? ', ...' : ''}`, {
-      hint: 'the remote may have lost its LFS objects; ask the operator to sync again (it pushes LFS objects first)',
-    });
+    throw new SyncerError(
+      'REMOTE',
+      `git-lfs did not bring ${missing.length} object(s) from ${where}: ${missing
+        .slice(0, 3)
+        .map((f) => f.name)
+        .join(', ')}${missing.length > 3 ? ', ...' : ''}`,
+      {
+        hint: 'the remote may have lost its LFS objects; ask the operator to sync again (it pushes LFS objects first)',
+      },
+    );
   }
 }
 
@@ -154,7 +161,11 @@ export async function storeLargeFiles(rt: Runtime, git: Git, top: string, path: 
   const current = existsSync(attributesAbs) ? readFileSync(attributesAbs, 'utf8') : '';
   if (large.length === 0 && !attributesUseLfs(current)) return { large, added: [] };
   if (!(await hasGitLfs(git))) {
-    throw lfsMissing(large.length ? `${large[0]} is over the LFS threshold (${(threshold / 1024 / 1024).toFixed(1)} MiB): storing it` : `${path}/ stores files with git-lfs: syncing it`);
+    throw lfsMissing(
+      large.length
+        ? `${large[0]} is over the LFS threshold (${(threshold / 1024 / 1024).toFixed(1)} MiB): storing it`
+        : `${path}/ stores files with git-lfs: syncing it`,
+    );
   }
   await installLocal(git);
   if (large.length === 0) return { large, added: [] };
@@ -162,13 +173,21 @@ export async function storeLargeFiles(rt: Runtime, git: Git, top: string, path: 
   const added = large.filter((f) => routed.get(f) !== 'lfs');
   if (added.length === 0) return { large, added };
   const lines = added.map((f) => `${exactPattern(posix.relative(path, f))} ${LFS_ATTRIBUTES}`);
-  const text = current + (current && !current.endsWith('\n') ? '\n' : '') + (current ? '' : '# files over the LFS threshold, listed by syncer sync\n') + lines.join('\n') + '\n';
+  const text =
+    current +
+    (current && !current.endsWith('\n') ? '\n' : '') +
+    (current ? '' : '# files over the LFS threshold, listed by syncer sync\n') +
+    lines.join('\n') +
+    '\n';
   writeFileSync(attributesAbs, text);
   const check = await filterAttr(git, added);
   const unmatched = added.filter((f) => check.get(f) !== 'lfs');
   if (unmatched.length) {
     writeFileSync(attributesAbs, current);
-    throw usageError(`could not route ${unmatched[0]} through git-lfs: ${attributesRel} does not match it (another .gitattributes overrides it?)`, `check ${attributesRel} and the .gitattributes files above it`);
+    throw usageError(
+      `could not route ${unmatched[0]} through git-lfs: ${attributesRel} does not match it (another .gitattributes overrides it?)`,
+      `check ${attributesRel} and the .gitattributes files above it`,
+    );
   }
   // Files committed before as plain blobs keep their index entry until renormalized.
   await git.run(['add', '--renormalize', '--', ...added]);
@@ -177,7 +196,7 @@ export async function storeLargeFiles(rt: Runtime, git: Git, top: string, path: 
 
 /** `git check-attr filter` of these paths. */
 async function filterAttr(git: Git, paths: string[]): Promise<Map<string, string>> {
-  const out = await git.run(['check-attr', '-z', '--stdin', 'filter'], { input: paths.join('\0') + '\0' });
+  const out = await git.run(['check-attr', '-z', '--stdin', 'filter'], { input: `${paths.join('\0')}\0` });
   const parts = out.split('\0');
   const map = new Map<string, string>();
   for (let i = 0; i + 2 < parts.length; i += 3) map.set(parts[i]!, parts[i + 2]!);
@@ -223,10 +242,16 @@ export async function pushLfsObjects(git: Git, remote: string, commit: string, p
     await git.run([...PROGRESS, 'lfs', 'push', remote, commit], { network: true, what: `git lfs push to ${remote}` });
   } catch (e) {
     if (!hasKind(e, 'REMOTE')) throw e;
-    throw new SyncerError('REMOTE', `the remote ${remote} did not take the git-lfs objects of ${path}/ (${e.message}); branch and tag were not pushed, nothing was advertised`, {
-      hint: 'the remote must store git-lfs objects: GitHub, GitLab and Gitea do over https (enable LFS for the repository); a stock ssh server does not (set lfs.url to an https LFS endpoint); a file:// remote needs a writable lfs/ directory',
-      cause: e,
-    });
+    throw new SyncerError(
+      'REMOTE',
+      `the remote ${remote} did not take the git-lfs objects of ${path}/ (${e.message}); branch and tag were not pushed, nothing was advertised`,
+      {
+        hint:
+          'the remote must store git-lfs objects: GitHub, GitLab and Gitea do over https (enable LFS for the repository); a stock ssh server does ' +
+          'not (set lfs.url to an https LFS endpoint); a file:// remote needs a writable lfs/ directory',
+        cause: e,
+      },
+    );
   }
   return files.length;
 }
@@ -241,7 +266,11 @@ export async function pushLfsObjects(git: Git, remote: string, commit: string, p
  * progress; git-lfs checks each object's sha-256) and check every one is there with its size. The
  * checkout that follows then fills the files from the local LFS store: nothing left to download.
  */
-export async function fetchLfsObjects(git: Git, ad: { commit: string; path: string; remote: string }, proto: string[]): Promise<{ files: number; bytes: number }> {
+export async function fetchLfsObjects(
+  git: Git,
+  ad: { commit: string; path: string; remote: string },
+  proto: string[],
+): Promise<{ files: number; bytes: number }> {
   if (!(await datasetUsesLfs(git, ad.commit, ad.path, proto))) return { files: 0, bytes: 0 };
   if (!(await hasGitLfs(git))) throw lfsMissing(`the dataset ${ad.path}/ stores files with git-lfs: retrieving it`);
   await refuseLfsEndpoints(git, ad.commit, proto);
@@ -249,7 +278,10 @@ export async function fetchLfsObjects(git: Git, ad: { commit: string; path: stri
   await fetchMissingBlobs(git, ad.commit, ad.path, proto);
   const files = await lfsFiles(git, ad.commit, ad.path);
   if (files.length === 0) return { files: 0, bytes: 0 };
-  await git.run([...proto, ...PROGRESS, 'lfs', 'fetch', 'origin', ad.commit, `--include=${ad.path}/**`, '--exclude='], { network: true, what: `git lfs fetch from ${ad.remote}` });
+  await git.run([...proto, ...PROGRESS, 'lfs', 'fetch', 'origin', ad.commit, `--include=${ad.path}/**`, '--exclude='], {
+    network: true,
+    what: `git lfs fetch from ${ad.remote}`,
+  });
   await checkObjects(git, files, ad.remote);
   return { files: files.length, bytes: files.reduce((n, f) => n + f.size, 0) };
 }
@@ -270,7 +302,10 @@ async function refuseLfsEndpoints(git: Git, commit: string, proto: string[]): Pr
       const [key, url = ''] = line.split(/\s+/, 2);
       const check = checkRemoteUrl(url, allowed);
       if (!check.ok) {
-        throw verifyError(`the .lfsconfig of ${rev === 'HEAD' ? 'the checkout' : 'the commit'} sets ${key} to ${escapeControl(url)}: ${check.problem}`, 'git-lfs would fetch from there; ask the operator to remove it, or allow that transport if you trust it');
+        throw verifyError(
+          `the .lfsconfig of ${rev === 'HEAD' ? 'the checkout' : 'the commit'} sets ${key} to ${escapeControl(url)}: ${check.problem}`,
+          'git-lfs would fetch from there; ask the operator to remove it, or allow that transport if you trust it',
+        );
       }
     }
   }
@@ -279,13 +314,29 @@ async function refuseLfsEndpoints(git: Git, commit: string, proto: string[]): Pr
 /** The dataset's blobs a blob-less clone lacks, in one fetch by id (git-lfs cannot lazy-fetch them). */
 async function fetchMissingBlobs(git: Git, commit: string, path: string, proto: string[]): Promise<void> {
   const out = await git.run(['rev-list', '--objects', '--missing=print', commit, '--', path]);
-  const missing = out.split('\n').filter((l) => l.startsWith('?')).map((l) => l.slice(1).trim());
+  const missing = out
+    .split('\n')
+    .filter((l) => l.startsWith('?'))
+    .map((l) => l.slice(1).trim());
   for (let i = 0; i < missing.length; i += 2000) {
     // noop negotiation: the server must not assume we hold the blobs of the commit we hold.
-    await git.run([...proto, '-c', 'fetch.negotiationAlgorithm=noop', 'fetch', '--no-tags', '--no-write-fetch-head', '--recurse-submodules=no', 'origin', ...missing.slice(i, i + 2000)], {
-      network: true,
-      what: `git fetch of the dataset's files`,
-    });
+    await git.run(
+      [
+        ...proto,
+        '-c',
+        'fetch.negotiationAlgorithm=noop',
+        'fetch',
+        '--no-tags',
+        '--no-write-fetch-head',
+        '--recurse-submodules=no',
+        'origin',
+        ...missing.slice(i, i + 2000),
+      ],
+      {
+        network: true,
+        what: `git fetch of the dataset's files`,
+      },
+    );
   }
 }
 
@@ -308,7 +359,10 @@ export async function archiveLfsObjects(git: Git, remote: string, ads: { commit:
   for (const [path, commits] of byPath) {
     const files = (await Promise.all([...new Set(commits)].map((c) => lfsFiles(git, c, path)))).flat();
     if (files.length === 0) continue;
-    await git.run([...proto, ...PROGRESS, 'lfs', 'fetch', remote, ...new Set(commits), `--include=${path}/**`, '--exclude='], { network: true, what: `git lfs fetch from ${remote}` });
+    await git.run([...proto, ...PROGRESS, 'lfs', 'fetch', remote, ...new Set(commits), `--include=${path}/**`, '--exclude='], {
+      network: true,
+      what: `git lfs fetch from ${remote}`,
+    });
     await checkObjects(git, files, remote);
     count += files.length;
   }
@@ -332,7 +386,10 @@ export async function pushObjectIds(git: Git, remote: string, oids: string[], pr
   if (oids.length === 0) return;
   if (!(await hasGitLfs(git))) throw lfsMissing(`pushing git-lfs objects to ${where}`);
   for (let i = 0; i < oids.length; i += 1000) {
-    await git.run([...proto, ...PROGRESS, 'lfs', 'push', '--object-id', remote, ...oids.slice(i, i + 1000)], { network: true, what: `git lfs push to ${where}` });
+    await git.run([...proto, ...PROGRESS, 'lfs', 'push', '--object-id', remote, ...oids.slice(i, i + 1000)], {
+      network: true,
+      what: `git lfs push to ${where}`,
+    });
   }
 }
 
@@ -359,6 +416,8 @@ export async function ensureContent(git: Git, top: string, rel: string): Promise
   if (!(await hasGitLfs(git))) throw lfsMissing(`${rel} is stored with git-lfs: reading its records`);
   await git.run([...PROGRESS, 'lfs', 'pull', `--include=${rel}`, '--exclude='], { network: true, what: `git lfs pull of ${rel}` });
   if (isPointerFile(join(top, rel))) {
-    throw new SyncerError('REMOTE', `${rel} is a git-lfs pointer and its object could not be fetched`, { hint: 'check the remote holds the LFS objects (git lfs fetch), then run the command again' });
+    throw new SyncerError('REMOTE', `${rel} is a git-lfs pointer and its object could not be fetched`, {
+      hint: 'check the remote holds the LFS objects (git lfs fetch), then run the command again',
+    });
   }
 }

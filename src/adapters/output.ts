@@ -36,10 +36,10 @@ export class Output {
 
   /** The command's result: JSON with --json, else the text rendering. */
   result(data: unknown, text: () => string): void {
-    if (this.options.json) this.options.stdout.write(JSON.stringify(data) + '\n');
+    if (this.options.json) this.options.stdout.write(`${JSON.stringify(data)}\n`);
     else {
       const t = text();
-      if (t) this.options.stdout.write(t.endsWith('\n') ? t : t + '\n');
+      if (t) this.options.stdout.write(t.endsWith('\n') ? t : `${t}\n`);
     }
   }
 
@@ -50,7 +50,7 @@ export class Output {
    */
   event(data: unknown): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.options.stdout.write(JSON.stringify(data) + '\n', (err) => {
+      this.options.stdout.write(`${JSON.stringify(data)}\n`, (err) => {
         if (err) reject(new SyncerError('INTERRUPTED', `stopped: standard output was closed (${(err as NodeJS.ErrnoException).code ?? err.message})`));
         else resolve();
       });
@@ -58,7 +58,7 @@ export class Output {
   }
 
   info(message: string): void {
-    this.options.stderr.write(message + '\n');
+    this.options.stderr.write(`${message}\n`);
   }
 
   warn(message: string): void {
@@ -86,8 +86,21 @@ export class Output {
     const t = new Table({
       head,
       chars: {
-        top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '',
-        'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ',
+        top: '',
+        'top-mid': '',
+        'top-left': '',
+        'top-right': '',
+        bottom: '',
+        'bottom-mid': '',
+        'bottom-left': '',
+        'bottom-right': '',
+        left: '',
+        'left-mid': '',
+        mid: '',
+        'mid-mid': '',
+        right: '',
+        'right-mid': '',
+        middle: '  ',
       },
       style: { head: this.options.stderrIsTTY ? ['bold'] : [], border: [], 'padding-left': 0, 'padding-right': 0 },
     });

@@ -97,7 +97,11 @@ export class Registry {
         if (parsed.date > h.latestDate) h.latestDate = parsed.date;
       }
     }
-    if (future.length) this.warn(`skipping ${future.length} date(s) after tomorrow (UTC), which no honest sync makes: ${future.slice(0, 3).join(', ')}${future.length > 3 ? ', ...' : ''}`);
+    if (future.length)
+      this.warn(
+        `skipping ${future.length} date(s) after tomorrow (UTC), which no honest sync makes: ` +
+          `${future.slice(0, 3).join(', ')}${future.length > 3 ? ', ...' : ''}`,
+      );
     return [...hubs.values()].sort((a, b) => a.hub.localeCompare(b.hub));
   }
 
@@ -205,9 +209,14 @@ export class Registry {
           if (serializeAdvertisement(current.ad) === value) return 'unchanged';
           // Only a genuine entry (signed by the operator) may be newer: planted junk dated ahead is replaced.
           if (isNewer(current.ad, ad) && genuine(current.ad)) {
-            throw new SyncerError('USAGE', `the registry already holds a newer advertisement for ${ad.hub}/${ad.date}/${ad.operator} (synced at ${current.ad.syncedAt}, this one ${ad.syncedAt})`, {
-              hint: 'check this machine\'s clock; the newer entry was kept',
-            });
+            throw new SyncerError(
+              'USAGE',
+              `the registry already holds a newer advertisement for ${ad.hub}/${ad.date}/${ad.operator} (synced at ${current.ad.syncedAt}, this one ` +
+                `${ad.syncedAt})`,
+              {
+                hint: "check this machine's clock; the newer entry was kept",
+              },
+            );
           }
         }
         outcome = 'replaced';

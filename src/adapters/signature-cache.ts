@@ -54,7 +54,9 @@ export class SignatureCache {
           h.count += h.added.length;
         }
       } catch (e) {
-        this.warn(`cannot write the cache of verified signatures ${file} (${(e as NodeJS.ErrnoException).code ?? e}): entries will be verified again next time`);
+        this.warn(
+          `cannot write the cache of verified signatures ${file} (${(e as NodeJS.ErrnoException).code ?? e}): entries will be verified again next time`,
+        );
       }
       h.added = [];
     }

@@ -14,13 +14,17 @@ function columns(rows: [string, string][], width: number): string[] {
     const wrapped: string[] = [];
     let line = '';
     for (const word of words) {
-      if (line && line.length + word.length + 1 > room) wrapped.push(line), (line = '');
-      line = line ? `${line} ${word}` : word;
+      if (line && line.length + word.length + 1 > room) {
+        wrapped.push(line);
+        line = word;
+      } else line = line ? `${line} ${word}` : word;
     }
     wrapped.push(line);
-    const first = term.length + 2 > left ? [`  ${term}`, ''] : [`  ${term.padEnd(left)}`];
-    if (first.length === 2) lines.push(first[0]!), (first[0] = `  ${''.padEnd(left)}`);
-    lines.push(`${first[0]}${wrapped[0]}`.trimEnd(), ...wrapped.slice(1).map((w) => `  ${''.padEnd(left)}${w}`));
+    const indent = `  ${''.padEnd(left)}`;
+    // A term too long for its column gets a line of its own.
+    if (term.length + 2 > left) lines.push(`  ${term}`);
+    const head = term.length + 2 > left ? indent : `  ${term.padEnd(left)}`;
+    lines.push(`${head}${wrapped[0]}`.trimEnd(), ...wrapped.slice(1).map((w) => `${indent}${w}`));
   }
   return lines;
 }
@@ -46,12 +50,15 @@ export function rootHelp(description: string, commands: readonly CommandSpec<nev
     description,
     '',
     'Commands:',
-    ...columns(commands.map((c) => [c.usage, c.describe]), width),
+    ...columns(
+      commands.map((c) => [c.usage, c.describe]),
+      width,
+    ),
     '',
     'Global options:',
     ...columns([...flagRows(globals), ['-h, --help', 'show help'], ['--version', 'show the version']], width),
     '',
-    'syncer <command> --help shows a command\'s own options.',
+    "syncer <command> --help shows a command's own options.",
     '',
   ].join('\n');
 }
@@ -59,9 +66,25 @@ export function rootHelp(description: string, commands: readonly CommandSpec<nev
 /** `syncer <command> [<subcommand>] --help`. */
 export function commandHelp(path: string, spec: CommandSpec<never>, globals: Record<string, FlagSpec>, width: number): string {
   const [, ...positionals] = spec.usage.split(' ');
-  const out = [`Usage: syncer ${path}${spec.subcommands ? ' <subcommand>' : ''}${spec.flags ? ' [options]' : ''}${positionals.length ? ` ${positionals.join(' ')}` : ''}`, '', spec.describe, ''];
-  if (spec.subcommands) out.push('Subcommands:', ...columns(spec.subcommands.map((s) => [s.usage, s.describe]), width), '');
-  const args = Object.entries(spec.positionals ?? {}).map(([n, p]): [string, string] => [n, `${p.describe ?? ''}${p.choices ? ` (one of: ${p.choices.join(', ')})` : ''}`.trim()]);
+  const out = [
+    `Usage: syncer ${path}${spec.subcommands ? ' <subcommand>' : ''}${spec.flags ? ' [options]' : ''}${positionals.length ? ` ${positionals.join(' ')}` : ''}`,
+    '',
+    spec.describe,
+    '',
+  ];
+  if (spec.subcommands)
+    out.push(
+      'Subcommands:',
+      ...columns(
+        spec.subcommands.map((s) => [s.usage, s.describe]),
+        width,
+      ),
+      '',
+    );
+  const args = Object.entries(spec.positionals ?? {}).map(([n, p]): [string, string] => [
+    n,
+    `${p.describe ?? ''}${p.choices ? ` (one of: ${p.choices.join(', ')})` : ''}`.trim(),
+  ]);
   if (args.length) out.push('Arguments:', ...columns(args, width), '');
   if (spec.flags) out.push('Options:', ...columns(flagRows(spec.flags), width), '');
   out.push('Global options:', ...columns([...flagRows(globals), ['-h, --help', 'show help']], width), '');

@@ -20,7 +20,8 @@ export function nodeOptions(flags: Record<string, FlagSpec>): NonNullable<ParseA
 /** node's parse errors, in our words: one line naming the flag. */
 export function parseError(e: Error & { code?: string }): Error {
   const flag = /'(--?[\w-]+)/.exec(e.message)?.[1];
-  if (/argument missing|argument is ambiguous/.test(e.message) && flag) return usageError(`${flag} needs a value`, `syncer <command> --help shows what ${flag} takes`);
+  if (/argument missing|argument is ambiguous/.test(e.message) && flag)
+    return usageError(`${flag} needs a value`, `syncer <command> --help shows what ${flag} takes`);
   if (/does not take an argument/.test(e.message) && flag) return usageError(`${flag} takes no value`, HINT);
   if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && flag) return usageError(`unknown option '${flag}'`, HINT);
   return usageError(e.message.split('\n')[0]!, HINT);
@@ -38,7 +39,8 @@ export function checkValues(values: Record<string, unknown>, flags: Record<strin
     // A flag given an empty value (`--into=`, `--to ''`) would be taken by a path as the working directory.
     if (v === '' || (Array.isArray(v) && v.includes(''))) throw usageError(`--${name} needs a value`, `syncer <command> --help shows what --${name} takes`);
     for (const one of Array.isArray(v) ? v : [v]) {
-      if (f.choices && !f.choices.includes(String(one))) throw usageError(`value '${one}' is invalid for option '--${name}'. Allowed choices are ${f.choices.join(', ')}.`, HINT);
+      if (f.choices && !f.choices.includes(String(one)))
+        throw usageError(`value '${one}' is invalid for option '--${name}'. Allowed choices are ${f.choices.join(', ')}.`, HINT);
     }
     if (f.type === 'number') values[name] = Number(v);
   }
@@ -52,7 +54,8 @@ export function positionalValues(spec: CommandSpec<never>, given: string[], valu
     const p = spec.positionals?.[name] ?? {};
     const v = given[i] ?? p.default;
     if (v === undefined && u.startsWith('<')) throw usageError(`missing argument '${name}'`, `syncer ${nameOf(spec)} --help`);
-    if (v !== undefined && p.choices && !p.choices.includes(v)) throw usageError(`value '${v}' is invalid for argument '${name}'. Allowed choices are ${p.choices.join(', ')}.`, HINT);
+    if (v !== undefined && p.choices && !p.choices.includes(v))
+      throw usageError(`value '${v}' is invalid for argument '${name}'. Allowed choices are ${p.choices.join(', ')}.`, HINT);
     values[camelCase(name)] = v;
   });
 }
@@ -67,4 +70,3 @@ export function argsOf(values: Record<string, unknown>, rest: string[]): Args {
     rest: () => rest,
   };
 }
-

@@ -39,7 +39,10 @@ export function validateFileConfig(raw: unknown, file: string): FileConfig {
     // The value at the issue's path (a list's entry): refused with the key's own message.
     checkValue(key, value, `config file ${file}`, hint.replaceAll('KEY', key));
   }
-  const what = issue.code === 'unrecognized_keys' ? `unknown key ${issue.keys.map((k) => show([...issue.path, k].join('.'))).join(', ')}` : `${issue.path.join('.') || '(top level)'}: ${issue.message}`;
+  const what =
+    issue.code === 'unrecognized_keys'
+      ? `unknown key ${issue.keys.map((k) => show([...issue.path, k].join('.'))).join(', ')}`
+      : `${issue.path.join('.') || '(top level)'}: ${issue.message}`;
   throw usageError(`invalid config file ${file}: ${what}`, hint);
 }
 
@@ -49,7 +52,14 @@ export function envKnob<K extends EnvKnob>(env: NodeJS.ProcessEnv, name: K): (ty
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return knob.default;
   const r = knob.schema.safeParse(Number(raw));
-  if (!r.success) throw refuse(name, raw, 'the environment', r.error.issues[0]!.message, `fix or unset ${name}${knob.default === undefined ? '' : ` (default ${knob.default})`}`);
+  if (!r.success)
+    throw refuse(
+      name,
+      raw,
+      'the environment',
+      r.error.issues[0]!.message,
+      `fix or unset ${name}${knob.default === undefined ? '' : ` (default ${knob.default})`}`,
+    );
   return r.data;
 }
 

@@ -39,7 +39,10 @@ function flatten(file: FileConfig): Flat {
 }
 
 export function parseList(value: string): string[] {
-  return value.split(',').map((s) => s.trim()).filter(Boolean);
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /** The environment's config values, parsed and checked against the schema (exit 2 naming the variable). */
@@ -85,7 +88,14 @@ function absolutize(p: string | undefined, base: string): string | undefined {
   return p === undefined ? undefined : isAbsolute(p) ? p : resolve(base, p);
 }
 
-export function resolveConfig(input: { file: FileConfig; fileDir: string; env: NodeJS.ProcessEnv; flags: ConfigFlags; cwd: string; filePath?: string }): Config {
+export function resolveConfig(input: {
+  file: FileConfig;
+  fileDir: string;
+  env: NodeJS.ProcessEnv;
+  flags: ConfigFlags;
+  cwd: string;
+  filePath?: string;
+}): Config {
   // The file was checked when read; checked again here for a config built in memory (init).
   validateFileConfig(input.file, input.filePath ?? `in ${input.fileDir}`);
   checkEnvKnobs(input.env);

@@ -27,7 +27,10 @@ export function readRawConfigFile(file: string): Record<string, unknown> {
     throw usageError(`cannot read config ${file}: ${(e as Error).message}`, 'fix the JSON or remove the file and run `syncer init`');
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw usageError(`cannot read config ${file}: expected a JSON object, found ${raw === null ? 'null' : Array.isArray(raw) ? 'an array' : typeof raw}`, 'fix the JSON or remove the file and run `syncer init`');
+    throw usageError(
+      `cannot read config ${file}: expected a JSON object, found ${raw === null ? 'null' : Array.isArray(raw) ? 'an array' : typeof raw}`,
+      'fix the JSON or remove the file and run `syncer init`',
+    );
   }
   return raw as Record<string, unknown>;
 }
@@ -88,7 +91,10 @@ export async function updateConfigKey(file: string, key: string, value: unknown)
       const given = issue.path.reduce<unknown>((n, p) => (n as Record<PropertyKey, unknown> | undefined)?.[p as PropertyKey], next);
       throw usageError(`invalid value for ${key}: ${issue.message}, got ${JSON.stringify(given)} (config not changed)`);
     }
-    throw usageError(`invalid config in ${file}: ${where || '(root)'}: ${issue.message} (config not changed)`, `fix that key first: syncer config set ${where} VALUE, or syncer config unset ${where}`);
+    throw usageError(
+      `invalid config in ${file}: ${where || '(root)'}: ${issue.message} (config not changed)`,
+      `fix that key first: syncer config set ${where} VALUE, or syncer config unset ${where}`,
+    );
   }
   await writeConfigFile(file, parsed.data);
 }

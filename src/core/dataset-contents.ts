@@ -1,12 +1,3 @@
-/**
- * What a retrieved dataset may contain, decided from its git tree alone (pure: callers read the
- * tree and the link targets from the local object store). Two hostile shapes are refused:
- * symbolic links that lead out of the dataset directory (a reader of `$SYNCER_PATH/*.csv` would
- * read whatever file the peer named, e.g. the reader's own private key), and a tree larger than
- * the signed advertisement says or than the reader's limits (a 4-byte entry that expands to
- * 65 MiB). Both are decided before anything is checked out.
- */
-import { posix } from 'node:path';
 import { escapeControl } from './sanitize.js';
 
 export const DEFAULT_MAX_DATASET_BYTES = 20 * 1024 ** 3;
@@ -100,8 +91,12 @@ export function describeLinks(links: EscapingLink[]): string {
 export function linksProblem(links: EscapingLink[], what: string): { message: string; hint: string } | undefined {
   if (links.length === 0) return undefined;
   return {
-    message: `refusing ${what}: ${links.length} symbolic link${links.length === 1 ? '' : 's'} lead${links.length === 1 ? 's' : ''} out of the dataset (${describeLinks(links)}); a program reading the data would read those files of this machine instead`,
-    hint: 'ask the operator to replace the links with the files themselves; if you trust the data, pass --allow-symlinks (the links are then checked out as they are)',
+    message:
+      `refusing ${what}: ${links.length} symbolic link${links.length === 1 ? '' : 's'} lead${links.length === 1 ? 's' : ''} out of the dataset ` +
+      `(${describeLinks(links)}); a program reading the data would read those files of this machine instead`,
+    hint:
+      'ask the operator to replace the links with the files themselves; if you trust the data, pass --allow-symlinks (the links are then checked ' +
+      'out as they are)',
   };
 }
 
@@ -129,7 +124,13 @@ export function contentLimits(config: { maxDatasetBytes?: number; maxDatasetFile
 }
 
 const human = (bytes: number) =>
-  bytes >= 1024 ** 3 ? `${(bytes / 1024 ** 3).toFixed(1)} GiB` : bytes >= 1024 ** 2 ? `${(bytes / 1024 ** 2).toFixed(1)} MiB` : bytes >= 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${bytes} bytes`;
+  bytes >= 1024 ** 3
+    ? `${(bytes / 1024 ** 3).toFixed(1)} GiB`
+    : bytes >= 1024 ** 2
+      ? `${(bytes / 1024 ** 2).toFixed(1)} MiB`
+      : bytes >= 1024
+        ? `${(bytes / 1024).toFixed(1)} KiB`
+        : `${bytes} bytes`;
 
 /** Over a limit: the refusal names the limit and how to raise it. */
 export function limitProblem(size: Partial<Size>, limits: ContentLimits, what: string): { message: string; hint: string } | undefined {
@@ -143,7 +144,9 @@ export function limitProblem(size: Partial<Size>, limits: ContentLimits, what: s
   const limit = over === 'maxFiles' ? `${limits.maxFiles} files` : `${limits.maxBytes} bytes (${human(limits.maxBytes)})`;
   return {
     message: `refusing ${what}: it has ${has}, over this machine's limit of ${limit} (${env})`,
-    hint: `if you expect a dataset this large, raise the limit: syncer config set ${key} ${over === 'maxFiles' ? size.files : size.bytes!} (or ${env}=${over === 'maxFiles' ? size.files : size.bytes!} for one run)`,
+    hint:
+      `if you expect a dataset this large, raise the limit: syncer config set ${key} ${over === 'maxFiles' ? size.files : size.bytes!} (or ` +
+      `${env}=${over === 'maxFiles' ? size.files : size.bytes!} for one run)`,
   };
 }
 
@@ -155,7 +158,9 @@ export function mismatchProblem(actual: Partial<Size>, advertised: Size, what: s
   const files = actual.files !== undefined && actual.files !== advertised.files;
   const bytes = actual.bytes !== undefined && actual.bytes !== advertised.bytes;
   if (!files && !bytes) return undefined;
-  const parts = [files && `${actual.files} files (advertised ${advertised.files})`, bytes && `${actual.bytes} bytes (advertised ${advertised.bytes})`].filter(Boolean);
+  const parts = [files && `${actual.files} files (advertised ${advertised.files})`, bytes && `${actual.bytes} bytes (advertised ${advertised.bytes})`].filter(
+    Boolean,
+  );
   return {
     message: `refusing ${what}: its tree has ${parts.join(' and ')}; the advertisement does not describe the data`,
     hint: 'the entry is not trustworthy; if the operator re-synced a moment ago, run the command again',

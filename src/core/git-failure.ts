@@ -29,7 +29,10 @@ export function gitFailure(message: string): string {
   const causes = lines.filter((l) => CAUSE.some((re) => re.test(l)) && l !== fatal).map((l) => l.replace(/^(ssh: |[\w.-]+@[\w.-]+: )/, ''));
   // Why the remote refused: "[remote rejected] (pre-receive hook declined)" and what the hook said.
   const reasons = lines.filter((l) => /\[(remote )?rejected\]/.test(l)).map((l) => l.replace(/^.*?(\[(remote )?rejected\].*)$/, '$1'));
-  const remote = lines.filter((l) => /^remote:\s*\S/.test(l)).map((l) => l.replace(/^remote:\s*/, '')).slice(0, 3);
+  const remote = lines
+    .filter((l) => /^remote:\s*\S/.test(l))
+    .map((l) => l.replace(/^remote:\s*/, ''))
+    .slice(0, 3);
   const extra = [...new Set(reasons)].concat(remote.length ? [`remote said: ${remote.join(' / ')}`] : []);
   return [...new Set(causes), fatal, ...extra.filter((x) => x !== fatal)].join('; ').slice(0, 600);
 }
@@ -44,24 +47,42 @@ function sshHost(url: string | undefined): { host: string; port?: string } | und
 /** The fix for a failure researchers meet when hosting for real, or undefined. */
 export function gitFailureHint(stderr: string, url?: string): string | undefined {
   if (/REMOTE HOST IDENTIFICATION HAS CHANGED/.test(stderr)) {
-    return "the server's ssh host key changed: confirm the new key with the server's admin, then remove the old line from ~/.ssh/known_hosts (ssh-keygen -R HOST)";
+    return (
+      "the server's ssh host key changed: confirm the new key with the server's admin, then remove the old line from ~/.ssh/known_hosts " +
+      '(ssh-keygen -R HOST)'
+    );
   }
   if (/Host key verification failed/.test(stderr)) {
     const h = sshHost(url);
     const scan = h ? `ssh-keyscan ${h.port ? `-p ${h.port} ` : ''}${h.host} >> ~/.ssh/known_hosts` : 'ssh-keyscan HOST >> ~/.ssh/known_hosts';
-    return `ssh does not know the server's host key (nothing in ~/.ssh/known_hosts; syncer never asks): check its fingerprint with the server's admin, then add it: ${scan} (or ssh once by hand)`;
+    return (
+      `ssh does not know the server's host key (nothing in ~/.ssh/known_hosts; syncer never asks): check its fingerprint with the server's ` +
+      `admin, then add it: ${scan} (or ssh once by hand)`
+    );
   }
   if (/Permission denied \((publickey|password|keyboard)/.test(stderr)) {
-    return "the server did not accept your ssh key: add your public key to the server's ~/.ssh/authorized_keys, or use the key it knows (ssh-add, IdentityFile in ~/.ssh/config, or GIT_SSH_COMMAND='ssh -i KEY')";
+    return (
+      "the server did not accept your ssh key: add your public key to the server's ~/.ssh/authorized_keys, or use the key it knows (ssh-add, " +
+      "IdentityFile in ~/.ssh/config, or GIT_SSH_COMMAND='ssh -i KEY')"
+    );
   }
   if (/SSL certificate problem|server certificate verification failed|certificate verify failed|unable to get local issuer certificate/i.test(stderr)) {
-    return "git does not trust the server's certificate: point GIT_SSL_CAINFO at the CA's certificate file (or install the CA in the system's store: update-ca-certificates)";
+    return (
+      "git does not trust the server's certificate: point GIT_SSL_CAINFO at the CA's certificate file (or install the CA in the system's store: " +
+      'update-ca-certificates)'
+    );
   }
   if (/could not read (Username|Password)|terminal prompts disabled/i.test(stderr)) {
-    return 'the server asks for credentials and syncer never prompts: store them with a git credential helper (git config --global credential.helper store, then one git fetch by hand), or use an ssh remote';
+    return (
+      'the server asks for credentials and syncer never prompts: store them with a git credential helper (git config --global credential.helper ' +
+      'store, then one git fetch by hand), or use an ssh remote'
+    );
   }
   if (/Authentication failed/i.test(stderr)) {
-    return "the server refused the credentials: update them in your git credential helper (git credential reject, then one git fetch by hand) or in the remote's URL";
+    return (
+      'the server refused the credentials: update them in your git credential helper (git credential reject, then one git fetch by hand) or in ' +
+      "the remote's URL"
+    );
   }
   if (/Could not resolve host/i.test(stderr)) return "check the remote's host name (and your network or DNS)";
   if (/Connection refused/i.test(stderr)) return 'nothing listens at that host and port: check the URL and that the server is running';

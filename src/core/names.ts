@@ -73,7 +73,10 @@ export function datasetPathProblem(path: string): string | undefined {
 
 /** `a//b/` -> `a/b`: the form stored in advertisements. */
 export function normalizeDatasetPath(path: string): string {
-  return path.split('/').filter((p) => p !== '').join('/');
+  return path
+    .split('/')
+    .filter((p) => p !== '')
+    .join('/');
 }
 
 export function checkDatasetPath(path: string): string {

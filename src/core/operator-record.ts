@@ -41,9 +41,18 @@ export function planOperatorRecord(current: OperatorRecord | undefined, pair: Ke
  * `sealed` (what the old key advertised, hub/date -> commit) and `revoked` are covered by the new
  * key's signature of the whole record.
  */
-export function rotateRecord(current: OperatorRecord, old: KeyPair, next: KeyPair, now: Date, seal: { sealed?: Record<string, string>; revoked?: boolean } = {}): OperatorRecord {
+export function rotateRecord(
+  current: OperatorRecord,
+  old: KeyPair,
+  next: KeyPair,
+  now: Date,
+  seal: { sealed?: Record<string, string>; revoked?: boolean } = {},
+): OperatorRecord {
   if (current.publicKey !== old.publicKey) {
-    throw verifyError(`the registry's key for ${current.operator} (${current.publicKey ? fingerprint(current.publicKey) : 'none'}) is not yours (${fingerprint(old.publicKey)}): cannot rotate it`);
+    throw verifyError(
+      `the registry's key for ${current.operator} (${current.publicKey ? fingerprint(current.publicKey) : 'none'}) is not yours ` +
+        `(${fingerprint(old.publicKey)}): cannot rotate it`,
+    );
   }
   const at = now.toISOString();
   const statement = { operator: current.operator, from: old.publicKey, to: next.publicKey, at };
@@ -56,5 +65,8 @@ export function rotateRecord(current: OperatorRecord, old: KeyPair, next: KeyPai
     ...(seal.revoked ? { revoked: true as const } : {}),
   };
   const rotations = [...(current.rotations ?? []), rotation].slice(-64);
-  return signRecord({ operator: current.operator, remote: current.remote, publicKey: next.publicKey, registeredAt: current.registeredAt, rotations }, next.privateKeyPem);
+  return signRecord(
+    { operator: current.operator, remote: current.remote, publicKey: next.publicKey, registeredAt: current.registeredAt, rotations },
+    next.privateKeyPem,
+  );
 }

@@ -24,7 +24,10 @@ export function dumbHttp(message: string): boolean {
 /** Why, and the server setting that would have made the fetch partial, for this remote. */
 export function fallbackAdvice(failure: PartialFetchFailure, remote: string): { reason: string; setting: string } {
   if (failure === 'dumb-http') {
-    return { reason: 'it is a dumb http server (static files)', setting: 'serving the repository with git http-backend (smart http) and `git config uploadpack.allowFilter true`' };
+    return {
+      reason: 'it is a dumb http server (static files)',
+      setting: 'serving the repository with git http-backend (smart http) and `git config uploadpack.allowFilter true`',
+    };
   }
   if (failure === 'no-filter') return { reason: 'it does not allow filters', setting: '`git config uploadpack.allowFilter true` in the repository' };
   const ssh = /^ssh:\/\/|^[^/:@]+@[^/:]+:|^[^/:]+:(?!\/\/)/.test(remote);
@@ -52,5 +55,8 @@ export function formatBytes(bytes: number): string {
 export function fallbackWarning(remote: string, failure: PartialFetchFailure, bytes: number): string {
   const { reason, setting } = fallbackAdvice(failure, remote);
   const what = failure === 'dumb-http' ? 'the whole history' : 'the whole commit';
-  return `${remote} could not serve a partial fetch (${reason}): downloaded ${what} (${formatBytes(bytes)}) instead of the dataset's files only; on the server, ${setting} avoids this`;
+  return (
+    `${remote} could not serve a partial fetch (${reason}): downloaded ${what} (${formatBytes(bytes)}) instead of the dataset's files only; on ` +
+    `the server, ${setting} avoids this`
+  );
 }

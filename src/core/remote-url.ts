@@ -70,7 +70,10 @@ export function classifyRemote(url: string, options: ClassifyOptions = {}): Remo
   if (scheme) {
     transport = scheme === 'git+ssh' || scheme === 'ssh+git' ? 'ssh' : scheme;
     if (!(KNOWN_TRANSPORTS as readonly string[]).includes(transport)) {
-      return { ok: false, problem: `remote uses ${scheme}://, which syncer does not support (use https://, ssh://, git://, file://, user@host:path or a local path)` };
+      return {
+        ok: false,
+        problem: `remote uses ${scheme}://, which syncer does not support (use https://, ssh://, git://, file://, user@host:path or a local path)`,
+      };
     }
     if (transport === 'file' && !/^file:\/\/\//i.test(url)) return { ok: false, problem: 'file remotes must be absolute (file:///path)' };
   } else if (SCP_LIKE.test(url) && !url.startsWith('/') && !(options.local && /^\.{1,2}(\/|$)/.test(url))) {
@@ -78,7 +81,7 @@ export function classifyRemote(url: string, options: ClassifyOptions = {}): Remo
     transport = 'ssh';
   } else if (options.local) {
     transport = 'file';
-    normalized = 'file://' + (isAbsolute(url) ? url : resolve(options.local.base, url));
+    normalized = `file://${isAbsolute(url) ? url : resolve(options.local.base, url)}`;
   } else {
     return { ok: false, problem: 'remote is not a URL (use https://, ssh://, git://, file:// or user@host:path)' };
   }
@@ -107,7 +110,7 @@ export function transportFix(problems: readonly string[]): string | undefined {
  * same (filter-capable) transport.
  */
 export function publicRemoteUrl(url: string): string {
-  if (url.startsWith('/')) return 'file://' + url;
+  if (url.startsWith('/')) return `file://${url}`;
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/@]*@)?(.*)$/.exec(url);
   if (!m) return url;
   const [, scheme, userinfo, withQuery] = m as unknown as [string, string, string | undefined, string];

@@ -60,7 +60,11 @@ export function canonicalJson(value: Record<string, unknown>, omit: readonly str
   const sortDeep = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(sortDeep);
     if (v && typeof v === 'object') {
-      return Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, sortDeep((v as Record<string, unknown>)[k])]));
+      return Object.fromEntries(
+        Object.keys(v as object)
+          .sort()
+          .map((k) => [k, sortDeep((v as Record<string, unknown>)[k])]),
+      );
     }
     return v;
   };

@@ -39,7 +39,13 @@ export function retiredKeys(operator: string, record: OperatorRecord): RetiredKe
  * `vouched`: the fingerprints a trust file lists for the operator. When given, they alone decide
  * (a pin or a rotation cannot add a key the consortium did not list).
  */
-export function decideKey(operator: string, record: OperatorRecord | undefined, pinned: string | undefined, acceptKey: boolean, vouched?: ReadonlySet<string>): KeyDecision {
+export function decideKey(
+  operator: string,
+  record: OperatorRecord | undefined,
+  pinned: string | undefined,
+  acceptKey: boolean,
+  vouched?: ReadonlySet<string>,
+): KeyDecision {
   if (!record) return { ok: false, problem: `operator ${operator} has no record in the registry` };
   if (!record.publicKey) return { ok: false, problem: `operator ${operator} has no public key in the registry` };
   if (!verifyText(recordSigningText(record), record.signature, record.publicKey)) {
@@ -62,7 +68,9 @@ export function decideKey(operator: string, record: OperatorRecord | undefined, 
   if (acceptKey) return { ok: true, publicKey: record.publicKey, pin: 'accepted', retired };
   return {
     ok: false,
-    problem: `the key of ${operator} changed: pinned ${fingerprint(pinned)}, registry has ${fingerprint(record.publicKey)}, and no rotation signed by the pinned key leads to it`,
+    problem:
+      `the key of ${operator} changed: pinned ${fingerprint(pinned)}, registry has ${fingerprint(record.publicKey)}, and no rotation signed by ` +
+      `the pinned key leads to it`,
   };
 }
 
@@ -88,6 +96,10 @@ export function signatureProblem(ad: Advertisement, publicKey: string, retired: 
   const signer = retired.find((k) => verifyText(text, ad.signature, k.publicKey));
   if (signer && retiredKeyVouches(signer, ad)) return undefined;
   if (signer?.revoked) return `${ad.hub}/${ad.date}/${ad.operator} is signed by a revoked key of ${ad.operator} (${fingerprint(signer.publicKey)})`;
-  if (signer) return `${ad.hub}/${ad.date}/${ad.operator} is signed by a retired key of ${ad.operator} (${fingerprint(signer.publicKey)}) that did not advertise it before its rotation`;
+  if (signer)
+    return (
+      `${ad.hub}/${ad.date}/${ad.operator} is signed by a retired key of ${ad.operator} (${fingerprint(signer.publicKey)}) that did not ` +
+      `advertise it before its rotation`
+    );
   return `${ad.hub}/${ad.date}/${ad.operator} has a bad signature (not made by ${fingerprint(publicKey)} nor an earlier key of ${ad.operator})`;
 }

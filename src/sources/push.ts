@@ -152,7 +152,14 @@ async function lastPushed(run: PushRun, head: string): Promise<string | undefine
 async function sendRecords(run: PushRun, toSend: Set<string>): Promise<Sent> {
   const { io, report } = run;
   const ctx: PushContext = {
-    name: run.name, env: io.env, signal: io.signal, repoRoot: run.repo.top, report, idField: run.idField, debug: (m) => io.debug(m), dryRun: false,
+    name: run.name,
+    env: io.env,
+    signal: io.signal,
+    repoRoot: run.repo.top,
+    report,
+    idField: run.idField,
+    debug: (m) => io.debug(m),
+    dryRun: false,
   };
   const dest = await destination(run.def, ctx);
   run.dest = dest;
@@ -249,7 +256,7 @@ async function writeBack(abs: string, out: string, work: string, format: StoredF
         line = canonicalLine(rec);
       }
       if (format === 'csv') for (const n of csvNames(rec)) columns.add(n);
-      await w.write(line + '\n');
+      await w.write(`${line}\n`);
     }
     await w.close();
   } catch (e) {

@@ -283,9 +283,18 @@ describe('quorum lost: exit 3 within the deadline, nothing committed or pushed; 
       const [ls, sync, retrieve] = await Promise.all([
         timed(`${label} ls`, b.syncer(['ls', '--json'])),
         sleep(400).then(() => timed(`${label} sync`, a.syncer(['sync', '--hub', hub, '--json']))), // fails before any date is used
-        sleep(800).then(() => timed(`${label} retrieve`, b.syncer(['retrieve', '--hub', 'base', '--date', 'latest', '--operator', 'lab-a', '--into', join(world.root, `q-${hub}`), '--json']))),
+        sleep(800).then(() =>
+          timed(
+            `${label} retrieve`,
+            b.syncer(['retrieve', '--hub', 'base', '--date', 'latest', '--operator', 'lab-a', '--into', join(world.root, `q-${hub}`), '--json']),
+          ),
+        ),
       ]);
-      for (const [what, r] of [['ls', ls], ['sync', sync], ['retrieve', retrieve]] as const) {
+      for (const [what, r] of [
+        ['ls', ls],
+        ['sync', sync],
+        ['retrieve', retrieve],
+      ] as const) {
         exitFailed(r, 3);
         expect(r.stdout, `${what}: nothing on stdout`).toBe('');
         expect(r.stderr, `${what}: names etcd`).toMatch(/^error: .*etcd/m);
@@ -302,7 +311,10 @@ describe('quorum lost: exit 3 within the deadline, nothing committed or pushed; 
         timed(`${label} ls (2 s deadline)`, b.syncer(['ls', '--json'], { env })),
         sleep(400).then(() => timed(`${label} sync (2 s deadline)`, a.syncer(['sync', '--hub', hub, '--json'], { env }))),
       ]);
-      for (const [what, r] of [['ls', ls2], ['sync', sync2]] as const) {
+      for (const [what, r] of [
+        ['ls', ls2],
+        ['sync', sync2],
+      ] as const) {
         exitFailed(r, 3);
         noStack(r);
         expect(r.ms, `${what} with a 2 s deadline took ${r.ms} ms`).toBeLessThan(5_000); // ignoring it would take over 5 s (frozen)

@@ -54,7 +54,11 @@ describe('symbolic links that leave the dataset', () => {
 
     const into = join(world.root, 'abs-target');
     const r = await retrieve('abs', D1, into);
-    expectRefused(r, into, /^error: refusing abs\/2026-11-06 from lab-a: 1 symbolic link leads out of the dataset \(abs\/key\.csv -> \/.*lab-b\.ed25519\.pem\)/m);
+    expectRefused(
+      r,
+      into,
+      /^error: refusing abs\/2026-11-06 from lab-a: 1 symbolic link leads out of the dataset \(abs\/key\.csv -> \/.*lab-b\.ed25519\.pem\)/m,
+    );
     expect(r.stderr).toMatch(/--allow-symlinks/);
 
     const ok = await retrieve('abs', D1, into, ['--allow-symlinks']);
@@ -119,7 +123,11 @@ describe('size bombs', () => {
     await publishWith('bomb', D1, files);
     forgeSize('bomb', D1, { files: 1, bytes: 4 });
     const into = join(world.root, 'bomb-target');
-    expectRefused(await retrieve('bomb', D1, into), into, /^error: refusing bomb\/2026-11-06 from lab-a: its tree has 4096 files \(advertised 1\); the advertisement does not describe the data/m);
+    expectRefused(
+      await retrieve('bomb', D1, into),
+      into,
+      /^error: refusing bomb\/2026-11-06 from lab-a: its tree has 4096 files \(advertised 1\); the advertisement does not describe the data/m,
+    );
   });
 
   it('a file far larger than advertised (same file count) is refused', async () => {
@@ -139,7 +147,7 @@ describe('size bombs', () => {
     expect(r.code, r.stderr).toBe(0);
   });
 
-  it('over the reader\'s limits: exit 5 naming the limit and how to raise it', async () => {
+  it("over the reader's limits: exit 5 naming the limit and how to raise it", async () => {
     await publishWith('many', D1, { 'a.csv': 'a\n', 'b.csv': 'b\n', 'c.csv': 'c\n' });
     const into = join(world.root, 'many-target');
     const files = await retrieve('many', D1, into, [], { SYNCER_MAX_DATASET_FILES: '2' });

@@ -11,16 +11,7 @@ import { join } from 'node:path';
 import { git, World, type Operator } from '../helpers/world.js';
 import { freePort, startCluster, type Cluster } from '../helpers/etcd.js';
 import { oneDay } from '../helpers/faketime.js';
-import {
-  adsOf,
-  exitFailed,
-  installHook,
-  removeHook,
-  remoteRefs,
-  snapshot,
-  stallServer,
-  type RepoSnapshot,
-} from '../helpers/failures-helpers.js';
+import { adsOf, exitFailed, installHook, removeHook, remoteRefs, snapshot, stallServer, type RepoSnapshot } from '../helpers/failures-helpers.js';
 
 let world: World;
 /**
@@ -56,7 +47,10 @@ function expectNothingWritten(op: Operator, w: World, before: RepoSnapshot, regi
  */
 function advertisement(w: World, op: Operator, hub: string): Record<string, unknown> {
   const entries = w.etcdGet(`datasets/${hub}/`);
-  const key = Object.keys(entries).filter((k) => k.endsWith(`/${op.name}`)).sort().at(-1);
+  const key = Object.keys(entries)
+    .filter((k) => k.endsWith(`/${op.name}`))
+    .sort()
+    .at(-1);
   const raw = key === undefined ? undefined : entries[key];
   expect(raw, `an advertisement of ${hub} by ${op.name}`).toBeDefined();
   return JSON.parse(raw!) as Record<string, unknown>;
@@ -191,7 +185,7 @@ describe('non-fast-forward push', () => {
     exitFailed(r, 4);
     expect(r.stderr).toMatch(/^error: .*push/m);
     expect(r.stderr).toMatch(/^hint: .*pull/m);
-    expect(remoteRefs(op.remoteDir)['refs/heads/main'], 'the colleague\'s commit is untouched').toBe(theirs);
+    expect(remoteRefs(op.remoteDir)['refs/heads/main'], "the colleague's commit is untouched").toBe(theirs);
     expect(remoteRefs(op.remoteDir)[`refs/tags/syncer/h/${today()}`], 'atomic push: no tag either').toBeUndefined();
     expect(git(op.repo, 'log', '-1', '--format=%s'), 'local commit kept').toBe(`sync h ${today()}`);
     expect(adsOf(world, op)).toEqual({});
@@ -353,7 +347,7 @@ describe('invalid input', () => {
   ];
 
   it.each(cases.map((c) => [c.join(' '), c]))('`syncer %s` exits 2 with a one-line error and writes nothing', async (_label, args) => {
-    const op = await world.operator(`bad${cases.findIndex((c) => c === args)}`);
+    const op = await world.operator(`bad${cases.indexOf(args)}`);
     op.write({ 'ok/a.csv': 'ok\n', 'h/a.csv': 'h\n' });
     const before = snapshot(op);
     const registryBefore = world.etcdGet();
@@ -378,7 +372,9 @@ describe('git does not know who you are', () => {
     git(op.repo, 'config', '--unset', 'user.email');
     git(op.repo, 'config', 'user.useConfigOnly', 'true');
     op.write({ 'noident/a.csv': 'c\n1\n' });
-    const r = await op.syncer(['sync', '--hub', 'noident'], { env: { GIT_AUTHOR_NAME: undefined, GIT_AUTHOR_EMAIL: undefined, GIT_COMMITTER_NAME: undefined, GIT_COMMITTER_EMAIL: undefined, EMAIL: undefined } });
+    const r = await op.syncer(['sync', '--hub', 'noident'], {
+      env: { GIT_AUTHOR_NAME: undefined, GIT_AUTHOR_EMAIL: undefined, GIT_COMMITTER_NAME: undefined, GIT_COMMITTER_EMAIL: undefined, EMAIL: undefined },
+    });
     exitFailed(r, 4);
     expect(r.stderr).toMatch(/git does not know who you are/);
     expect(r.stderr).toMatch(/hint: git config --global user.name/);

@@ -98,7 +98,9 @@ describe('hostile advertisement fields', () => {
     expect(r.code, r.stderr).toBe(5);
     expect(r.stderr).toMatch(new RegExp(`^error: the remote .* has no tag syncer/weather/${date}`, 'm'));
     expect(existsSync(into)).toBe(false);
-    execFileSync('etcdctl', ['--endpoints', world.etcdHosts, 'del', `${world.namespace}datasets/weather/${date}/lab-a`], { env: { ...process.env, ETCDCTL_API: '3' } });
+    execFileSync('etcdctl', ['--endpoints', world.etcdHosts, 'del', `${world.namespace}datasets/weather/${date}/lab-a`], {
+      env: { ...process.env, ETCDCTL_API: '3' },
+    });
   });
 
   it('terminal escapes in registry text are printed escaped', async () => {

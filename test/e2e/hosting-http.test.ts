@@ -22,7 +22,18 @@ const TRANSPORTS = { SYNCER_ALLOWED_TRANSPORTS: 'https,http,ssh,git,file' };
 let env: Record<string, string>;
 const HUBS = ['alpha', 'beta', 'gamma'];
 
-const retrieveArgs = (hub: string, into: string) => ['retrieve', '--hub', hub, '--date', 'latest', '--operator', 'lab-a', '--json', '--into', join(world.root, into)];
+const retrieveArgs = (hub: string, into: string) => [
+  'retrieve',
+  '--hub',
+  hub,
+  '--date',
+  'latest',
+  '--operator',
+  'lab-a',
+  '--json',
+  '--into',
+  join(world.root, into),
+];
 
 beforeAll(async () => {
   world = new World(inject('etcdHosts'));

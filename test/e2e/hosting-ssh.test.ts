@@ -54,7 +54,9 @@ describe('ssh, stock OpenSSH server', () => {
 
   it('retrieve works from a stock server (protocol v0) and says once why it was not partial', async () => {
     // Reproduces issue 9: before the fix, exit 4 "Server does not allow request for unadvertised object".
-    const r = await b.syncer(['retrieve', '--hub', 'beta', '--date', 'latest', '--operator', 'lab-a', '--json', '--into', join(world.root, 'r-stock')], { env: sshd.env });
+    const r = await b.syncer(['retrieve', '--hub', 'beta', '--date', 'latest', '--operator', 'lab-a', '--json', '--into', join(world.root, 'r-stock')], {
+      env: sshd.env,
+    });
     expect(r.stderr).not.toMatch(/unadvertised object/);
     expectRetrieved(r, world, a, 'beta');
     expectFallbackWarning(r.stderr, /AcceptEnv GIT_PROTOCOL|allowReachableSHA1InWant/);
@@ -63,7 +65,9 @@ describe('ssh, stock OpenSSH server', () => {
   it('with uploadpack.allowReachableSHA1InWant on the repository: partial, and no warning', async () => {
     git(a.remoteDir, 'config', 'uploadpack.allowReachableSHA1InWant', 'true');
     try {
-      const r = await b.syncer(['retrieve', '--hub', 'gamma', '--date', 'latest', '--operator', 'lab-a', '--json', '--into', join(world.root, 'r-reachable')], { env: sshd.env });
+      const r = await b.syncer(['retrieve', '--hub', 'gamma', '--date', 'latest', '--operator', 'lab-a', '--json', '--into', join(world.root, 'r-reachable')], {
+        env: sshd.env,
+      });
       const out = expectRetrieved(r, world, a, 'gamma');
       expectPartial(out.target, a, out.commit, 'gamma', ['alpha', 'beta']);
       expectNoFallbackWarning(r.stderr);
@@ -82,26 +86,36 @@ describe("git's own reason, and the fix", () => {
   const DENIED_FIX = /authorized_keys|ssh-add|IdentityFile|GIT_SSH_COMMAND/;
 
   it('retrieve: host key verification failed names known_hosts', async () => {
-    const r = await b.syncer(['retrieve', '--hub', 'alpha', '--date', 'latest', '--operator', 'lab-a', '--into', join(world.root, 'r-hostkey')], { env: unknownHost() });
+    const r = await b.syncer(['retrieve', '--hub', 'alpha', '--date', 'latest', '--operator', 'lab-a', '--into', join(world.root, 'r-hostkey')], {
+      env: unknownHost(),
+    });
     expectGitReason(r, HOST_KEY, HOST_KEY_FIX);
   });
 
   it('retrieve: permission denied (publickey) says the key is not accepted', async () => {
-    const r = await b.syncer(['retrieve', '--hub', 'alpha', '--date', 'latest', '--operator', 'lab-a', '--into', join(world.root, 'r-denied')], { env: strangerKey() });
+    const r = await b.syncer(['retrieve', '--hub', 'alpha', '--date', 'latest', '--operator', 'lab-a', '--into', join(world.root, 'r-denied')], {
+      env: strangerKey(),
+    });
     expectGitReason(r, DENIED, DENIED_FIX);
   });
 
   it('sync: host key verification failed and permission denied, nothing advertised', async () => {
     a.write({ 'delta/x.bin': randomBytes(KiB) });
-    for (const [env, reason, fix] of [[unknownHost(), HOST_KEY, HOST_KEY_FIX], [strangerKey(), DENIED, DENIED_FIX]] as const) {
+    for (const [env, reason, fix] of [
+      [unknownHost(), HOST_KEY, HOST_KEY_FIX],
+      [strangerKey(), DENIED, DENIED_FIX],
+    ] as const) {
       const r = await a.syncer(['sync', '--hub', 'delta'], { env });
       expectGitReason(r, reason, fix);
       expect(world.etcdGet('datasets/delta/'), 'nothing advertised').toEqual({});
     }
   }, 60_000);
 
-  it('doctor: the remote check names git\'s reason and the fix', async () => {
-    for (const [env, reason, fix] of [[unknownHost(), HOST_KEY, HOST_KEY_FIX], [strangerKey(), DENIED, DENIED_FIX]] as const) {
+  it("doctor: the remote check names git's reason and the fix", async () => {
+    for (const [env, reason, fix] of [
+      [unknownHost(), HOST_KEY, HOST_KEY_FIX],
+      [strangerKey(), DENIED, DENIED_FIX],
+    ] as const) {
       const r = await a.syncer(['doctor'], { env });
       expectGitReason(r, reason, fix);
     }

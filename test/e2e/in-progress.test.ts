@@ -23,7 +23,10 @@ describe('in-progress marker', () => {
   it('exists while the push runs, carries the run id of the advertisement, and is gone afterwards', async () => {
     const seen = join(world.root, 'seen.txt');
     const hook = join(a.remoteDir, 'hooks', 'pre-receive');
-    writeFileSync(hook, `#!/bin/sh\nETCDCTL_API=3 etcdctl --endpoints '${world.etcdHosts}' get --prefix '${world.namespace}inprogress/' > '${seen}'\ncat >/dev/null\n`);
+    writeFileSync(
+      hook,
+      `#!/bin/sh\nETCDCTL_API=3 etcdctl --endpoints '${world.etcdHosts}' get --prefix '${world.namespace}inprogress/' > '${seen}'\ncat >/dev/null\n`,
+    );
     chmodSync(hook, 0o755);
     a.write({ 'weather/t.csv': 't\n1\n' });
     const r = await a.syncer(['sync', '--hub', 'weather', '--json']);

@@ -94,7 +94,11 @@ describe('interactive sync on a TTY', () => {
     // The commit: only the chosen hub (and the operator file), pushed to the bare remote.
     const commit = git(alice.repo, 'rev-parse', 'HEAD');
     expect(git(alice.repo, 'log', '-1', '--format=%s')).toBe(`sync weather ${date}`);
-    expect(git(alice.repo, 'show', '--name-only', '--format=', 'HEAD').split('\n').sort()).toEqual(['.syncer/operator.json', 'weather/obs.csv', 'weather/stations/s1.txt']);
+    expect(git(alice.repo, 'show', '--name-only', '--format=', 'HEAD').split('\n').sort()).toEqual([
+      '.syncer/operator.json',
+      'weather/obs.csv',
+      'weather/stations/s1.txt',
+    ]);
     expect(git(alice.repo, 'status', '--porcelain', '--', 'air')).toBe('?? air/');
     expect(git(alice.remoteDir, 'rev-parse', 'refs/heads/main')).toBe(commit);
     // The tag: annotated, on the commit, locally and on the remote, holding the advertisement.
@@ -279,7 +283,7 @@ describe('interactive init on a TTY', () => {
     // Started outside any repository, so the default answer (the working directory) is refused.
     const t = startPty(['init'], { env: ivan.env, cwd: world.root });
     await t.waitFor(/Your operator name/);
-    t.write('ivan' + keys.enter);
+    t.write(`ivan${keys.enter}`);
     await t.waitFor(/Local git repository holding your data/);
     t.write(keys.enter);
     await t.waitFor(/is not in a git repository/);
@@ -289,7 +293,7 @@ describe('interactive init on a TTY', () => {
     await t.waitFor(/Registry/);
     await t.choose(/^\s*[❯>] a shared etcd cluster/);
     await t.waitFor(/etcd endpoints/);
-    t.write('127.0.0.1:2379' + keys.enter);
+    t.write(`127.0.0.1:2379${keys.enter}`);
     await t.waitFor(/127\.0\.0\.1:2379: expected http\(s\):\/\/host:port/);
     t.write(keys.backspace.repeat(20) + world.etcdHosts + keys.enter);
     const { code, output } = await t.exit();

@@ -21,7 +21,9 @@ beforeAll(async () => {
   try {
     for (let i = 0; i < JUNK; i += 100) {
       await Promise.all(
-        Array.from({ length: 100 }, (_, j) => client.put(`${world.namespace}datasets/junk/2026-01-01/op-${String(i + j).padStart(4, '0')}`).value(`{"not": "an advertisement" ${i + j}`)),
+        Array.from({ length: 100 }, (_, j) =>
+          client.put(`${world.namespace}datasets/junk/2026-01-01/op-${String(i + j).padStart(4, '0')}`).value(`{"not": "an advertisement" ${i + j}`),
+        ),
       );
     }
   } finally {

@@ -24,7 +24,10 @@ const retrieve = (op: Operator, date: string, into: string, extra: string[] = []
 beforeAll(async () => {
   world = new World(inject('etcdHosts'));
   [a, b] = await Promise.all([world.operator('lab-a'), world.operator('lab-b')]);
-  for (const [date, v] of [[D1, '1'], [D2, '2']] as const) {
+  for (const [date, v] of [
+    [D1, '1'],
+    [D2, '2'],
+  ] as const) {
     a.write({ 'weather/t.csv': `t\n${v}\n` });
     const r = await a.syncer(['sync', '--hub', 'weather'], { at: `${date} 10:00:00` });
     expect(r.code, r.stderr).toBe(0);

@@ -55,7 +55,7 @@ describe('git-lfs', { timeout: 120_000 }, () => {
     expect(entry).toMatchObject({ files: 4, bytes });
   });
 
-  it('retrieve by another operator: real content, only the dataset\'s LFS objects downloaded', async () => {
+  it("retrieve by another operator: real content, only the dataset's LFS objects downloaded", async () => {
     const r = await b.syncer(['retrieve', '--hub', 'sat', '--date', 'latest', '--operator', 'lab-a', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const { target, dataPath } = JSON.parse(r.stdout);

@@ -44,7 +44,7 @@ beforeAll(async () => {
 afterAll(() => world.cleanup());
 
 describe('mirror', () => {
-  it('first run: only the newest --initial-sync-limit dates, each as the operator\'s own tag', async () => {
+  it("first run: only the newest --initial-sync-limit dates, each as the operator's own tag", async () => {
     const r = await mirror(['--initial-sync-limit', '3']);
     expect(r.code, r.stderr).toBe(0);
     const out = json(r);
@@ -76,11 +76,11 @@ describe('mirror', () => {
     expect((await b.syncer(['sync', '--hub', HUB], { at: `${DATES[0]} 12:00:00` })).code).toBe(0); // below the floor
     const r = await mirror();
     expect(r.code, r.stderr).toBe(0);
-    expect(json(r).changes.map((c: { key: string; status: string }) => `${c.status} ${c.key}`).sort()).toEqual([
-      `mirrored ${HUB}/2026-09-04/lab-b`,
-      `mirrored ${HUB}/2026-09-05/lab-a`,
-      `mirrored ${HUB}/2026-09-06/lab-a`,
-    ]);
+    expect(
+      json(r)
+        .changes.map((c: { key: string; status: string }) => `${c.status} ${c.key}`)
+        .sort(),
+    ).toEqual([`mirrored ${HUB}/2026-09-04/lab-b`, `mirrored ${HUB}/2026-09-05/lab-a`, `mirrored ${HUB}/2026-09-06/lab-a`]);
     expect(git(archive, 'rev-parse', `refs/tags/lab-a/${HUB}/${DATES[4]}^{commit}`)).toBe(git(a.repo, 'rev-parse', 'HEAD~1'));
     expect(tags()).not.toContain(`refs/tags/lab-b/${HUB}/${DATES[0]}`);
     expect(json(await mirror()).changes).toEqual([]);
@@ -89,8 +89,14 @@ describe('mirror', () => {
   it('a run in progress is recorded, then mirrored once it completes', async () => {
     // The operator's push runs the mirror from inside its pre-receive hook: the sync is in progress then.
     const hook = join(a.remoteDir, 'hooks', 'pre-receive');
-    const env = Object.entries({ ...archivist.env, PATH: process.env.PATH }).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}='${v}'`).join(' ');
-    writeFileSync(hook, `#!/bin/sh\ncat >/dev/null\nenv -i ${env} ${process.execPath} ${join(process.cwd(), 'bin/syncer.js')} mirror --to '${archive}' --json > '${join(world.root, 'during.json')}' 2>&1\nexit 0\n`);
+    const env = Object.entries({ ...archivist.env, PATH: process.env.PATH })
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}='${v}'`)
+      .join(' ');
+    writeFileSync(
+      hook,
+      `#!/bin/sh\ncat >/dev/null\nenv -i ${env} ${process.execPath} ${join(process.cwd(), 'bin/syncer.js')} mirror --to '${archive}' --json > '${join(world.root, 'during.json')}' 2>&1\nexit 0\n`,
+    );
     chmodSync(hook, 0o755);
     a.write({ [`${HUB}/pm.csv`]: 'pm\nduring\n' });
     const s = await a.syncer(['sync', '--hub', HUB, '--json'], { at: '2026-09-07 12:00:00' });
@@ -132,7 +138,7 @@ describe('mirror', () => {
     expect(json(await mirror()).changes).toEqual([]); // no longer checked
   });
 
-  it('a run still in progress past --in-progress-timeout (by the mirror\'s own clock) becomes unknown', async () => {
+  it("a run still in progress past --in-progress-timeout (by the mirror's own clock) becomes unknown", async () => {
     const key = `${HUB}/2026-09-09/lab-b`;
     world.etcdPut(`inprogress/${key}`, JSON.stringify({ runId: 'stuck-run', startedAt: '2026-09-09T12:00:00.000Z' }));
     expect(json(await mirror()).changes).toEqual([{ key, status: 'in-progress', runId: 'stuck-run' }]);
@@ -151,7 +157,9 @@ describe('mirror', () => {
     try {
       const r = await mirror();
       expect(r.code).toBe(4);
-      const changes = json(r).changes.map((c: { key: string; status: string }) => `${c.status} ${c.key}`).sort();
+      const changes = json(r)
+        .changes.map((c: { key: string; status: string }) => `${c.status} ${c.key}`)
+        .sort();
       expect(changes).toEqual([`failed ${HUB}/2026-09-10/lab-a`, `mirrored ${HUB}/2026-09-10/lab-b`]);
       expect(r.stderr).toMatch(/could not be mirrored/);
     } finally {
@@ -177,7 +185,9 @@ describe('mirror', () => {
   });
 
   it('restores a lost registry from the archive (reindex --from-mirror), and peers retrieve from the archive', async () => {
-    const mirrored = Object.values(state().entries as Record<string, { status: string; hub: string; date: string; operator: string; commit: string }>).filter((e) => e.status === 'mirrored');
+    const mirrored = Object.values(state().entries as Record<string, { status: string; hub: string; date: string; operator: string; commit: string }>).filter(
+      (e) => e.status === 'mirrored',
+    );
     execFileSync('etcdctl', ['--endpoints', world.etcdHosts, 'del', '--prefix', world.namespace], { env: { ...process.env, ETCDCTL_API: '3' } });
     expect(world.etcdGet('')).toEqual({});
     const r = await archivist.syncer(['reindex', '--from-mirror', archive, '--json']);

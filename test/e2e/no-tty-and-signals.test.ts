@@ -90,7 +90,7 @@ describe('interrupted', () => {
     port = (server.address() as { port: number }).port;
   });
   afterAll(() => {
-    sockets.forEach((s) => s.destroy());
+    for (const s of sockets) s.destroy();
     server.close();
   });
 
@@ -110,9 +110,20 @@ describe('interrupted', () => {
     world.etcdPut(
       `datasets/weather/${date}/lab-z`,
       JSON.stringify({
-        schema: 1, hub: 'weather', date, operator: 'lab-z', remote: `git://127.0.0.1:${port}/data.git`, branch: 'main',
-        commit: 'c'.repeat(40), tag: `syncer/weather/${date}`, path: 'weather', files: 1, bytes: 1, message: 'm',
-        syncedAt: `${date}T10:00:00.000Z`, runId: 'r',
+        schema: 1,
+        hub: 'weather',
+        date,
+        operator: 'lab-z',
+        remote: `git://127.0.0.1:${port}/data.git`,
+        branch: 'main',
+        commit: 'c'.repeat(40),
+        tag: `syncer/weather/${date}`,
+        path: 'weather',
+        files: 1,
+        bytes: 1,
+        message: 'm',
+        syncedAt: `${date}T10:00:00.000Z`,
+        runId: 'r',
       }),
     );
     // Unsigned (planted by hand): --allow-unsigned lets it reach the (stalled) fetch.

@@ -19,10 +19,15 @@ const MB = 1024 * 1024;
 /** Objects actually present in a repository's object store (no lazy fetch). */
 function localObjects(repo: string): Map<string, { type: string; size: number }> {
   const out = git(repo, 'cat-file', '--batch-all-objects', '--batch-check=%(objectname) %(objecttype) %(objectsize)');
-  return new Map(out.split('\n').filter(Boolean).map((l) => {
-    const [id, type, size] = l.split(' ');
-    return [id!, { type: type!, size: Number(size) }];
-  }));
+  return new Map(
+    out
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => {
+        const [id, type, size] = l.split(' ');
+        return [id!, { type: type!, size: Number(size) }];
+      }),
+  );
 }
 
 beforeAll(async () => {
@@ -59,7 +64,11 @@ describe('partial clone', () => {
     let port: number;
     beforeAll(async () => {
       port = await freePort();
-      daemon = spawn('git', ['daemon', '--reuseaddr', '--export-all', `--base-path=${dirname(a.remoteDir)}`, `--port=${port}`, '--listen=127.0.0.1', dirname(a.remoteDir)], { stdio: 'ignore' });
+      daemon = spawn(
+        'git',
+        ['daemon', '--reuseaddr', '--export-all', `--base-path=${dirname(a.remoteDir)}`, `--port=${port}`, '--listen=127.0.0.1', dirname(a.remoteDir)],
+        { stdio: 'ignore' },
+      );
       for (let i = 0; i < 50; i++) {
         try {
           git(world.root, 'ls-remote', `git://127.0.0.1:${port}/lab-a.git`);

@@ -77,7 +77,7 @@ export function anchors(markdown: string): Set<string> {
 export function relativeLinks(markdown: string): { target: string; n: number }[] {
   const links: { target: string; n: number }[] = [];
   for (const { line, n } of proseLines(markdown)) {
-    const prose = line.replace(/`[^`]*`/g, "");
+    const prose = line.replace(/`[^`]*`/g, '');
     for (const m of prose.matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)) {
       const target = m[1]!;
       if (/^[a-z][a-z0-9+.-]*:/i.test(target)) continue; // https:, mailto:, ...

@@ -214,7 +214,10 @@ describe('remotes that misbehave', () => {
     expect(r.code, r.stderr).toBe(0);
     const out = json(r);
     expect(out.stale).toHaveLength(2);
-    expect(out).toMatchObject({ pruned: 0, skipped: expect.arrayContaining([{ operator: 'lab-b', reason: expect.stringMatching(/no syncer\/<hub>\/<date> tags at all/) }]) });
+    expect(out).toMatchObject({
+      pruned: 0,
+      skipped: expect.arrayContaining([{ operator: 'lab-b', reason: expect.stringMatching(/no syncer\/<hub>\/<date> tags at all/) }]),
+    });
     expect(modRevisions()).toEqual(before);
     // An empty remote is a normal state (registered, never synced): said so, without git's words.
     expect(r.stderr).toMatch(/is empty \(nothing pushed yet\)/);
@@ -236,7 +239,9 @@ describe('remotes that misbehave', () => {
     });
 
     it('is stopped after the stall timeout and reported (exit 4); the others are still read', async () => {
-      const r = await reindex(['--remote', `lab-x=git://127.0.0.1:${port}/x.git`, '--remote', `lab-a=${a.remoteUrl}`, '--json'], { SYNCER_GIT_STALL_TIMEOUT: '1' });
+      const r = await reindex(['--remote', `lab-x=git://127.0.0.1:${port}/x.git`, '--remote', `lab-a=${a.remoteUrl}`, '--json'], {
+        SYNCER_GIT_STALL_TIMEOUT: '1',
+      });
       expect(r.code, r.stderr).toBe(4);
       const out = json(r);
       expect(out.remotes[0]).toMatchObject({ operator: 'lab-x', ok: false, error: expect.stringMatching(/made no progress for 1 s/) });
@@ -246,7 +251,11 @@ describe('remotes that misbehave', () => {
 
     it('Ctrl-C while waiting on it: exit 130, nothing written, no temporary repository left', async () => {
       const before = modRevisions();
-      const r = await reindex(['--remote', `lab-x=git://127.0.0.1:${port}/x.git`], {}, { onSpawn: (child) => void setTimeout(() => child.kill('SIGINT'), 1500) });
+      const r = await reindex(
+        ['--remote', `lab-x=git://127.0.0.1:${port}/x.git`],
+        {},
+        { onSpawn: (child) => void setTimeout(() => child.kill('SIGINT'), 1500) },
+      );
       expect(r.code, r.stderr).toBe(130);
       expect(r.stderr).toMatch(/interrupted/);
       expect(r.stderr).not.toMatch(/\n\s+at /);
@@ -264,11 +273,20 @@ describe('racing a sync', () => {
     const ns = `${world.namespace}race/`;
     const registry = new Registry({ hosts: world.etcdHosts.split(','), timeoutMs: 5000, namespace: ns, transports: ['file'], warn: () => undefined });
     try {
-      const values = Object.entries(original).filter(([k]) => /\/datasets\/.*\/lab-a$/.test(k)).map(([, v]) => v).slice(0, 2);
+      const values = Object.entries(original)
+        .filter(([k]) => /\/datasets\/.*\/lab-a$/.test(k))
+        .map(([, v]) => v)
+        .slice(0, 2);
       expect(values).toHaveLength(2);
       const ads = values.map((value) => ({ ad: JSON.parse(value), value }));
       const snapshot = await readSnapshot(registry, new Set(['lab-a']));
-      const plan = planReindex({ keys: registry.keys, snapshot, prune: false, transports: ['file'], operators: [{ operator: 'lab-a', complete: true, ads, present: [] }] });
+      const plan = planReindex({
+        keys: registry.keys,
+        snapshot,
+        prune: false,
+        transports: ['file'],
+        operators: [{ operator: 'lab-a', complete: true, ads, present: [] }],
+      });
       expect(plan.txns).toHaveLength(1);
       // Meanwhile a sync writes the first key, and another reindex the second (the same value).
       const [first, second] = ads.map(({ ad }) => `${ns}datasets/${ad.hub}/${ad.date}/lab-a`) as [string, string];
@@ -313,7 +331,9 @@ describe('forged tags', () => {
     tagInRemote(a, `syncer/weather/${D3}`, JSON.stringify(ad), other);
     const r = await reindex(['--remotes-file', remotesFile, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(json(r).skipped).toEqual([{ operator: 'lab-a', tag: `syncer/weather/${D3}`, reason: `the tag points to ${other.slice(0, 12)} but advertises ${genuine.commit.slice(0, 12)}` }]);
+    expect(json(r).skipped).toEqual([
+      { operator: 'lab-a', tag: `syncer/weather/${D3}`, reason: `the tag points to ${other.slice(0, 12)} but advertises ${genuine.commit.slice(0, 12)}` },
+    ]);
     expect(all()[`${world.namespace}datasets/weather/${D3}/lab-a`]).toBeUndefined();
     // The same advertisement on the right commit is indexed.
     tagInRemote(a, `syncer/weather/${D3}`, JSON.stringify(ad), genuine.commit);

@@ -96,7 +96,7 @@ describe('a retrieve killed or failed midway leaves nothing that later retrieves
     expect(beside(join(b.importDir, 'bulk', today))).toEqual(['lab-a']);
   }, 300_000);
 
-  it('SIGKILL during a first retrieve: the next retrieve removes the dead run\'s clone beside the target', async () => {
+  it("SIGKILL during a first retrieve: the next retrieve removes the dead run's clone beside the target", async () => {
     const parent = join(world.root, 'fresh');
     const into = join(parent, 'bulk');
     mkdirSync(parent, { recursive: true });

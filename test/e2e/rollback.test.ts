@@ -92,10 +92,11 @@ it('mirror: a replayed older advertisement does not roll the archive back', asyn
   }
 }, 60_000);
 
-it('mirror: in-progress markers planted for 2099 neither show in ls --all nor fix a hub\'s window (floor) there', async () => {
+it("mirror: in-progress markers planted for 2099 neither show in ls --all nor fix a hub's window (floor) there", async () => {
   const m = await world.operator('lab-m2');
   const archive = join(world.root, 'archive-floor.git');
-  for (const d of ['2099-01-01', '2099-01-02', '2099-01-03']) world.etcdPut(`inprogress/weather/${d}/ghost`, JSON.stringify({ runId: 'x', startedAt: '2026-01-01T00:00:00Z' }));
+  for (const d of ['2099-01-01', '2099-01-02', '2099-01-03'])
+    world.etcdPut(`inprogress/weather/${d}/ghost`, JSON.stringify({ runId: 'x', startedAt: '2026-01-01T00:00:00Z' }));
   const r = await m.syncer(['mirror', '--to', archive, '--hub', 'weather', '--initial-sync-limit', '3', '--json']);
   expect(r.code, r.stderr).toBe(0);
   expect(git(archive, 'rev-parse', `refs/tags/lab-a/weather/${D}^{commit}`), 'the real entry is archived').toBe(read(`datasets/weather/${D}/lab-a`).commit);

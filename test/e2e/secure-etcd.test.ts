@@ -152,7 +152,9 @@ describe('TLS: server certificate signed by a CA made by the test', () => {
   });
 
   it('with another CA: exit 3 naming the untrusted certificate (env overriding the config file too)', async () => {
-    const r = await b.syncer(['retrieve', '--hub', 'tls-hub', '--date', 'latest', '--operator', 'tls-a', '--force', '--json'], { env: { SYNCER_ETCD_TLS_CA: etcd.pki.otherCa } });
+    const r = await b.syncer(['retrieve', '--hub', 'tls-hub', '--date', 'latest', '--operator', 'tls-a', '--force', '--json'], {
+      env: { SYNCER_ETCD_TLS_CA: etcd.pki.otherCa },
+    });
     expectRegistryFailure(r, /TLS connection to etcd.*the server certificate is not trusted: it is not signed by the CA in etcd\.tls\.ca/);
     expect(r.stdout).toBe('');
     const ls = await a.syncer(['ls', '--json'], { env: { SYNCER_ETCD_TLS_CA: etcd.pki.otherCa } });
@@ -309,9 +311,7 @@ describe('etcd users and roles (auth enabled, over TLS)', () => {
   });
 
   it('the cluster really enforces auth (etcdctl with a wrong password is refused)', () => {
-    expect(() =>
-      etcd.etcdctl(['--user', 'nobody:wrong', 'get', '--prefix', namespace]),
-    ).toThrow(/authentication failed/);
+    expect(() => etcd.etcdctl(['--user', 'nobody:wrong', 'get', '--prefix', namespace])).toThrow(/authentication failed/);
   });
 
   it('alice (readwrite) syncs; mallory (read only) retrieves it', async () => {
@@ -324,7 +324,10 @@ describe('etcd users and roles (auth enabled, over TLS)', () => {
     const key = `${namespace}datasets/auth-hub/${today}/alice-lab`;
     expect(json(etcd.get(key)[key]!)).toMatchObject({ commit: synced.commit });
 
-    const r = record('mallory retrieve', await mallory.syncer(['retrieve', '--hub', 'auth-hub', '--date', 'latest', '--operator', 'alice-lab', '--json', '--verbose']));
+    const r = record(
+      'mallory retrieve',
+      await mallory.syncer(['retrieve', '--hub', 'auth-hub', '--date', 'latest', '--operator', 'alice-lab', '--json', '--verbose']),
+    );
     expect(r.code, r.stderr).toBe(0);
     const got = json(r.stdout);
     expect(got.commit).toBe(synced.commit);
@@ -336,7 +339,11 @@ describe('etcd users and roles (auth enabled, over TLS)', () => {
 
   it('a wrong password: exit 3 saying authentication failed, and no password in the output (even --verbose)', async () => {
     const wrong = `wrong-${users.alice.password.split('').reverse().join('')}`;
-    for (const args of [['ls', '--json'], ['ls', '--json', '--verbose'], ['sync', '--hub', 'auth-hub', '--verbose']]) {
+    for (const args of [
+      ['ls', '--json'],
+      ['ls', '--json', '--verbose'],
+      ['sync', '--hub', 'auth-hub', '--verbose'],
+    ]) {
       const r = record(`wrong password ${args.join(' ')}`, await alice.syncer(args, { env: { SYNCER_ETCD_PASSWORD: wrong } }));
       expect(r.code, r.stderr).toBe(3);
       expect(r.stderr).toMatch(/refused the credentials of etcd user "alice" \(authentication failed/);
@@ -380,23 +387,36 @@ describe('etcd users and roles (auth enabled, over TLS)', () => {
   });
 
   it('doctor --json says which is wrong: authentication, or permission', async () => {
-    const wrong = record('doctor wrong password', await expectDoctorEtcdFailure(alice, { SYNCER_ETCD_PASSWORD: 'not-the-password-0' }, /authentication failed/));
+    const wrong = record(
+      'doctor wrong password',
+      await expectDoctorEtcdFailure(alice, { SYNCER_ETCD_PASSWORD: 'not-the-password-0' }, /authentication failed/),
+    );
     expect(wrong.stdout + wrong.stderr).not.toContain('not-the-password-0');
-    record('doctor no user', await expectDoctorEtcdFailure(alice, { SYNCER_ETCD_USERNAME: undefined, SYNCER_ETCD_PASSWORD: undefined }, /requires authentication/));
-    record('doctor nobody', await expectDoctorEtcdFailure(alice, { SYNCER_ETCD_USERNAME: 'nobody', SYNCER_ETCD_PASSWORD: users.nobody.password }, /permission denied/));
+    record(
+      'doctor no user',
+      await expectDoctorEtcdFailure(alice, { SYNCER_ETCD_USERNAME: undefined, SYNCER_ETCD_PASSWORD: undefined }, /requires authentication/),
+    );
+    record(
+      'doctor nobody',
+      await expectDoctorEtcdFailure(alice, { SYNCER_ETCD_USERNAME: 'nobody', SYNCER_ETCD_PASSWORD: users.nobody.password }, /permission denied/),
+    );
     const ok = record('doctor alice', await alice.syncer(['doctor', '--json', '--verbose']));
     expect(ok.code, ok.stdout + ok.stderr).toBe(0);
     expect(json(ok.stdout).find((c: { check: string }) => c.check === 'etcd')).toMatchObject({ ok: true, detail: expect.stringMatching(/as alice over TLS/) });
   });
 
   it('EtcdAdapter.checkWritable tells a writer from a reader without writing anything', async () => {
-    const adapter = (username: string, password: string) => new EtcdAdapter({ hosts: [etcd.hosts], username, password, tls: { ca: etcd.pki.ca }, timeoutMs: 5000 });
+    const adapter = (username: string, password: string) =>
+      new EtcdAdapter({ hosts: [etcd.hosts], username, password, tls: { ca: etcd.pki.ca }, timeoutMs: 5000 });
     const probe = `${namespace}doctor/write-check`;
     const a = adapter('alice', users.alice.password);
     const m = adapter('mallory', users.mallory.password);
     try {
       await expect(a.checkWritable(probe)).resolves.toBeUndefined();
-      await expect(m.checkWritable(probe)).rejects.toMatchObject({ kind: 'REGISTRY', message: expect.stringMatching(/denied permission to etcd user "mallory".*\(permission denied\)/) });
+      await expect(m.checkWritable(probe)).rejects.toMatchObject({
+        kind: 'REGISTRY',
+        message: expect.stringMatching(/denied permission to etcd user "mallory".*\(permission denied\)/),
+      });
       await expect(m.get(probe)).resolves.toBeUndefined(); // mallory may read: nothing was written
     } finally {
       await a.close();

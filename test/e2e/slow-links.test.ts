@@ -68,7 +68,10 @@ describe('a slow link that keeps moving', () => {
 
   it('retrieve fetches ~6 s of data at 64 KiB/s with a 2 s stall deadline', async () => {
     const before = slow.stats.down;
-    const r = await b.syncer(['retrieve', '--hub', 'slow', '--date', 'latest', '--operator', 'lab-a', '--json', '--into', join(world.root, 'r-slow')], { env: STALL, timeoutMs: 90_000 });
+    const r = await b.syncer(['retrieve', '--hub', 'slow', '--date', 'latest', '--operator', 'lab-a', '--json', '--into', join(world.root, 'r-slow')], {
+      env: STALL,
+      timeoutMs: 90_000,
+    });
     expectRetrieved(r, world, a, 'slow');
     expect(slow.stats.down - before, 'the data came through the proxy').toBeGreaterThan(SIZE);
     expect(r.ms, 'the transfer outlasted the stall deadline').toBeGreaterThan(4_000);
@@ -87,7 +90,10 @@ describe('a dead remote (accepts, never answers)', () => {
       expect((await a.syncer(['config', 'set', 'remoteUrl', `git://${slow.address}/lab-a.git`])).code).toBe(0);
     }
 
-    const r = await b.syncer(['retrieve', '--hub', 'dead', '--date', 'latest', '--operator', 'lab-a', '--into', join(world.root, 'r-dead')], { env: STALL, timeoutMs: 60_000 });
+    const r = await b.syncer(['retrieve', '--hub', 'dead', '--date', 'latest', '--operator', 'lab-a', '--into', join(world.root, 'r-dead')], {
+      env: STALL,
+      timeoutMs: 60_000,
+    });
     expect(r.code, r.stderr).toBe(4);
     expect(r.stderr).toMatch(/no progress/);
     expect(r.ms, 'cut off near the 2 s deadline').toBeLessThan(20_000);

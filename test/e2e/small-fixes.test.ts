@@ -23,7 +23,10 @@ afterAll(() => world.cleanup());
 
 describe('smaller fixes of issue 9', () => {
   it('reindex --remote OP=/path/to/repo.git (a plain path, like git and sync accept) reads it', async () => {
-    const wipe = () => execFileSync('etcdctl', ['--endpoints', world.etcdHosts, 'del', '--prefix', `${world.namespace}datasets/`], { env: { ...process.env, ETCDCTL_API: '3' } });
+    const wipe = () =>
+      execFileSync('etcdctl', ['--endpoints', world.etcdHosts, 'del', '--prefix', `${world.namespace}datasets/`], {
+        env: { ...process.env, ETCDCTL_API: '3' },
+      });
     wipe();
     const r = await a.syncer(['reindex', '--remote', `lab-a=${a.remoteDir}`, '--json'], { timeoutMs: 120_000 });
     expect(r.code, r.stderr).toBe(0);
@@ -73,7 +76,25 @@ describe('smaller fixes of issue 9', () => {
     git(a.repo, 'commit', '-q', '-m', 'link');
     const commit = git(a.repo, 'rev-parse', 'HEAD');
     const date = new Date().toISOString().slice(0, 10);
-    const ad = signAd({ schema: 1, hub: 'oldlink', date, operator: 'lab-a', remote: a.remoteUrl, branch: 'main', commit, tag: `syncer/oldlink/${date}`, path: 'oldlink', files: 1, bytes: 18, message: 'old', syncedAt: new Date().toISOString(), runId: 'r1' }, operatorKey(a));
+    const ad = signAd(
+      {
+        schema: 1,
+        hub: 'oldlink',
+        date,
+        operator: 'lab-a',
+        remote: a.remoteUrl,
+        branch: 'main',
+        commit,
+        tag: `syncer/oldlink/${date}`,
+        path: 'oldlink',
+        files: 1,
+        bytes: 18,
+        message: 'old',
+        syncedAt: new Date().toISOString(),
+        runId: 'r1',
+      },
+      operatorKey(a),
+    );
     git(a.repo, 'tag', '-a', '-f', '-m', JSON.stringify(ad), `syncer/oldlink/${date}`, commit);
     git(a.repo, 'push', '-q', 'origin', 'main', `+refs/tags/syncer/oldlink/${date}`);
     world.etcdPut(`datasets/oldlink/${date}/lab-a`, JSON.stringify(ad));
@@ -81,7 +102,9 @@ describe('smaller fixes of issue 9', () => {
     expect(r.stdout).not.toMatch(/^data:/m);
     expect(r.code).toBe(5);
     // Refused as a link out of the dataset (before the checkout), or as a dataset that is no directory.
-    expect(r.stderr).toMatch(/its dataset oldlink (is a symbolic link \(to \/nonexistent\/place\), not a directory|is not a directory in the commit)|symbolic link leads out of the dataset \(oldlink -> \/nonexistent\/place\)/);
+    expect(r.stderr).toMatch(
+      /its dataset oldlink (is a symbolic link \(to \/nonexistent\/place\), not a directory|is not a directory in the commit)|symbolic link leads out of the dataset \(oldlink -> \/nonexistent\/place\)/,
+    );
   });
 
   it('a dataset that changes from a symbolic link to a directory is synced (the type change committed)', async () => {

@@ -17,11 +17,15 @@ let api: FakeApi;
 
 beforeAll(async () => {
   world = new World(inject('etcdHosts'));
-  [a, pg, api] = await Promise.all([world.operator('lab-a'), startPostgres(), (async () => {
-    const s = new FakeApi();
-    await s.start();
-    return s;
-  })()]);
+  [a, pg, api] = await Promise.all([
+    world.operator('lab-a'),
+    startPostgres(),
+    (async () => {
+      const s = new FakeApi();
+      await s.start();
+      return s;
+    })(),
+  ]);
   pg.createDatabase('water');
 }, 120_000);
 afterAll(async () => {
@@ -33,7 +37,11 @@ afterAll(async () => {
 const json = (s: string) => JSON.parse(s);
 const head = (op: Operator) => git(op.repo, 'rev-parse', 'HEAD');
 const subject = (op: Operator) => git(op.repo, 'log', '-1', '--format=%s');
-const lines = (op: Operator, rel: string) => readFileSync(join(op.repo, rel), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const lines = (op: Operator, rel: string) =>
+  readFileSync(join(op.repo, rel), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 const state = (op: Operator, name: string) => json(readFileSync(join(op.repo, '.syncer/state', `${name}.json`), 'utf8'));
 const env = (extra: Record<string, string> = {}) => ({ env: { SYNCER_HTTP_BACKOFF_MS: '20', PGPASS_TEST: pg.password, ...extra } });
 const sx = (args: string[], extra: Record<string, string> = {}) => a.syncer(args, env(extra));
@@ -46,7 +54,9 @@ const noLeftovers = (dir: string) => expect(existsSync(dir) ? readdirSync(dir).f
 
 describe('definitions', () => {
   it('adds, lists and removes sources, committing .syncer/sources.json', async () => {
-    const r = ok(await sx(['source', 'add', 'scratch', '--hub', 'water', '--type', 'http', '--url', `${api.base}/start/records`, '--paging', 'start', '--json']));
+    const r = ok(
+      await sx(['source', 'add', 'scratch', '--hub', 'water', '--type', 'http', '--url', `${api.base}/start/records`, '--paging', 'start', '--json']),
+    );
     expect(json(r.stdout)).toMatchObject({ source: 'scratch', hub: 'water', type: 'http', file: 'water/scratch.ndjson' });
     expect(subject(a)).toBe('source add scratch');
     const file = json(readFileSync(join(a.repo, '.syncer/sources.json'), 'utf8'));
@@ -84,7 +94,7 @@ describe('definitions', () => {
 
 describe('csv source', () => {
   const csv = () => join(world.root, 'people.csv');
-  const rows = (...r: string[]) => writeFileSync(csv(), '\ufeffid;name;note;updated\n' + r.join('\n') + '\n');
+  const rows = (...r: string[]) => writeFileSync(csv(), `\ufeffid;name;note;updated\n${r.join('\n')}\n`);
 
   it('pulls a CSV (BOM, ; delimiter, quoting) and reports malformed rows by line', async () => {
     rows(
@@ -98,7 +108,17 @@ describe('csv source', () => {
     ok(await sx(['source', 'add', 'people', '--hub', 'crm', '--type', 'csv', '--file', csv(), '--delimiter', ';', '--updated-field', 'updated']));
     const r = ok(await sx(['source', 'pull', 'people', '--json']));
     const out = json(r.stdout);
-    expect(out).toMatchObject({ source: 'people', file: 'crm/people.ndjson', committed: true, fetched: 6, added: 3, updated: 0, unchanged: 0, skipped: 3, errors: [] });
+    expect(out).toMatchObject({
+      source: 'people',
+      file: 'crm/people.ndjson',
+      committed: true,
+      fetched: 6,
+      added: 3,
+      updated: 0,
+      unchanged: 0,
+      skipped: 3,
+      errors: [],
+    });
     expect(out.warnings['malformed-row']).toMatchObject({ count: 1, samples: [{ line: 4 }] });
     expect(out.warnings['missing-id']).toMatchObject({ count: 1, samples: [{ line: 5 }] });
     expect(out.warnings['unparseable-date']).toMatchObject({ count: 1, samples: [{ line: 6, id: '4' }] });
@@ -155,7 +175,7 @@ describe('csv source', () => {
   it('refuses to overwrite uncommitted edits of the data file', async () => {
     const file = join(a.repo, 'crm/people.ndjson');
     const text = readFileSync(file, 'utf8');
-    writeFileSync(file, text + '{"id":"99","name":"by hand"}\n');
+    writeFileSync(file, `${text}{"id":"99","name":"by hand"}\n`);
     const r = await sx(['source', 'pull', 'people']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/uncommitted changes in crm\/people.ndjson/);
@@ -166,7 +186,9 @@ describe('csv source', () => {
     rows('1;Ann;x;2026-01-01T00:00:00Z', '2;Bob;y;2026-01-02T00:00:00Z');
     ok(await sx(['source', 'add', 'people-csv', '--hub', 'crm', '--type', 'csv', '--file', csv(), '--delimiter', 'semicolon', '--format', 'csv']));
     ok(await sx(['source', 'pull', 'people-csv']));
-    expect(readFileSync(join(a.repo, 'crm/people-csv.csv'), 'utf8')).toBe('id,name,note,updated,externalIds.people-csv\n1,Ann,x,2026-01-01T00:00:00Z,1\n2,Bob,y,2026-01-02T00:00:00Z,2\n');
+    expect(readFileSync(join(a.repo, 'crm/people-csv.csv'), 'utf8')).toBe(
+      'id,name,note,updated,externalIds.people-csv\n1,Ann,x,2026-01-01T00:00:00Z,1\n2,Bob,y,2026-01-02T00:00:00Z,2\n',
+    );
     const before = head(a);
     expect(json(ok(await sx(['source', 'pull', 'people-csv', '--json'])).stdout)).toMatchObject({ committed: false, unchanged: 2 });
     expect(head(a)).toBe(before);
@@ -174,13 +196,42 @@ describe('csv source', () => {
 });
 
 describe('http source', () => {
-  const rec = (id: number, day: number, extra: Record<string, unknown> = {}) => ({ id, name: `well ${id}`, depth: id * 1.5, updated_at: `2026-03-${String(day).padStart(2, '0')}T00:00:00.000Z`, ...extra });
+  const rec = (id: number, day: number, extra: Record<string, unknown> = {}) => ({
+    id,
+    name: `well ${id}`,
+    depth: id * 1.5,
+    updated_at: `2026-03-${String(day).padStart(2, '0')}T00:00:00.000Z`,
+    ...extra,
+  });
 
   it('pages with start/limit through a 429 (Retry-After) and a 500, then pulls incrementally with the cursor as a parameter', async () => {
     api.records = [];
     api.put(...Array.from({ length: 23 }, (_, i) => rec(i + 1, 1 + (i % 5))));
-    ok(await sx(['source', 'add', 'wells', '--hub', 'water', '--type', 'http', '--url', `${api.base}/start/records`, '--paging', 'start', '--page-size', '5',
-      '--records-path', 'data.items', '--updated-field', 'updated_at', '--since-param', 'updatedSince', '--retries', '3']));
+    ok(
+      await sx([
+        'source',
+        'add',
+        'wells',
+        '--hub',
+        'water',
+        '--type',
+        'http',
+        '--url',
+        `${api.base}/start/records`,
+        '--paging',
+        'start',
+        '--page-size',
+        '5',
+        '--records-path',
+        'data.items',
+        '--updated-field',
+        'updated_at',
+        '--since-param',
+        'updatedSince',
+        '--retries',
+        '3',
+      ]),
+    );
     api.resetLog();
     api.faults = { tooManyAt: 2, errorAt: 4 };
     const started = Date.now();
@@ -200,10 +251,42 @@ describe('http source', () => {
   });
 
   it('follows next links, and page/limit paging', async () => {
-    ok(await sx(['source', 'add', 'wells-next', '--hub', 'water', '--type', 'http', '--url', `${api.base}/next/records?limit=4`, '--paging', 'next', '--next-path', 'links.next']));
+    ok(
+      await sx([
+        'source',
+        'add',
+        'wells-next',
+        '--hub',
+        'water',
+        '--type',
+        'http',
+        '--url',
+        `${api.base}/next/records?limit=4`,
+        '--paging',
+        'next',
+        '--next-path',
+        'links.next',
+      ]),
+    );
     const n = json(ok(await sx(['source', 'pull', 'wells-next', '--json'])).stdout);
     expect(n).toMatchObject({ fetched: 24, added: 24 });
-    ok(await sx(['source', 'add', 'wells-page', '--hub', 'water', '--type', 'http', '--url', `${api.base}/page/records`, '--paging', 'page', '--page-size', '10']));
+    ok(
+      await sx([
+        'source',
+        'add',
+        'wells-page',
+        '--hub',
+        'water',
+        '--type',
+        'http',
+        '--url',
+        `${api.base}/page/records`,
+        '--paging',
+        'page',
+        '--page-size',
+        '10',
+      ]),
+    );
     expect(json(ok(await sx(['source', 'pull', 'wells-page', '--json'])).stdout)).toMatchObject({ fetched: 24, added: 24 });
     api.faults = { ignorePaging: true };
     const loop = await sx(['source', 'pull', 'wells-page', '--full']);
@@ -247,21 +330,45 @@ describe('http source', () => {
 
 describe('postgres source', () => {
   beforeAll(() => {
-    pg.psql(`CREATE TABLE readings (id serial PRIMARY KEY, well text NOT NULL, value double precision, updated_at timestamptz NOT NULL DEFAULT now());
+    pg.psql(
+      `CREATE TABLE readings (id serial PRIMARY KEY, well text NOT NULL, value double precision, updated_at timestamptz NOT NULL DEFAULT now());
       INSERT INTO readings (well, value, updated_at) SELECT 'w' || g, g * 0.5, timestamptz '2026-04-01 00:00:00+00' + (g % 10) * interval '1 hour' + interval '123456 microseconds' FROM generate_series(1, 500) g;
-      CREATE FUNCTION slow(i int) RETURNS int LANGUAGE sql VOLATILE AS $$ SELECT pg_sleep(0.005); SELECT i $$;`, 'water');
+      CREATE FUNCTION slow(i int) RETURNS int LANGUAGE sql VOLATILE AS $$ SELECT pg_sleep(0.005); SELECT i $$;`,
+      'water',
+    );
   });
   const url = () => pg.url('water');
 
   it('pulls a table with the password from the named variable, then incrementally with the cursor as a query parameter', async () => {
-    ok(await sx(['source', 'add', 'readings', '--hub', 'water', '--type', 'postgres', '--url', url(), '--password-env', 'PGPASS_TEST', '--table', 'readings', '--updated-field', 'updated_at']));
+    ok(
+      await sx([
+        'source',
+        'add',
+        'readings',
+        '--hub',
+        'water',
+        '--type',
+        'postgres',
+        '--url',
+        url(),
+        '--password-env',
+        'PGPASS_TEST',
+        '--table',
+        'readings',
+        '--updated-field',
+        'updated_at',
+      ]),
+    );
     expect(readFileSync(join(a.repo, '.syncer/sources.json'), 'utf8')).not.toContain(pg.password);
     const out = json(ok(await sx(['source', 'pull', 'readings', '--json'])).stdout);
     expect(out).toMatchObject({ fetched: 500, added: 500, committed: true, cursor: { value: '2026-04-01 09:00:00.123456+00' } });
     const first = lines(a, 'water/readings.ndjson')[0];
     expect(first).toEqual({ id: 1, updated_at: '2026-04-01 01:00:00.123456+00', value: 0.5, well: 'w1', externalIds: { readings: 1 } });
 
-    pg.psql(`UPDATE readings SET value = -1, updated_at = '2026-04-02 00:00:00+00' WHERE id = 7; INSERT INTO readings (id, well, value, updated_at) VALUES (1000, 'new', 1, '2026-04-01 09:00:00.123456+00')`, 'water');
+    pg.psql(
+      `UPDATE readings SET value = -1, updated_at = '2026-04-02 00:00:00+00' WHERE id = 7; INSERT INTO readings (id, well, value, updated_at) VALUES (1000, 'new', 1, '2026-04-01 09:00:00.123456+00')`,
+      'water',
+    );
     const inc = json(ok(await sx(['source', 'pull', 'readings', '--json'])).stdout);
     // At the cursor: the 50 rows of hour 9 (unchanged) and the new row with the same timestamp.
     expect(inc).toMatchObject({ fetched: 52, added: 1, updated: 1, unchanged: 50, cursor: { value: '2026-04-02 00:00:00+00' } });
@@ -271,22 +378,88 @@ describe('postgres source', () => {
   });
 
   it('a query source; a missing password variable is exit 2; a database that is down is exit 4', async () => {
-    ok(await sx(['source', 'add', 'deep', '--hub', 'water', '--type', 'postgres', '--url', url(), '--password-env', 'PGPASS_TEST', '--query', 'SELECT id, well FROM readings WHERE value > 240']));
+    ok(
+      await sx([
+        'source',
+        'add',
+        'deep',
+        '--hub',
+        'water',
+        '--type',
+        'postgres',
+        '--url',
+        url(),
+        '--password-env',
+        'PGPASS_TEST',
+        '--query',
+        'SELECT id, well FROM readings WHERE value > 240',
+      ]),
+    );
     expect(json(ok(await sx(['source', 'pull', 'deep', '--json'])).stdout)).toMatchObject({ fetched: 20, added: 20 });
     const noEnv = await a.syncer(['source', 'pull', 'deep']);
     expect(noEnv.code).toBe(2);
     expect(noEnv.stderr).toMatch(/PGPASS_TEST is not set/);
-    ok(await sx(['source', 'add', 'down', '--hub', 'water', '--type', 'postgres', '--url', 'postgres://syncer@127.0.0.1:1/water', '--password-env', 'PGPASS_TEST', '--table', 'readings', '--timeout-ms', '3000']));
+    ok(
+      await sx([
+        'source',
+        'add',
+        'down',
+        '--hub',
+        'water',
+        '--type',
+        'postgres',
+        '--url',
+        'postgres://syncer@127.0.0.1:1/water',
+        '--password-env',
+        'PGPASS_TEST',
+        '--table',
+        'readings',
+        '--timeout-ms',
+        '3000',
+      ]),
+    );
     const down = await sx(['source', 'pull', 'down']);
     expect(down.code).toBe(4);
     expect(down.stderr).toMatch(/unreachable \(ECONNREFUSED\)/);
-    const badTable = await sx(['source', 'add', 'nope', '--hub', 'water', '--type', 'postgres', '--url', url(), '--password-env', 'PGPASS_TEST', '--table', 'no_such_table']).then(() => sx(['source', 'pull', 'nope']));
+    const badTable = await sx([
+      'source',
+      'add',
+      'nope',
+      '--hub',
+      'water',
+      '--type',
+      'postgres',
+      '--url',
+      url(),
+      '--password-env',
+      'PGPASS_TEST',
+      '--table',
+      'no_such_table',
+    ]).then(() => sx(['source', 'pull', 'nope']));
     expect(badTable.code).toBe(2);
     expect(badTable.stderr).toMatch(/no_such_table/);
   });
 
   it('the database goes away mid-run: exit 4, nothing committed, cursor unchanged', async () => {
-    ok(await sx(['source', 'add', 'slow', '--hub', 'water', '--type', 'postgres', '--url', url(), '--password-env', 'PGPASS_TEST', '--query', 'SELECT * FROM readings WHERE slow(id) = id', '--updated-field', 'updated_at']));
+    ok(
+      await sx([
+        'source',
+        'add',
+        'slow',
+        '--hub',
+        'water',
+        '--type',
+        'postgres',
+        '--url',
+        url(),
+        '--password-env',
+        'PGPASS_TEST',
+        '--query',
+        'SELECT * FROM readings WHERE slow(id) = id',
+        '--updated-field',
+        'updated_at',
+      ]),
+    );
     ok(await sx(['source', 'pull', 'slow'], { SYNCER_SOURCE_CHUNK: '100' }));
     const before = head(a);
     const cursor = state(a, 'slow').pull.cursor;
@@ -316,7 +489,27 @@ describe('push', () => {
 
   it('pushes to PostgreSQL, writes the assigned ids back, and does not send them again', async () => {
     // `crm` shares the file of the csv source `people` (see the csv tests): 5 records.
-    ok(await sx(['source', 'add', 'crm', '--hub', 'crm', '--type', 'postgres', '--url', pg.url('water'), '--password-env', 'PGPASS_TEST', '--table', 'people', '--into', 'people', '--batch-size', '4']));
+    ok(
+      await sx([
+        'source',
+        'add',
+        'crm',
+        '--hub',
+        'crm',
+        '--type',
+        'postgres',
+        '--url',
+        pg.url('water'),
+        '--password-env',
+        'PGPASS_TEST',
+        '--table',
+        'people',
+        '--into',
+        'people',
+        '--batch-size',
+        '4',
+      ]),
+    );
     const dry = json(ok(await sx(['source', 'push', 'crm', '--dry-run', '--json'])).stdout);
     expect(dry).toMatchObject({ dryRun: true, pushed: 5, committed: false });
     expect(pg.psql('SELECT count(*) FROM people', 'water')).toBe('0');
@@ -344,7 +537,25 @@ describe('push', () => {
   });
 
   it('pushes to an HTTP API in batches; a refused batch is reported and the cursor stays', async () => {
-    ok(await sx(['source', 'add', 'crm-api', '--hub', 'crm', '--type', 'http', '--url', `${api.base}/start/records`, '--into', 'people', '--batch-size', '4', '--push-ids-path', 'created']));
+    ok(
+      await sx([
+        'source',
+        'add',
+        'crm-api',
+        '--hub',
+        'crm',
+        '--type',
+        'http',
+        '--url',
+        `${api.base}/start/records`,
+        '--into',
+        'people',
+        '--batch-size',
+        '4',
+        '--push-ids-path',
+        'created',
+      ]),
+    );
     api.resetLog();
     api.faults = { postStatus: 422 };
     const refused = await sx(['source', 'push', 'crm-api', '--json']);
@@ -362,7 +573,27 @@ describe('push', () => {
 
 describe('push failures', () => {
   it('a destination that dies mid-push: accepted ids are committed, the cursor stays, the rerun completes without duplicates', async () => {
-    ok(await sx(['source', 'add', 'crm-api2', '--hub', 'crm', '--type', 'http', '--url', `${api.base}/start/records`, '--into', 'people', '--batch-size', '2', '--push-ids-path', 'created', '--retries', '2']));
+    ok(
+      await sx([
+        'source',
+        'add',
+        'crm-api2',
+        '--hub',
+        'crm',
+        '--type',
+        'http',
+        '--url',
+        `${api.base}/start/records`,
+        '--into',
+        'people',
+        '--batch-size',
+        '2',
+        '--push-ids-path',
+        'created',
+        '--retries',
+        '2',
+      ]),
+    );
     const count = api.records.length;
     api.resetLog();
     api.faults = { postDieAt: 2 };
@@ -394,8 +625,44 @@ describe('two-way between an HTTP API and PostgreSQL', () => {
     api.nextId = 1000;
     api.put({ id: 1, name: 'api-one', depth: 1 }, { id: 2, name: 'api-two', depth: 2 });
     // `legacy` owns sites/legacy.ndjson; `ow` (PostgreSQL) shares it.
-    ok(await sx(['source', 'add', 'legacy', '--hub', 'sites', '--type', 'http', '--url', `${api.base}/next/records`, '--paging', 'next', '--next-path', 'links.next', '--push-ids-path', 'created']));
-    ok(await sx(['source', 'add', 'ow', '--hub', 'sites', '--type', 'postgres', '--url', pg.url('water'), '--password-env', 'PGPASS_TEST', '--table', 'sites', '--into', 'legacy']));
+    ok(
+      await sx([
+        'source',
+        'add',
+        'legacy',
+        '--hub',
+        'sites',
+        '--type',
+        'http',
+        '--url',
+        `${api.base}/next/records`,
+        '--paging',
+        'next',
+        '--next-path',
+        'links.next',
+        '--push-ids-path',
+        'created',
+      ]),
+    );
+    ok(
+      await sx([
+        'source',
+        'add',
+        'ow',
+        '--hub',
+        'sites',
+        '--type',
+        'postgres',
+        '--url',
+        pg.url('water'),
+        '--password-env',
+        'PGPASS_TEST',
+        '--table',
+        'sites',
+        '--into',
+        'legacy',
+      ]),
+    );
     ok(await sx(['source', 'pull', 'legacy']));
     ok(await sx(['source', 'pull', 'ow']));
     const file = 'sites/legacy.ndjson';
@@ -412,11 +679,21 @@ describe('two-way between an HTTP API and PostgreSQL', () => {
     // The copies come back from each side: matched through externalIds, nothing added or changed.
     const before = head(a);
     expect(json(ok(await sx(['source', 'pull', 'ow', '--json'])).stdout)).toMatchObject({ fetched: 3, added: 0, updated: 0, unchanged: 3, committed: false });
-    expect(json(ok(await sx(['source', 'pull', 'legacy', '--json'])).stdout)).toMatchObject({ fetched: 3, added: 0, updated: 0, unchanged: 3, committed: false });
+    expect(json(ok(await sx(['source', 'pull', 'legacy', '--json'])).stdout)).toMatchObject({
+      fetched: 3,
+      added: 0,
+      updated: 0,
+      unchanged: 3,
+      committed: false,
+    });
     expect(head(a)).toBe(before);
     const recs = lines(a, file);
     expect(recs).toHaveLength(3);
-    expect(recs.map((r) => r.externalIds)).toEqual([{ legacy: 1, ow: 2 }, { legacy: 2, ow: 3 }, { legacy: 1000, ow: 1 }]);
+    expect(recs.map((r) => r.externalIds)).toEqual([
+      { legacy: 1, ow: 2 },
+      { legacy: 2, ow: 3 },
+      { legacy: 1000, ow: 1 },
+    ]);
     expect(json(ok(await sx(['source', 'push', 'ow', '--json'])).stdout)).toMatchObject({ pushed: 0 });
     expect(json(ok(await sx(['source', 'push', 'legacy', '--json'])).stdout)).toMatchObject({ pushed: 0 });
 

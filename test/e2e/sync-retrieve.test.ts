@@ -40,7 +40,15 @@ describe('sync and retrieve between two operators', () => {
     const r = await a.syncer(['sync', '--hub', 'weather', '--json'], onToday());
     expect(r.code, r.stderr).toBe(0);
     const out = json(r.stdout);
-    expect(out).toMatchObject({ hub: 'weather', date: today, operator: 'lab-a', files: 2, committed: true, advertised: 'created', tag: `syncer/weather/${today}` });
+    expect(out).toMatchObject({
+      hub: 'weather',
+      date: today,
+      operator: 'lab-a',
+      files: 2,
+      committed: true,
+      advertised: 'created',
+      tag: `syncer/weather/${today}`,
+    });
     expect(commits(a)).toBe(before + 1);
     // Only the dataset path (and syncer's operator record) went into the commit; notes.txt is still staged.
     const committed = git(a.repo, 'show', '--name-only', '--format=', 'HEAD').split('\n').sort();
@@ -95,7 +103,10 @@ describe('sync and retrieve between two operators', () => {
     expect(json(r.stdout)).toMatchObject({ committed: false, advertised: 'created' });
     expect(commits(a)).toBe(before);
     expect(readFileSync(join(a.repo, '.syncer/operator.json'), 'utf8')).toBe(record);
-    const inAlt = execFileSync('etcdctl', ['--endpoints', world.etcdHosts, 'get', '--print-value-only', `${alt}operators/lab-a`], { encoding: 'utf8', env: { ...process.env, ETCDCTL_API: '3' } });
+    const inAlt = execFileSync('etcdctl', ['--endpoints', world.etcdHosts, 'get', '--print-value-only', `${alt}operators/lab-a`], {
+      encoding: 'utf8',
+      env: { ...process.env, ETCDCTL_API: '3' },
+    });
     expect(JSON.parse(inAlt)).toEqual(JSON.parse(record));
     // And the first namespace's entry still matches the tag (nothing moved it).
     const again = await a.syncer(['sync', '--hub', 'weather', '--json'], onToday());
@@ -163,7 +174,9 @@ describe('sync and retrieve between two operators', () => {
     expect(i.stderr).toMatch(/^error: cannot .*(not a directory|a file is in the way)/m);
     expect(readFileSync(file, 'utf8')).toBe('not a directory\n');
     // Under /proc, Node's own recursive mkdir never returns (and blocks Ctrl-C): ours fails at once.
-    const p = await b.syncer(['retrieve', '--hub', 'weather', '--date', 'latest', '--operator', 'lab-a', '--into', '/proc/syncer-nope/x'], { timeoutMs: 20_000 });
+    const p = await b.syncer(['retrieve', '--hub', 'weather', '--date', 'latest', '--operator', 'lab-a', '--into', '/proc/syncer-nope/x'], {
+      timeoutMs: 20_000,
+    });
     expect(p.code, p.stderr).toBe(2);
     expect(p.stderr).toMatch(/^error: cannot mkdir \/proc\/syncer-nope: it cannot be created there/m);
   });

@@ -61,12 +61,32 @@ describe('pinned keys', () => {
     const genuineRecord = read('operators/lab-a');
     const genuineAd = read(`datasets/weather/${today()}/lab-a`);
     const evil = freshKey();
-    world.etcdPut('operators/lab-a', JSON.stringify(signRecord({ operator: 'lab-a', remote: genuineRecord.remote, publicKey: evil.publicKey, registeredAt: genuineRecord.registeredAt }, evil.privateKeyPem)));
+    world.etcdPut(
+      'operators/lab-a',
+      JSON.stringify(
+        signRecord(
+          { operator: 'lab-a', remote: genuineRecord.remote, publicKey: evil.publicKey, registeredAt: genuineRecord.registeredAt },
+          evil.privateKeyPem,
+        ),
+      ),
+    );
     world.etcdPut(`datasets/weather/${today()}/lab-a`, JSON.stringify(signAd({ ...genuineAd, message: 'evil' }, evil)));
     try {
       const port = new URL(world.etcdHosts.split(',')[0]!).port;
       const hosts = `http://localhost:${port},http://127.0.0.1:${port}`;
-      const r = await b.syncer(['--etcd-hosts', hosts, 'retrieve', '--hub', 'weather', '--date', 'latest', '--operator', 'lab-a', '--into', join(world.root, 'p2')]);
+      const r = await b.syncer([
+        '--etcd-hosts',
+        hosts,
+        'retrieve',
+        '--hub',
+        'weather',
+        '--date',
+        'latest',
+        '--operator',
+        'lab-a',
+        '--into',
+        join(world.root, 'p2'),
+      ]);
       expect(r.code, r.stderr).toBe(5);
       expect(r.stderr).toMatch(/key of lab-a changed/);
     } finally {
@@ -95,9 +115,15 @@ describe('a registry wiped and restored elsewhere (another etcd cluster ID)', ()
     const other = await startCluster(1);
     try {
       const copy = (from: string, to: string) => {
-        const out = execFileSync('etcdctl', ['--endpoints', from, 'get', '--prefix', world.namespace, '-w', 'json'], { env: { ...process.env, ETCDCTL_API: '3' } }).toString();
+        const out = execFileSync('etcdctl', ['--endpoints', from, 'get', '--prefix', world.namespace, '-w', 'json'], {
+          env: { ...process.env, ETCDCTL_API: '3' },
+        }).toString();
         for (const kv of (JSON.parse(out).kvs ?? []) as { key: string; value?: string }[]) {
-          execFileSync('etcdctl', ['--endpoints', to, 'put', Buffer.from(kv.key, 'base64').toString(), '--', Buffer.from(kv.value ?? '', 'base64').toString()], { env: { ...process.env, ETCDCTL_API: '3' } });
+          execFileSync(
+            'etcdctl',
+            ['--endpoints', to, 'put', Buffer.from(kv.key, 'base64').toString(), '--', Buffer.from(kv.value ?? '', 'base64').toString()],
+            { env: { ...process.env, ETCDCTL_API: '3' } },
+          );
         }
       };
       copy(world.etcdHosts, other.hosts);
@@ -111,8 +137,33 @@ describe('a registry wiped and restored elsewhere (another etcd cluster ID)', ()
       // The restored registry with another key for lab-a: the pin still holds.
       const genuine = read('operators/lab-a');
       const evil = freshKey();
-      execFileSync('etcdctl', ['--endpoints', hosts, 'put', key('operators/lab-a'), '--', JSON.stringify(signRecord({ operator: 'lab-a', remote: genuine.remote, publicKey: evil.publicKey, registeredAt: genuine.registeredAt }, evil.privateKeyPem))], { env: { ...process.env, ETCDCTL_API: '3' } });
-      const r = await b.syncer(['--etcd-hosts', hosts, 'retrieve', '--hub', 'weather', '--date', 'latest', '--operator', 'lab-a', '--into', join(world.root, 'w1')]);
+      execFileSync(
+        'etcdctl',
+        [
+          '--endpoints',
+          hosts,
+          'put',
+          key('operators/lab-a'),
+          '--',
+          JSON.stringify(
+            signRecord({ operator: 'lab-a', remote: genuine.remote, publicKey: evil.publicKey, registeredAt: genuine.registeredAt }, evil.privateKeyPem),
+          ),
+        ],
+        { env: { ...process.env, ETCDCTL_API: '3' } },
+      );
+      const r = await b.syncer([
+        '--etcd-hosts',
+        hosts,
+        'retrieve',
+        '--hub',
+        'weather',
+        '--date',
+        'latest',
+        '--operator',
+        'lab-a',
+        '--into',
+        join(world.root, 'w1'),
+      ]);
       expect(r.code, r.stderr).toBe(5);
       expect(r.stderr).toMatch(/key of lab-a changed/);
     } finally {
@@ -160,12 +211,26 @@ describe('first use, a fingerprint, a trust file', () => {
     const fp = (await fpOf(b, 'lab-a')).fingerprint;
     const good = join(world.root, 'consortium.trust');
     writeFileSync(good, `# our consortium\nlab-a ${fp}\n`);
-    const ok = await e.syncer(['--trust-file', good, 'retrieve', '--hub', 'weather', '--date', 'latest', '--operator', 'lab-a', '--into', join(world.root, 't1')]);
+    const ok = await e.syncer([
+      '--trust-file',
+      good,
+      'retrieve',
+      '--hub',
+      'weather',
+      '--date',
+      'latest',
+      '--operator',
+      'lab-a',
+      '--into',
+      join(world.root, 't1'),
+    ]);
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stderr).not.toMatch(/first use/);
     const other = join(world.root, 'other.trust');
     writeFileSync(other, `lab-a SHA256:${'B'.repeat(43)}\n`);
-    const refused = await e.syncer(['retrieve', '--hub', 'weather', '--date', 'latest', '--operator', 'lab-a', '--into', join(world.root, 't2')], { env: { SYNCER_TRUST_FILE: other } });
+    const refused = await e.syncer(['retrieve', '--hub', 'weather', '--date', 'latest', '--operator', 'lab-a', '--into', join(world.root, 't2')], {
+      env: { SYNCER_TRUST_FILE: other },
+    });
     expect(refused.code, refused.stderr).toBe(5);
     expect(refused.stderr).toMatch(/not one the trust file lists/);
     const broken = join(world.root, 'broken.trust');
@@ -179,7 +244,10 @@ describe('first use, a fingerprint, a trust file', () => {
 describe('dates from the future', () => {
   it('a validly signed entry dated two years ahead is skipped with a warning: retrieve --date latest takes today', async () => {
     const genuine = read(`datasets/weather/${today()}/lab-a`);
-    const future = signAd({ ...genuine, date: FUTURE, tag: `syncer/weather/${FUTURE}`, syncedAt: `${FUTURE}T00:00:00.000Z`, message: 'from the future' }, operatorKey(a));
+    const future = signAd(
+      { ...genuine, date: FUTURE, tag: `syncer/weather/${FUTURE}`, syncedAt: `${FUTURE}T00:00:00.000Z`, message: 'from the future' },
+      operatorKey(a),
+    );
     world.etcdPut(`datasets/weather/${FUTURE}/lab-a`, JSON.stringify(future));
     world.etcdPut(`index/dates/weather/${FUTURE}`, '');
     const r = await b.syncer(['retrieve', '--hub', 'weather', '--date', 'latest', '--operator', 'lab-a', '--json', '--into', join(world.root, 'f1')]);
@@ -193,7 +261,7 @@ describe('dates from the future', () => {
 });
 
 describe('planted junk dated ahead', () => {
-  it('an unverifiable entry claiming a later syncedAt neither blocks the operator\'s sync nor survives reindex', async () => {
+  it("an unverifiable entry claiming a later syncedAt neither blocks the operator's sync nor survives reindex", async () => {
     const key = (await a.syncer(['ls', 'weather', '--json'])).stdout;
     expect(key).toContain('lab-a');
     const date = JSON.parse((await a.syncer(['sync', '--hub', 'weather', '--json'])).stdout).date as string;
@@ -207,7 +275,7 @@ describe('planted junk dated ahead', () => {
     world.etcdPut(`datasets/weather/${date}/lab-a`, JSON.stringify(junk));
     const r = await b.syncer(['reindex', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(read(`datasets/weather/${date}/lab-a`).syncedAt, 'reindex put the tag\'s genuine entry back').not.toBe('2099-12-31T00:00:00.000Z');
+    expect(read(`datasets/weather/${date}/lab-a`).syncedAt, "reindex put the tag's genuine entry back").not.toBe('2099-12-31T00:00:00.000Z');
     const got = await b.syncer(['retrieve', '--hub', 'weather', '--date', date, '--operator', 'lab-a', '--into', join(world.root, 'junk-ahead')]);
     expect(got.code, got.stderr).toBe(0);
   }, 90_000);

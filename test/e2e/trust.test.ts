@@ -50,7 +50,10 @@ describe('signing', () => {
 
   it('a reader pins the key on first use; operators shows fingerprints and pin state', async () => {
     const before = JSON.parse((await b.syncer(['operators', '--json'])).stdout);
-    expect(before.find((o: { operator: string }) => o.operator === 'lab-a')).toMatchObject({ fingerprint: fingerprint(operatorKey(a).publicKey), pin: 'not pinned' });
+    expect(before.find((o: { operator: string }) => o.operator === 'lab-a')).toMatchObject({
+      fingerprint: fingerprint(operatorKey(a).publicKey),
+      pin: 'not pinned',
+    });
     const r = await b.syncer(['retrieve', '--hub', 'weather', '--date', DATE, '--operator', 'lab-a', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const pins = JSON.parse(readFileSync(join(b.home, '.config', 'syncer', 'known_operators.json'), 'utf8'));
@@ -102,7 +105,15 @@ describe('forgeries', () => {
     const genuineRecord = read('operators/lab-a');
     const genuineAd = read(`datasets/weather/${DATE}/lab-a`);
     const evil = freshKey();
-    world.etcdPut('operators/lab-a', JSON.stringify(signRecord({ operator: 'lab-a', remote: genuineRecord.remote, publicKey: evil.publicKey, registeredAt: genuineRecord.registeredAt }, evil.privateKeyPem)));
+    world.etcdPut(
+      'operators/lab-a',
+      JSON.stringify(
+        signRecord(
+          { operator: 'lab-a', remote: genuineRecord.remote, publicKey: evil.publicKey, registeredAt: genuineRecord.registeredAt },
+          evil.privateKeyPem,
+        ),
+      ),
+    );
     world.etcdPut(`datasets/weather/${DATE}/lab-a`, JSON.stringify(signAd({ ...genuineAd, message: 'evil' }, evil)));
     const r = await b.syncer(['retrieve', '--hub', 'weather', '--date', DATE, '--operator', 'lab-a', '--into', join(world.root, 'f4')]);
     expect(r.code).toBe(5);
@@ -118,7 +129,19 @@ describe('forgeries', () => {
     world.etcdPut('operators/lab-a', JSON.stringify(genuineRecord));
     world.etcdPut(`datasets/weather/${DATE}/lab-a`, JSON.stringify(genuineAd));
     // b re-pinned the evil key with --accept-key: the genuine record is now "changed" for b.
-    const back = await b.syncer(['retrieve', '--hub', 'weather', '--date', DATE, '--operator', 'lab-a', '--into', join(world.root, 'f5'), '--accept-key', '--json']);
+    const back = await b.syncer([
+      'retrieve',
+      '--hub',
+      'weather',
+      '--date',
+      DATE,
+      '--operator',
+      'lab-a',
+      '--into',
+      join(world.root, 'f5'),
+      '--accept-key',
+      '--json',
+    ]);
     expect(back.code, back.stderr).toBe(0);
   });
 
@@ -166,7 +189,10 @@ describe('key rotation', () => {
     const { mkdirSync, writeFileSync } = await import('node:fs');
     mkdirSync(join(a.home, '.config', 'syncer'), { recursive: true });
     const registryId = `${world.etcdHosts}|${world.namespace}`;
-    writeFileSync(pinsFile, JSON.stringify({ version: 1, registries: { [registryId]: { 'lab-c': { publicKey: record.rotations[0].from, pinnedAt: '2026-01-01T00:00:00Z' } } } }));
+    writeFileSync(
+      pinsFile,
+      JSON.stringify({ version: 1, registries: { [registryId]: { 'lab-c': { publicKey: record.rotations[0].from, pinnedAt: '2026-01-01T00:00:00Z' } } } }),
+    );
     const r = await a.syncer(['ls', 'weather', DATE, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/following the signed key rotation of lab-c/);

@@ -48,9 +48,11 @@ const keyOf = (id: string) => id.slice(0, id.lastIndexOf('@'));
 
 /** Wait until the watcher exits (fail with its output if it does not). */
 async function exitOf(w: WatcherProcess, timeoutMs = 20_000): Promise<number> {
-  await w.waitUntil('the watcher to exit', () => false, timeoutMs).catch((e: Error) => {
-    if (w.running) throw e;
-  });
+  await w
+    .waitUntil('the watcher to exit', () => false, timeoutMs)
+    .catch((e: Error) => {
+      if (w.running) throw e;
+    });
   return w.exited;
 }
 
@@ -130,11 +132,30 @@ class Etcd {
     this.proc = spawn(
       process.env.SYNCER_ETCD_BIN || 'etcd',
       [
-        '--name', 'm0', '--data-dir', this.dataDir,
-        '--listen-client-urls', url, '--advertise-client-urls', url,
-        '--listen-peer-urls', this.peer, '--initial-advertise-peer-urls', this.peer,
-        '--initial-cluster', `m0=${this.peer}`, '--initial-cluster-token', token, '--initial-cluster-state', 'new',
-        '--heartbeat-interval', '50', '--election-timeout', '500', '--log-level', 'error',
+        '--name',
+        'm0',
+        '--data-dir',
+        this.dataDir,
+        '--listen-client-urls',
+        url,
+        '--advertise-client-urls',
+        url,
+        '--listen-peer-urls',
+        this.peer,
+        '--initial-advertise-peer-urls',
+        this.peer,
+        '--initial-cluster',
+        `m0=${this.peer}`,
+        '--initial-cluster-token',
+        token,
+        '--initial-cluster-state',
+        'new',
+        '--heartbeat-interval',
+        '50',
+        '--election-timeout',
+        '500',
+        '--log-level',
+        'error',
       ],
       { stdio: 'ignore' },
     );

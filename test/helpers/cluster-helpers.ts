@@ -28,7 +28,10 @@ export async function leaderIndex(cluster: Cluster, live: number[] = cluster.mem
   let last = '';
   while (Date.now() < deadline) {
     try {
-      const out = await etcdctl(live.map((i) => cluster.endpoints[i]!), ['endpoint', 'status', '-w', 'json']);
+      const out = await etcdctl(
+        live.map((i) => cluster.endpoints[i]!),
+        ['endpoint', 'status', '-w', 'json'],
+      );
       const rows = [...out.matchAll(/"Endpoint":"([^"]+)","Status":\{"header":\{[^}]*"member_id":(\d+)[^}]*\}[^}]*?"leader":(\d+)/g)];
       const leaders = new Set(rows.map((r) => r[3]));
       if (rows.length === live.length && leaders.size === 1) {
@@ -46,7 +49,10 @@ export async function leaderIndex(cluster: Cluster, live: number[] = cluster.mem
 
 /** Keys and values under a prefix, read through the given live members only. */
 export async function readPrefix(cluster: Cluster, live: number[], prefix: string): Promise<Record<string, string>> {
-  const out = await etcdctl(live.map((i) => cluster.endpoints[i]!), ['get', '--prefix', prefix]);
+  const out = await etcdctl(
+    live.map((i) => cluster.endpoints[i]!),
+    ['get', '--prefix', prefix],
+  );
   const lines = out.split('\n');
   const map: Record<string, string> = {};
   for (let i = 0; i + 1 < lines.length; i += 2) map[lines[i]!] = lines[i + 1]!;

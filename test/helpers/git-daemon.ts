@@ -20,7 +20,8 @@ export async function startGitDaemon(options: { baseDir: string; receivePack?: b
     execFileSync('git', ['daemon', '-h'], { stdio: 'ignore' });
   } catch (e) {
     // `git daemon -h` exits 129 after printing usage: only a missing program is a problem.
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('git is not installed: the hosting tests start a real git daemon (Debian: apt-get install -y git)');
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new Error('git is not installed: the hosting tests start a real git daemon (Debian: apt-get install -y git)');
   }
   const port = await freePort();
   const args = [

@@ -73,10 +73,28 @@ function makeCertificates(dir: string): { caFile: string; certFile: string; keyF
   const certFile = join(dir, 'server.crt');
   const ext = join(dir, 'server.ext');
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  run('req', '-x509', ...ec, '-keyout', caKey, '-out', caFile, '-days', '7300', '-subj', '/CN=syncer test CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  run(
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    caKey,
+    '-out',
+    caFile,
+    '-days',
+    '7300',
+    '-subj',
+    '/CN=syncer test CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  );
   run('req', ...ec, '-keyout', keyFile, '-out', csr, '-subj', '/CN=127.0.0.1');
-  writeFileSync(ext, 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  writeFileSync(
+    ext,
+    'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n',
+  );
   run('x509', '-req', '-in', csr, '-CA', caFile, '-CAkey', caKey, '-CAcreateserial', '-out', certFile, '-days', '7300', '-extfile', ext);
   return { caFile, certFile, keyFile };
 }
@@ -127,9 +145,9 @@ server.stream-response-body = 2
 
 # Smart http: git http-backend as CGI. The backend receives the path after the alias as PATH_INFO.
 alias.url = (
-  "/git/" => ${q(backend + '/')},
-  "/auth/" => ${q(backend + '/')},
-  "/dumb/" => ${q(root + '/')},
+  "/git/" => ${q(`${backend}/`)},
+  "/auth/" => ${q(`${backend}/`)},
+  "/dumb/" => ${q(`${root}/`)},
 )
 $HTTP["url"] =~ "^/(git|auth)/" {
   cgi.assign = ( "" => "" )
@@ -182,7 +200,9 @@ $SERVER["socket"] == "127.0.0.1:${httpsPort}" {
       httpUrl: (name) => base('http', httpPort, 'git', name),
       httpsUrl: (name) => base('https', httpsPort, 'git', name),
       authUrl: (name, cred) =>
-        cred ? `http://${encodeURIComponent(cred.user)}:${encodeURIComponent(cred.password)}@127.0.0.1:${httpPort}/auth/${name.replace(/^\/+/, '')}` : base('http', httpPort, 'auth', name),
+        cred
+          ? `http://${encodeURIComponent(cred.user)}:${encodeURIComponent(cred.password)}@127.0.0.1:${httpPort}/auth/${name.replace(/^\/+/, '')}`
+          : base('http', httpPort, 'auth', name),
       dumbUrl: (name) => base('http', httpPort, 'dumb', name),
       httpsEnv: { GIT_SSL_CAINFO: caFile },
       logs,

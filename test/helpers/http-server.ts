@@ -137,12 +137,15 @@ export class FakeApi {
       const after = Number(url.searchParams.get('after') ?? -Infinity);
       const page = all.filter((r) => r.id > after).slice(0, limit);
       const last = page[page.length - 1];
-      const next = page.length === limit && last ? `/next/records?after=${last.id}&limit=${limit}${since ? `&updatedSince=${encodeURIComponent(since)}` : ''}` : null;
+      const next =
+        page.length === limit && last ? `/next/records?after=${last.id}&limit=${limit}${since ? `&updatedSince=${encodeURIComponent(since)}` : ''}` : null;
       return this.send(res, 200, { records: page, links: { next } });
     }
     if (mode === 'csv') {
       res.writeHead(200, { 'content-type': 'text/csv' });
-      return void res.end('\ufeffid,name,depth\r\n' + this.records.map((r) => `${r.id},"${String(r.name).replace(/"/g, '""')}",${r.depth ?? ''}`).join('\r\n') + '\r\n');
+      return void res.end(
+        `\ufeffid,name,depth\r\n${this.records.map((r) => `${r.id},"${String(r.name).replace(/"/g, '""')}",${r.depth ?? ''}`).join('\r\n')}\r\n`,
+      );
     }
     if (mode === 'broken') {
       res.writeHead(200, { 'content-type': 'application/json' });

@@ -175,7 +175,9 @@ export function startPty(args: string[], options: PtyOptions = {}): Pty {
   let exitCode: number | undefined;
   let spawnError: Error | undefined;
   const listeners = new Set<() => void>();
-  const notify = () => listeners.forEach((l) => l());
+  const notify = () => {
+    for (const l of listeners) l();
+  };
 
   child.stdout.on('data', (d: Buffer) => {
     raw += decoder.write(d);
@@ -251,10 +253,14 @@ export function startPty(args: string[], options: PtyOptions = {}): Pty {
       );
     },
     waitForScreen(predicate, what, timeoutMs = defaultTimeout) {
-      return until(() => {
-        const s = t.screen();
-        return predicate(s) ? s : undefined;
-      }, what, timeoutMs);
+      return until(
+        () => {
+          const s = t.screen();
+          return predicate(s) ? s : undefined;
+        },
+        what,
+        timeoutMs,
+      );
     },
     async choose(pattern, timeoutMs = defaultTimeout) {
       const first = await t.waitForScreen(() => t.pointerLine() !== undefined, 'a select prompt', timeoutMs).then(() => t.pointerLine()!);
@@ -266,7 +272,11 @@ export function startPty(args: string[], options: PtyOptions = {}): Pty {
         }
         const before = current;
         t.write(keys.down);
-        await t.waitForScreen(() => t.pointerLine() !== undefined && t.pointerLine() !== before, `the select pointer to move off "${before.trim()}"`, timeoutMs);
+        await t.waitForScreen(
+          () => t.pointerLine() !== undefined && t.pointerLine() !== before,
+          `the select pointer to move off "${before.trim()}"`,
+          timeoutMs,
+        );
         current = t.pointerLine()!;
         if (current === first) break;
       }
@@ -346,17 +356,43 @@ export function renderScreen(raw: string, cols = 120, rows = 40): string {
         while (j < chars.length && /[0-9;?<=>!]/.test(chars[j]!)) params += chars[j++];
         const final = chars[j];
         i = j;
-        const nums = params.replace(/^[?<=>!]/, '').split(';').map((p) => (p === '' ? undefined : Number(p)));
+        const nums = params
+          .replace(/^[?<=>!]/, '')
+          .split(';')
+          .map((p) => (p === '' ? undefined : Number(p)));
         const n = nums[0] ?? 1;
         switch (final) {
-          case 'A': row = Math.max(0, row - n); break;
-          case 'B': row += n; line(row); break;
-          case 'C': col = Math.min(cols - 1, col + n); break;
-          case 'D': col = Math.max(0, col - n); break;
-          case 'E': row += n; col = 0; line(row); break;
-          case 'F': row = Math.max(0, row - n); col = 0; break;
-          case 'G': col = Math.min(cols - 1, Math.max(0, n - 1)); break;
-          case 'H': case 'f': row = top() + Math.max(0, (nums[0] ?? 1) - 1); col = Math.max(0, (nums[1] ?? 1) - 1); line(row); break;
+          case 'A':
+            row = Math.max(0, row - n);
+            break;
+          case 'B':
+            row += n;
+            line(row);
+            break;
+          case 'C':
+            col = Math.min(cols - 1, col + n);
+            break;
+          case 'D':
+            col = Math.max(0, col - n);
+            break;
+          case 'E':
+            row += n;
+            col = 0;
+            line(row);
+            break;
+          case 'F':
+            row = Math.max(0, row - n);
+            col = 0;
+            break;
+          case 'G':
+            col = Math.min(cols - 1, Math.max(0, n - 1));
+            break;
+          case 'H':
+          case 'f':
+            row = top() + Math.max(0, (nums[0] ?? 1) - 1);
+            col = Math.max(0, (nums[1] ?? 1) - 1);
+            line(row);
+            break;
           case 'K': {
             const mode = nums[0] ?? 0;
             const l = line(row);
@@ -378,9 +414,14 @@ export function renderScreen(raw: string, cols = 120, rows = 40): string {
             }
             break;
           }
-          case 's': saved = { row, col }; break;
-          case 'u': ({ row, col } = saved); break;
-          default: break; // m (colours), h/l (modes), etc.
+          case 's':
+            saved = { row, col };
+            break;
+          case 'u':
+            ({ row, col } = saved);
+            break;
+          default:
+            break; // m (colours), h/l (modes), etc.
         }
       } else if (next === ']') {
         // OSC: up to BEL or ESC \

@@ -41,9 +41,25 @@ function makeCa(dir: string, name: string, cn: string): { cert: string; key: str
   const key = join(dir, `${name}.key`);
   const cert = join(dir, `${name}.pem`);
   openssl(dir, [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', key, '-out', cert, '-days', '7300', '-subj', `/CN=${cn}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '7300',
+    '-subj',
+    `/CN=${cn}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
   ]);
   return { cert, key };
 }
@@ -80,7 +96,13 @@ export function makePki(dir: string): Pki {
       const id = `${options.byOtherCa ? 'other-' : ''}client-${name}`;
       let pair = clients.get(id);
       if (!pair) {
-        pair = signed(dir, options.byOtherCa ? other : ca, id, name, 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n');
+        pair = signed(
+          dir,
+          options.byOtherCa ? other : ca,
+          id,
+          name,
+          'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n',
+        );
         clients.set(id, pair);
       }
       return pair;
@@ -170,14 +192,35 @@ export async function startSecureEtcd(options: SecureEtcdOptions = {}): Promise<
     const clientUrl = `https://localhost:${clientPort}`;
     const peerUrl = `http://127.0.0.1:${peerPort}`;
     const args = [
-      '--name', 'secure', '--data-dir', join(root, 'data'),
+      '--name',
+      'secure',
+      '--data-dir',
+      join(root, 'data'),
       // Listen on the loopback IP; advertise the name the certificate is for.
-      '--listen-client-urls', `https://127.0.0.1:${clientPort}`, '--advertise-client-urls', clientUrl,
-      '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl,
-      '--initial-cluster', `secure=${peerUrl}`, '--initial-cluster-token', `s${Date.now()}`, '--initial-cluster-state', 'new',
-      '--cert-file', pki.server.cert, '--key-file', pki.server.key,
-      '--heartbeat-interval', '50', '--election-timeout', '500',
-      '--log-level', 'warn',
+      '--listen-client-urls',
+      `https://127.0.0.1:${clientPort}`,
+      '--advertise-client-urls',
+      clientUrl,
+      '--listen-peer-urls',
+      peerUrl,
+      '--initial-advertise-peer-urls',
+      peerUrl,
+      '--initial-cluster',
+      `secure=${peerUrl}`,
+      '--initial-cluster-token',
+      `s${Date.now()}`,
+      '--initial-cluster-state',
+      'new',
+      '--cert-file',
+      pki.server.cert,
+      '--key-file',
+      pki.server.key,
+      '--heartbeat-interval',
+      '50',
+      '--election-timeout',
+      '500',
+      '--log-level',
+      'warn',
     ];
     if (options.clientCertAuth) args.push('--trusted-ca-file', pki.ca, '--client-cert-auth');
     const fd = openSync(logFile, 'a');
@@ -198,7 +241,12 @@ export async function startSecureEtcd(options: SecureEtcdOptions = {}): Promise<
       const base = ['--endpoints', clientUrl, '--cacert', pki.ca, '--dial-timeout', '5s', '--command-timeout', '10s'];
       if (adminCert) base.push('--cert', adminCert.cert, '--key', adminCert.key);
       if (rootPassword) base.push('--user', `root:${rootPassword}`);
-      return execFileSync('etcdctl', [...base, ...cmd], { encoding: 'utf8', env: { ...process.env, ETCDCTL_API: '3' }, timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
+      return execFileSync('etcdctl', [...base, ...cmd], {
+        encoding: 'utf8',
+        env: { ...process.env, ETCDCTL_API: '3' },
+        timeout: 30_000,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
     };
 
     const deadline = Date.now() + 30_000;

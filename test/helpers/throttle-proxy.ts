@@ -55,7 +55,12 @@ class Throttle extends Transform {
   }
 }
 
-export async function startThrottleProxy(options: { targetPort: number; targetHost?: string; bytesPerSecond?: number; mode?: ProxyMode }): Promise<ThrottleProxy> {
+export async function startThrottleProxy(options: {
+  targetPort: number;
+  targetHost?: string;
+  bytesPerSecond?: number;
+  mode?: ProxyMode;
+}): Promise<ThrottleProxy> {
   const sockets = new Set<Socket>();
   const proxy: ThrottleProxy = {
     port: 0,

@@ -34,7 +34,11 @@ export class WatcherProcess {
   private partial = '';
   private readonly listeners = new Set<() => void>();
 
-  constructor(readonly args: string[], env: NodeJS.ProcessEnv, options: WatcherOptions = {}) {
+  constructor(
+    readonly args: string[],
+    env: NodeJS.ProcessEnv,
+    options: WatcherOptions = {},
+  ) {
     this.name = options.name ?? 'watcher';
     this.child = spawn(process.execPath, [BIN, 'watch', ...args], { env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     live.add(this);

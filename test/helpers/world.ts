@@ -86,7 +86,10 @@ export interface Operator {
 
 export class World {
   readonly root: string;
-  constructor(readonly etcdHosts: string, readonly namespace = `t${Math.random().toString(36).slice(2, 10)}/`) {
+  constructor(
+    readonly etcdHosts: string,
+    readonly namespace = `t${Math.random().toString(36).slice(2, 10)}/`,
+  ) {
     this.root = mkdtempSync(join(tmpdir(), 'syncer-world-'));
   }
 

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import {
-  contentLimits, DEFAULT_MAX_DATASET_BYTES, DEFAULT_MAX_DATASET_FILES, describeLinks, escapingLinks, limitProblem, linksProblem,
-  mismatchProblem, parseCatFileBatch, parseLsTree,
+  contentLimits,
+  DEFAULT_MAX_DATASET_BYTES,
+  DEFAULT_MAX_DATASET_FILES,
+  describeLinks,
+  escapingLinks,
+  limitProblem,
+  linksProblem,
+  mismatchProblem,
+  parseCatFileBatch,
+  parseLsTree,
 } from '../../src/core/dataset-contents.js';
 import { SyncerError } from '../../src/errors.js';
 
@@ -27,7 +35,10 @@ describe('escapingLinks', () => {
   });
   it('refuses absolute targets and .. out of the dataset, even through the checkout root', () => {
     expect(esc({ 'w/key': '/root/.ssh/id_ed25519', 'w/up': '../../etc/passwd', 'w/git': '../.git/config', 'w/round': '../w/a', 'w/ok': 'a' })).toEqual([
-      'w/git', 'w/key', 'w/round', 'w/up',
+      'w/git',
+      'w/key',
+      'w/round',
+      'w/up',
     ]);
   });
   it('follows links in the tree: a lexically inside target can resolve outside', () => {
@@ -67,12 +78,17 @@ describe('limits and sizes', () => {
   it('names the limit and how to raise it', () => {
     const limits = { maxBytes: 1000, maxFiles: 10 };
     expect(limitProblem({ files: 10, bytes: 1000 }, limits, 'x')).toBeUndefined();
-    expect(limitProblem({ files: 11 }, limits, 'x')).toMatchObject({ message: expect.stringMatching(/11 files, over this machine's limit of 10 files \(SYNCER_MAX_DATASET_FILES\)/), hint: expect.stringMatching(/syncer config set maxDatasetFiles 11 \(or SYNCER_MAX_DATASET_FILES=11/) });
+    expect(limitProblem({ files: 11 }, limits, 'x')).toMatchObject({
+      message: expect.stringMatching(/11 files, over this machine's limit of 10 files \(SYNCER_MAX_DATASET_FILES\)/),
+      hint: expect.stringMatching(/syncer config set maxDatasetFiles 11 \(or SYNCER_MAX_DATASET_FILES=11/),
+    });
     expect(limitProblem({ files: 1, bytes: 5000 }, limits, 'x')!.message).toMatch(/5000 bytes \(4\.9 KiB\), over this machine's limit of 1000 bytes/);
   });
   it('a tree that disagrees with the advertisement', () => {
     expect(mismatchProblem({ files: 1 }, { files: 1, bytes: 4 }, 'x')).toBeUndefined();
-    expect(mismatchProblem({ files: 4096 }, { files: 1, bytes: 4 }, 'x')!.message).toBe('refusing x: its tree has 4096 files (advertised 1); the advertisement does not describe the data');
+    expect(mismatchProblem({ files: 4096 }, { files: 1, bytes: 4 }, 'x')!.message).toBe(
+      'refusing x: its tree has 4096 files (advertised 1); the advertisement does not describe the data',
+    );
     expect(mismatchProblem({ files: 1, bytes: 9 }, { files: 1, bytes: 4 }, 'x')!.message).toMatch(/9 bytes \(advertised 4\)/);
   });
 });
@@ -80,7 +96,12 @@ describe('limits and sizes', () => {
 describe('parseCatFileBatch', () => {
   it('frames by byte size (multi-byte text, newlines inside)', () => {
     const out = `${OID} blob 5\nüx\ny\n${OID2} blob 3\n/ab\n`;
-    expect(parseCatFileBatch(out, [OID, OID2])).toEqual(new Map([[OID, 'üx\ny'], [OID2, '/ab']]));
+    expect(parseCatFileBatch(out, [OID, OID2])).toEqual(
+      new Map([
+        [OID, 'üx\ny'],
+        [OID2, '/ab'],
+      ]),
+    );
   });
   it('gives up (caller reads one by one) on replacement characters or a surprise', () => {
     expect(parseCatFileBatch(`${OID} blob 1\n\uFFFD\n`, [OID])).toBeUndefined();

@@ -18,7 +18,7 @@ describe('makeDirs', () => {
     }
   });
 
-  it('fails (never loops) under a file, and under /proc where Node\'s recursive mkdir never returns', () => {
+  it("fails (never loops) under a file, and under /proc where Node's recursive mkdir never returns", () => {
     const root = mkdtempSync(join(tmpdir(), 'syncer-dirs-'));
     try {
       writeFileSync(join(root, 'f'), '');
@@ -34,6 +34,9 @@ describe('makeDirs', () => {
       err = e;
     }
     expect(err).toMatchObject({ code: 'ENOENT', syscall: 'mkdir' });
-    expect(fileSystemError(err)).toMatchObject({ kind: 'USAGE', message: expect.stringMatching(/cannot mkdir \/proc\/syncer-nope: it cannot be created there/) });
+    expect(fileSystemError(err)).toMatchObject({
+      kind: 'USAGE',
+      message: expect.stringMatching(/cannot mkdir \/proc\/syncer-nope: it cannot be created there/),
+    });
   });
 });

@@ -7,9 +7,11 @@ import { tcpQueues } from '../../src/adapters/transfer-activity.js';
 
 describe("git's reason and the fix", () => {
   const hostKey = 'Host key verification failed.\r\nfatal: Could not read from remote repository.\n\nPlease make sure you have the correct access rights\n';
-  it('keeps the cause ssh printed before git\'s generic fatal line', () => {
+  it("keeps the cause ssh printed before git's generic fatal line", () => {
     expect(gitFailure(hostKey)).toBe('Host key verification failed.; fatal: Could not read from remote repository.');
-    expect(gitFailure('git@127.0.0.1: Permission denied (publickey,password).\nfatal: Could not read from remote repository.')).toMatch(/^Permission denied \(publickey,password\)\.; fatal:/);
+    expect(gitFailure('git@127.0.0.1: Permission denied (publickey,password).\nfatal: Could not read from remote repository.')).toMatch(
+      /^Permission denied \(publickey,password\)\.; fatal:/,
+    );
   });
   it('keeps what a hook said', () => {
     const out = gitFailure(' ! [remote rejected] main -> main (pre-receive hook declined)\nremote: no data on Fridays\nerror: failed to push some refs to x');
@@ -21,7 +23,7 @@ describe("git's reason and the fix", () => {
   });
   it.each([
     ['git@h: Permission denied (publickey).', /authorized_keys/],
-    ['fatal: unable to access \'https://h/a.git/\': SSL certificate problem: unable to get local issuer certificate', /GIT_SSL_CAINFO/],
+    ["fatal: unable to access 'https://h/a.git/': SSL certificate problem: unable to get local issuer certificate", /GIT_SSL_CAINFO/],
     ["fatal: could not read Username for 'http://h': terminal prompts disabled", /credential helper/],
     ["fatal: Authentication failed for 'http://h/a.git/'", /credential helper/],
     ["fatal: unable to access 'https://h/': Could not resolve host: h", /host name/],
@@ -53,12 +55,26 @@ describe('partial fetch fallback', () => {
 
 describe('git progress', () => {
   it('is always asked for on transfers, before any --, without --quiet', () => {
-    expect(withProgress(['-c', 'a=b', 'fetch', '--quiet', '--no-tags', 'origin', 'x'])).toEqual(['-c', 'a=b', 'fetch', '--progress', '--no-tags', 'origin', 'x']);
+    expect(withProgress(['-c', 'a=b', 'fetch', '--quiet', '--no-tags', 'origin', 'x'])).toEqual([
+      '-c',
+      'a=b',
+      'fetch',
+      '--progress',
+      '--no-tags',
+      'origin',
+      'x',
+    ]);
     expect(withProgress(['push', '--porcelain', '--', 'origin', 'main'])).toEqual(['push', '--progress', '--porcelain', '--', 'origin', 'main']);
     expect(withProgress(['ls-remote', '--heads', 'origin'])).toEqual(['ls-remote', '--heads', 'origin']);
   });
   it('parses the meter and keeps it out of messages', () => {
-    expect(parseProgress('Receiving objects:  45% (2/6), 1.20 MiB | 64.00 KiB/s', 'fetch')).toEqual({ method: 'fetch', stage: 'receiving', progress: 45, processed: 2, total: 6 });
+    expect(parseProgress('Receiving objects:  45% (2/6), 1.20 MiB | 64.00 KiB/s', 'fetch')).toEqual({
+      method: 'fetch',
+      stage: 'receiving',
+      progress: 45,
+      processed: 2,
+      total: 6,
+    });
     expect(isProgressLine('remote: Enumerating objects: 13, done.')).toBe(true);
     expect(isProgressLine('warning: filtering not recognized by server, ignoring')).toBe(false);
   });

@@ -26,9 +26,7 @@ describe('DATE', () => {
     expect(isDate('2026-11-22')).toBe(true);
     expect(isDate('2024-02-29')).toBe(true);
   });
-  it.each(['2026-13-01', '2026-02-30', '2025-02-29', '2026-1-01', '26-11-22', '2026/11/22', 'latest', ''])('rejects %j', (d) =>
-    expect(isDate(d)).toBe(false),
-  );
+  it.each(['2026-13-01', '2026-02-30', '2025-02-29', '2026-1-01', '26-11-22', '2026/11/22', 'latest', ''])('rejects %j', (d) => expect(isDate(d)).toBe(false));
   it('uses the UTC calendar date (17:00 in California is tomorrow)', () => {
     expect(utcDate(new Date('2026-11-22T17:00:00-08:00'))).toBe('2026-11-23');
     expect(utcDate(new Date('2026-11-22T23:59:59Z'))).toBe('2026-11-22');

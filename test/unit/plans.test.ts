@@ -27,7 +27,15 @@ describe('retrieve planning', () => {
     expect(targetAction({ kind: 'same-dataset', clean: false, unfinished: true }, true)).toEqual({ action: 'complete' });
   });
   describe('what dead retrieves left beside the target', () => {
-    const siblings = ['data', '.data.syncer-tmp-0a1b2c3d', '.data.syncer-lock', '.data.syncer-old-deadbeef', '.database.syncer-tmp-00000000', '.data.syncer-tmp-notahex', 'other'];
+    const siblings = [
+      'data',
+      '.data.syncer-tmp-0a1b2c3d',
+      '.data.syncer-lock',
+      '.data.syncer-old-deadbeef',
+      '.database.syncer-tmp-00000000',
+      '.data.syncer-tmp-notahex',
+      'other',
+    ];
     it('removes clones; puts the moved-aside directory back when the target is missing', () => {
       expect(leftoverPlan('data', siblings, 'absent')).toEqual({ restore: '.data.syncer-old-deadbeef', remove: ['.data.syncer-tmp-0a1b2c3d'], keep: [] });
     });
@@ -48,8 +56,17 @@ describe('retrieve planning', () => {
 describe('sync planning', () => {
   it('builds an advertisement that the reader accepts', () => {
     const ad = buildAdvertisement({
-      hub: 'weather', date: '2026-11-22', operator: 'lab-a', remote: 'file:///srv/a.git', branch: 'main',
-      commit: 'b'.repeat(40), path: 'weather', files: 2, bytes: 10, message: 'sync weather 2026-11-22', now: new Date('2026-11-22T08:00:00Z'),
+      hub: 'weather',
+      date: '2026-11-22',
+      operator: 'lab-a',
+      remote: 'file:///srv/a.git',
+      branch: 'main',
+      commit: 'b'.repeat(40),
+      path: 'weather',
+      files: 2,
+      bytes: 10,
+      message: 'sync weather 2026-11-22',
+      now: new Date('2026-11-22T08:00:00Z'),
     });
     expect(ad.tag).toBe('syncer/weather/2026-11-22');
     expect(parseAdvertisement(JSON.stringify(ad), { expect: { hub: 'weather', date: '2026-11-22', operator: 'lab-a' } }).ok).toBe(true);

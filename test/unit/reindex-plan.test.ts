@@ -19,8 +19,21 @@ const C2 = 'b'.repeat(40);
 
 function ad(hub: string, date: string, operator: string, extra: Partial<Advertisement> = {}, key?: KeyPair): Advertisement {
   const unsigned: Advertisement = {
-    schema: 1, hub, date, operator, remote: `file:///srv/${operator}.git`, branch: 'main', commit: C1, tag: `syncer/${hub}/${date}`,
-    path: hub, files: 1, bytes: 2, message: `sync ${hub} ${date}`, syncedAt: `${date}T10:00:00.000Z`, runId: 'r1', ...extra,
+    schema: 1,
+    hub,
+    date,
+    operator,
+    remote: `file:///srv/${operator}.git`,
+    branch: 'main',
+    commit: C1,
+    tag: `syncer/${hub}/${date}`,
+    path: hub,
+    files: 1,
+    bytes: 2,
+    message: `sync ${hub} ${date}`,
+    syncedAt: `${date}T10:00:00.000Z`,
+    runId: 'r1',
+    ...extra,
   };
   delete unsigned.signature;
   return key ? { ...unsigned, signature: signText(advertisementSigningText(unsigned), key.privateKeyPem) } : unsigned;
@@ -28,7 +41,11 @@ function ad(hub: string, date: string, operator: string, extra: Partial<Advertis
 const verified = (a: Advertisement) => ({ ad: a, value: serializeAdvertisement(a) });
 const emptySnapshot = (): Snapshot => ({ datasets: new Map(), markers: new Map(), operators: new Map() });
 const input = (operator: string, ads: Advertisement[], extra: Partial<OperatorInput> = {}): OperatorInput => ({
-  operator, complete: true, ads: ads.map(verified), present: ads.map((a) => `${a.hub}/${a.date}`), ...extra,
+  operator,
+  complete: true,
+  ads: ads.map(verified),
+  present: ads.map((a) => `${a.hub}/${a.date}`),
+  ...extra,
 });
 const opsOf = (units: Unit[]) => txnOf(units).ops;
 
@@ -45,9 +62,13 @@ describe('reading git output', () => {
     const one = Buffer.from('line 1\nline 2\n\nc1 tag 3\nfake header');
     const two = Buffer.from('x');
     const out = Buffer.concat([
-      Buffer.from(`${'1'.repeat(40)} tag ${one.length}\n`), one, Buffer.from('\n'),
+      Buffer.from(`${'1'.repeat(40)} tag ${one.length}\n`),
+      one,
+      Buffer.from('\n'),
       Buffer.from(`${'2'.repeat(40)} missing\n`),
-      Buffer.from(`${'3'.repeat(40)} blob 1\n`), two, Buffer.from('\n'),
+      Buffer.from(`${'3'.repeat(40)} blob 1\n`),
+      two,
+      Buffer.from('\n'),
     ]);
     const objects = parseCatFileBatch(out);
     expect([...objects.keys()]).toEqual(['1'.repeat(40), '3'.repeat(40)]);
@@ -65,15 +86,24 @@ describe('reading git output', () => {
 
   it('names: only refs/tags/syncer/<hub>/<date>', () => {
     expect(tagRefId('refs/tags/syncer/weather/2026-11-01')).toEqual({ hub: 'weather', date: '2026-11-01' });
-    for (const bad of ['refs/tags/syncer/weather', 'refs/tags/syncer/Weather/2026-11-01', 'refs/tags/syncer/w/2026-13-01', 'refs/tags/syncer/w/2026-11-01/x', 'refs/tags/other/w/2026-11-01']) {
+    for (const bad of [
+      'refs/tags/syncer/weather',
+      'refs/tags/syncer/Weather/2026-11-01',
+      'refs/tags/syncer/w/2026-13-01',
+      'refs/tags/syncer/w/2026-11-01/x',
+      'refs/tags/other/w/2026-11-01',
+    ]) {
       expect(tagRefId(bad)).toBeUndefined();
     }
   });
 
-  it('the operator record: validated, must be the operator\'s, re-serialised as sync writes it', () => {
+  it("the operator record: validated, must be the operator's, re-serialised as sync writes it", () => {
     const pair = generateKeyPair();
-    const record = signRecord({ operator: 'lab-a', remote: 'file:///srv/a.git', publicKey: pair.publicKey, registeredAt: '2026-01-01T00:00:00.000Z' }, pair.privateKeyPem);
-    const read = parseRecordText(JSON.stringify(record, null, 2) + '\n', 'lab-a');
+    const record = signRecord(
+      { operator: 'lab-a', remote: 'file:///srv/a.git', publicKey: pair.publicKey, registeredAt: '2026-01-01T00:00:00.000Z' },
+      pair.privateKeyPem,
+    );
+    const read = parseRecordText(`${JSON.stringify(record, null, 2)}\n`, 'lab-a');
     expect(read).toEqual({ ok: true, record, value: JSON.stringify(record) });
     expect(parseRecordText(JSON.stringify(record), 'lab-b')).toMatchObject({ ok: false, problem: expect.stringMatching(/not lab-b/) });
     expect(parseRecordText('{', 'lab-a')).toMatchObject({ ok: false, problem: expect.stringMatching(/not JSON/) });
@@ -81,9 +111,12 @@ describe('reading git output', () => {
   });
 });
 
-describe('verifying a remote\'s tags', () => {
+describe("verifying a remote's tags", () => {
   const pair = generateKeyPair();
-  const record = signRecord({ operator: 'lab-a', remote: 'file:///srv/a.git', publicKey: pair.publicKey, registeredAt: '2026-01-01T00:00:00.000Z' }, pair.privateKeyPem);
+  const record = signRecord(
+    { operator: 'lab-a', remote: 'file:///srv/a.git', publicKey: pair.publicKey, registeredAt: '2026-01-01T00:00:00.000Z' },
+    pair.privateKeyPem,
+  );
   const trust = chooseTrust({ operator: 'lab-a', repoRecord: record, acceptKey: false });
   const run = (tags: RawTag[], allowUnsigned = false) => verifyTags({ operator: 'lab-a', tags, trust, allowUnsigned, transports: T });
 
@@ -107,7 +140,18 @@ describe('verifying a remote\'s tags', () => {
     const light: RawTag = { ref: 'refs/tags/syncer/weather/2026-11-08', id: C1, type: 'commit', size: 200 };
     const badName: RawTag = { ref: 'refs/tags/syncer/x', id: C1, type: 'tag', size: 10 };
     const onTree: RawTag = { ...rawTag(good), ref: 'refs/tags/syncer/weather/2026-11-09', body: tagObject(C1, 'x', '{}', 'tree') };
-    const r = run([rawTag(forged), rawTag(moved, C2), { ...rawTag(other), ref: 'refs/tags/syncer/weather/2026-11-04' }, rawTag(unsigned), rawTag(tampered), big, light, badName, onTree, rawTag(good)]);
+    const r = run([
+      rawTag(forged),
+      rawTag(moved, C2),
+      { ...rawTag(other), ref: 'refs/tags/syncer/weather/2026-11-04' },
+      rawTag(unsigned),
+      rawTag(tampered),
+      big,
+      light,
+      badName,
+      onTree,
+      rawTag(good),
+    ]);
     expect(r.ads.map((x) => x.ad.date)).toEqual(['2026-11-01']);
     const reasons = Object.fromEntries(r.skipped.map((s) => [s.tag, s.reason]));
     expect(reasons['syncer/weather/2026-11-02']).toMatch(/bad signature/);
@@ -136,8 +180,15 @@ describe('verifying a remote\'s tags', () => {
   it('trust: the pinned key decides; the registry record is a fallback; a signed rotation is followed', () => {
     const other = generateKeyPair();
     const otherRecord = signRecord({ ...record, publicKey: other.publicKey }, other.privateKeyPem);
-    expect(chooseTrust({ operator: 'lab-a', repoRecord: otherRecord, pinned: pair.publicKey, acceptKey: false })).toMatchObject({ ok: false, problem: expect.stringMatching(/changed/) });
-    expect(chooseTrust({ operator: 'lab-a', repoRecord: otherRecord, registryRecord: record, pinned: pair.publicKey, acceptKey: false })).toMatchObject({ ok: true, source: 'registry', pin: 'pinned' });
+    expect(chooseTrust({ operator: 'lab-a', repoRecord: otherRecord, pinned: pair.publicKey, acceptKey: false })).toMatchObject({
+      ok: false,
+      problem: expect.stringMatching(/changed/),
+    });
+    expect(chooseTrust({ operator: 'lab-a', repoRecord: otherRecord, registryRecord: record, pinned: pair.publicKey, acceptKey: false })).toMatchObject({
+      ok: true,
+      source: 'registry',
+      pin: 'pinned',
+    });
     expect(chooseTrust({ operator: 'lab-a', repoRecord: otherRecord, pinned: pair.publicKey, acceptKey: true })).toMatchObject({ ok: true, pin: 'accepted' });
     const next = generateKeyPair();
     const rotated = rotateRecord(record, pair, next, new Date('2026-06-01T00:00:00Z'));
@@ -151,7 +202,9 @@ describe('verifying a remote\'s tags', () => {
 
 describe('which remotes', () => {
   it('parses --remote and remotes files; bad values are usage errors (exit 2)', () => {
-    expect(parseRemoteFlags(['lab-a=https://git.example.org/a.git?x=1'], T)).toEqual([{ operator: 'lab-a', url: 'https://git.example.org/a.git?x=1', source: 'flag' }]);
+    expect(parseRemoteFlags(['lab-a=https://git.example.org/a.git?x=1'], T)).toEqual([
+      { operator: 'lab-a', url: 'https://git.example.org/a.git?x=1', source: 'flag' },
+    ]);
     for (const bad of ['lab-a', '=file:///x', 'Lab=file:///x', 'lab-a=ext::sh', 'lab-a=ftp://x/y', 'lab-a=http://x/y.git']) {
       try {
         parseRemoteFlags([bad], T);
@@ -175,9 +228,16 @@ describe('which remotes', () => {
   });
 
   it('registered operators: explicit remotes win; bad records and refused URLs are skipped, never read', () => {
-    const reg = (name: string, value: unknown) => parseRegistered(`syncer/operators/${name}`, name, Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)));
+    const reg = (name: string, value: unknown) =>
+      parseRegistered(`syncer/operators/${name}`, name, Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)));
     const rec = (operator: string, remote: string) => ({ operator, remote, registeredAt: '2026-01-01T00:00:00.000Z' });
-    const registered = [reg('lab-a', rec('lab-a', 'file:///reg/a.git')), reg('lab-b', rec('lab-b', 'file:///reg/b.git')), reg('lab-c', rec('lab-c', 'ext::sh -c x')), reg('lab-d', '{'), reg('lab-e', rec('lab-x', 'file:///e.git'))];
+    const registered = [
+      reg('lab-a', rec('lab-a', 'file:///reg/a.git')),
+      reg('lab-b', rec('lab-b', 'file:///reg/b.git')),
+      reg('lab-c', rec('lab-c', 'ext::sh -c x')),
+      reg('lab-d', '{'),
+      reg('lab-e', rec('lab-x', 'file:///e.git')),
+    ];
     const { targets, skipped } = remotesToRead(parseRemoteFlags(['lab-a=file:///mine/a.git'], T), registered, T);
     expect(targets).toEqual([
       { operator: 'lab-a', url: 'file:///mine/a.git', source: 'flag' },
@@ -195,16 +255,31 @@ describe('the plan', () => {
   it('an empty registry: everything is added, with one marker per hub/date, records first', () => {
     const ads = [ad('weather', '2026-11-01', 'lab-a'), ad('weather', '2026-11-02', 'lab-a'), ad('soil', '2026-11-01', 'lab-a')];
     const adsB = [ad('weather', '2026-11-01', 'lab-b')];
-    const plan = planReindex({ keys: k, snapshot: emptySnapshot(), operators: [input('lab-a', ads, { record: '{"r":1}' }), input('lab-b', adsB)], prune: false, transports: T });
+    const plan = planReindex({
+      keys: k,
+      snapshot: emptySnapshot(),
+      operators: [input('lab-a', ads, { record: '{"r":1}' }), input('lab-b', adsB)],
+      prune: false,
+      transports: T,
+    });
     expect(plan.added.sort()).toEqual(['soil/2026-11-01/lab-a', 'weather/2026-11-01/lab-a', 'weather/2026-11-01/lab-b', 'weather/2026-11-02/lab-a']);
     expect(plan.records.added).toEqual(['lab-a']);
-    expect(plan.markers.added.sort()).toEqual(['syncer/index/dates/soil/2026-11-01', 'syncer/index/dates/weather/2026-11-01', 'syncer/index/dates/weather/2026-11-02']);
+    expect(plan.markers.added.sort()).toEqual([
+      'syncer/index/dates/soil/2026-11-01',
+      'syncer/index/dates/weather/2026-11-01',
+      'syncer/index/dates/weather/2026-11-02',
+    ]);
     expect(plan.txns).toHaveLength(1);
     const txn = plan.txns[0]!;
     expect(txn.ops[0]).toEqual({ put: 'syncer/operators/lab-a', value: '{"r":1}' });
     // 1 record + 4 ads + 3 markers (weather/2026-11-01 once, though two ads need it).
     expect(txn.ops).toHaveLength(8);
-    expect(txn.compares).toEqual(expect.arrayContaining([{ key: 'syncer/datasets/weather/2026-11-01/lab-b', version: 0 }, { key: 'syncer/operators/lab-a', version: 0 }]));
+    expect(txn.compares).toEqual(
+      expect.arrayContaining([
+        { key: 'syncer/datasets/weather/2026-11-01/lab-b', version: 0 },
+        { key: 'syncer/operators/lab-a', version: 0 },
+      ]),
+    );
     expect(txn.ops).toContainEqual({ put: 'syncer/datasets/weather/2026-11-01/lab-a', value: serializeAdvertisement(ads[0]!) });
   });
 
@@ -230,20 +305,29 @@ describe('the plan', () => {
     snap.datasets.set('syncer/datasets/air/2026-11-01/lab-a', { value: serializeAdvertisement(newer), modRevision: '9' });
     snap.markers.set(k.dateIndex('weather', '2026-11-01'), '7');
     const plan = planReindex({
-      keys: k, snapshot: snap, prune: false, transports: T,
+      keys: k,
+      snapshot: snap,
+      prune: false,
+      transports: T,
       operators: [input('lab-a', [cur, ad('soil', '2026-11-01', 'lab-a'), ad('air', '2026-11-01', 'lab-a')], { record: '{"new":1}' })],
     });
     expect(plan.updated.sort()).toEqual(['soil/2026-11-01/lab-a', 'weather/2026-11-01/lab-a']);
     expect(plan.skipped).toEqual([{ operator: 'lab-a', key: 'syncer/datasets/air/2026-11-01/lab-a', reason: expect.stringMatching(/newer advertisement/) }]);
     const units = plan.units;
-    expect(units.find((u) => u.ids[0] === 'weather/2026-11-01/lab-a')).toMatchObject({ kind: 'update', compares: [{ key: k.dataset(cur), modRevision: '7' }], markers: [] });
+    expect(units.find((u) => u.ids[0] === 'weather/2026-11-01/lab-a')).toMatchObject({
+      kind: 'update',
+      compares: [{ key: k.dataset(cur), modRevision: '7' }],
+      markers: [],
+    });
     expect(units.find((u) => u.ids[0] === 'soil/2026-11-01/lab-a')).toMatchObject({ markers: ['syncer/index/dates/soil/2026-11-01'] });
     // The skipped (newer) entry's marker was missing: restored on its own, without touching the entry.
     expect(units.find((u) => u.kind === 'marker')).toMatchObject({ compares: [], ops: [], markers: ['syncer/index/dates/air/2026-11-01'] });
     expect(opsOf(units).filter((o) => 'put' in o && o.put === 'syncer/datasets/air/2026-11-01/lab-a')).toEqual([]);
     expect(plan.records).toEqual({ added: ['lab-a'], unchanged: [], differs: [] });
     snap.operators.set(k.operator('lab-a'), { value: '{"old":1}', modRevision: '2' });
-    expect(planReindex({ keys: k, snapshot: snap, prune: false, transports: T, operators: [input('lab-a', [], { record: '{"new":1}' })] }).records.differs).toEqual(['lab-a']);
+    expect(
+      planReindex({ keys: k, snapshot: snap, prune: false, transports: T, operators: [input('lab-a', [], { record: '{"new":1}' })] }).records.differs,
+    ).toEqual(['lab-a']);
   });
 
   it('stale: entries of completely read remotes without a tag; pruned only with --prune; the marker goes when nothing else stays', () => {
@@ -260,7 +344,10 @@ describe('the plan', () => {
     const ops = [input('lab-a', [kept], { present: ['weather/2026-11-01', 'weather/2026-11-04'] }), input('lab-c', [], { complete: false })];
 
     const report = planReindex({ keys: k, snapshot: snap, operators: ops, prune: false, transports: T });
-    expect(report.stale).toEqual([{ hub: 'weather', date: '2026-11-02', operator: 'lab-a' }, { hub: 'weather', date: '2026-11-03', operator: 'lab-a' }]);
+    expect(report.stale).toEqual([
+      { hub: 'weather', date: '2026-11-02', operator: 'lab-a' },
+      { hub: 'weather', date: '2026-11-03', operator: 'lab-a' },
+    ]);
     expect(report.pruned).toEqual([]);
     expect(report.txns.flatMap((t) => t.ops).filter((o) => 'delete' in o)).toEqual([]);
 
@@ -288,19 +375,32 @@ describe('the plan', () => {
     expect(plan).toMatchObject({ pruned: [], txns: [], skipped: [{ operator: 'lab-a', reason: expect.stringMatching(/wrong URL/) }] });
   });
 
-  it('a marker is not removed when another operator\'s advertisement is being added on that date', () => {
+  it("a marker is not removed when another operator's advertisement is being added on that date", () => {
     const snap = emptySnapshot();
     snap.datasets.set('syncer/datasets/weather/2026-11-02/lab-a', { value: '{}', modRevision: '3' });
     snap.markers.set('syncer/index/dates/weather/2026-11-02', '3');
-    const plan = planReindex({ keys: k, snapshot: snap, prune: true, transports: T, operators: [input('lab-a', [], { present: ['weather/2026-11-01'] }), input('lab-b', [ad('weather', '2026-11-02', 'lab-b')])] });
+    const plan = planReindex({
+      keys: k,
+      snapshot: snap,
+      prune: true,
+      transports: T,
+      operators: [input('lab-a', [], { present: ['weather/2026-11-01'] }), input('lab-b', [ad('weather', '2026-11-02', 'lab-b')])],
+    });
     expect(plan.pruned).toEqual(['weather/2026-11-02/lab-a']);
     expect(plan.markers.removed).toEqual([]);
   });
 
   it('batches: every transaction has at most 128 operations and compares, an ad always with its marker', () => {
     const ads: Advertisement[] = [];
-    for (let h = 0; h < 7; h++) for (let d = 1; d <= 28; d++) for (const op of ['lab-a', 'lab-b', 'lab-c']) ads.push(ad(`hub-${h}`, `2026-02-${String(d).padStart(2, '0')}`, op));
-    const byOp = ['lab-a', 'lab-b', 'lab-c'].map((op) => input(op, ads.filter((a) => a.operator === op), { record: `{"${op}":1}` }));
+    for (let h = 0; h < 7; h++)
+      for (let d = 1; d <= 28; d++) for (const op of ['lab-a', 'lab-b', 'lab-c']) ads.push(ad(`hub-${h}`, `2026-02-${String(d).padStart(2, '0')}`, op));
+    const byOp = ['lab-a', 'lab-b', 'lab-c'].map((op) =>
+      input(
+        op,
+        ads.filter((a) => a.operator === op),
+        { record: `{"${op}":1}` },
+      ),
+    );
     const plan = planReindex({ keys: k, snapshot: emptySnapshot(), operators: byOp, prune: false, transports: T });
     expect(plan.added).toHaveLength(588);
     expect(plan.markers.added).toHaveLength(196);
@@ -321,7 +421,13 @@ describe('the plan', () => {
 
   it('batches by size too: large advertisements make smaller transactions', () => {
     const big = 'x'.repeat(4000);
-    const units: Unit[] = Array.from({ length: 600 }, (_, i) => ({ kind: 'add', ids: [`h/${i}`], compares: [{ key: `k${i}`, version: 0 }], ops: [{ put: `k${i}`, value: big }], markers: [] }));
+    const units: Unit[] = Array.from({ length: 600 }, (_, i) => ({
+      kind: 'add',
+      ids: [`h/${i}`],
+      compares: [{ key: `k${i}`, version: 0 }],
+      ops: [{ put: `k${i}`, value: big }],
+      markers: [],
+    }));
     const txns = pack(units, 128, 1024 * 1024);
     for (const t of txns) {
       expect(t.ops.reduce((n, o) => n + ('put' in o ? o.value.length : 0), 0)).toBeLessThanOrEqual(1024 * 1024);

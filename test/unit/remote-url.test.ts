@@ -5,8 +5,9 @@ describe('remote URLs', () => {
   it.each(['https://github.com/a/b.git', 'ssh://git@host/a.git', 'git@github.com:a/b.git', 'git://host/a.git', 'file:///srv/a.git'])('allows %s', (u) =>
     expect(checkRemoteUrl(u).ok).toBe(true),
   );
-  it.each(['ext::sh -c x', 'fd::3', '-oProxyCommand=x', 'http://host/a.git', 'ftp://host/a', '/srv/a.git', 'file://rel', 'https://host/a b'])('refuses %s', (u) =>
-    expect(checkRemoteUrl(u).ok).toBe(false),
+  it.each(['ext::sh -c x', 'fd::3', '-oProxyCommand=x', 'http://host/a.git', 'ftp://host/a', '/srv/a.git', 'file://rel', 'https://host/a b'])(
+    'refuses %s',
+    (u) => expect(checkRemoteUrl(u).ok).toBe(false),
   );
   it('strips credentials before advertising', () => {
     expect(publicRemoteUrl('https://alice:s3cret@example.org/x.git')).toBe('https://example.org/x.git');

@@ -8,7 +8,9 @@ describe('source definitions', () => {
     expect(() => checkDefinition({ type: 'csv', hub: 'crm' })).toThrow(/exactly one of --file or --url/);
     expect(() => checkDefinition({ type: 'csv', hub: 'crm', file: 'a', url: 'https://x/y.csv' })).toThrow(/exactly one/);
     expect(() => checkDefinition({ type: 'csv', hub: 'crm', file: 'a', table: 't' })).toThrow(/Unrecognized key/);
-    expect(() => checkDefinition({ type: 'postgres', hub: 'crm', url: 'postgres://u@h/db', table: 'a', query: 'select 1' })).toThrow(/exactly one of --table or --query/);
+    expect(() => checkDefinition({ type: 'postgres', hub: 'crm', url: 'postgres://u@h/db', table: 'a', query: 'select 1' })).toThrow(
+      /exactly one of --table or --query/,
+    );
     expect(() => checkDefinition({ type: 'postgres', hub: 'crm', url: 'postgres://u@h/db', table: 'x; drop table y' })).toThrow(/table name/);
     expect(() => checkDefinition({ type: 'http', hub: 'Crm', url: 'https://x' })).toThrow(/hub/);
     expect(() => checkDefinition({ type: 'http', hub: 'crm', url: 'ftp://x' })).toThrow(/http/);
@@ -19,18 +21,34 @@ describe('source definitions', () => {
   it('finds secrets in URLs and queries, not in variable names', () => {
     const d = (x: Record<string, unknown>) => checkDefinition(x);
     expect(secretProblems(d({ type: 'postgres', hub: 'h', url: 'postgres://me:pw@db/x', table: 't' }))).toEqual(['--url embeds a password']);
-    expect(secretProblems(d({ type: 'postgres', hub: 'h', url: 'postgres://me@db/x?password=pw', table: 't' }))).toEqual(['--url embeds a secret in its query (password=...)']);
+    expect(secretProblems(d({ type: 'postgres', hub: 'h', url: 'postgres://me@db/x?password=pw', table: 't' }))).toEqual([
+      '--url embeds a secret in its query (password=...)',
+    ]);
     expect(secretProblems(d({ type: 'postgres', hub: 'h', url: 'postgres://me@db/x?sslmode=require', table: 't', passwordEnv: 'PGPASS' }))).toEqual([]);
-    expect(secretProblems(d({ type: 'http', hub: 'h', url: 'https://api/x?access_token=t0k&page=1' }))).toEqual(['--url embeds a secret in its query (access_token=...)']);
+    expect(secretProblems(d({ type: 'http', hub: 'h', url: 'https://api/x?access_token=t0k&page=1' }))).toEqual([
+      '--url embeds a secret in its query (access_token=...)',
+    ]);
     expect(secretProblems(d({ type: 'http', hub: 'h', url: 'https://key@api/x' }))).toEqual(['--url embeds credentials (user info)']);
-    expect(secretProblems(d({ type: 'http', hub: 'h', url: 'https://api/x', pushUrl: 'https://u:p@api/y', tokenEnv: 'TOKEN' }))).toEqual(['--push-url embeds a password']);
+    expect(secretProblems(d({ type: 'http', hub: 'h', url: 'https://api/x', pushUrl: 'https://u:p@api/y', tokenEnv: 'TOKEN' }))).toEqual([
+      '--push-url embeds a password',
+    ]);
     expect(secretProblems(d({ type: 'postgres', hub: 'h', url: 'postgres://me@db/x', query: "select * from dblink('password=''x''')" }))).toEqual([]);
-    expect(secretProblems(d({ type: 'postgres', hub: 'h', url: 'postgres://me@db/x', query: "select * from t where password = 'hunter2'" }))).toEqual(['--query contains a password']);
+    expect(secretProblems(d({ type: 'postgres', hub: 'h', url: 'postgres://me@db/x', query: "select * from t where password = 'hunter2'" }))).toEqual([
+      '--query contains a password',
+    ]);
   });
 
   it('flags become a definition, and a secret is refused with exit 2', () => {
-    expect(definitionFromFlags({ name: 'w', url: 'https://api/x', paging: 'start', pageSize: 50 }, 'water', 'http')).toEqual({ type: 'http', hub: 'water', url: 'https://api/x', paging: 'start', pageSize: 50 });
-    expect(() => definitionFromFlags({ name: 'w', url: 'postgres://a:b@h/d', table: 't' }, 'water', 'postgres')).toThrow(expect.objectContaining({ kind: 'USAGE', message: expect.not.stringContaining(':b@') }));
+    expect(definitionFromFlags({ name: 'w', url: 'https://api/x', paging: 'start', pageSize: 50 }, 'water', 'http')).toEqual({
+      type: 'http',
+      hub: 'water',
+      url: 'https://api/x',
+      paging: 'start',
+      pageSize: 50,
+    });
+    expect(() => definitionFromFlags({ name: 'w', url: 'postgres://a:b@h/d', table: 't' }, 'water', 'postgres')).toThrow(
+      expect.objectContaining({ kind: 'USAGE', message: expect.not.stringContaining(':b@') }),
+    );
     expect(() => definitionFromFlags({ name: 'w' }, 'water', 'excel')).toThrow(/invalid --type/);
   });
 

@@ -1,7 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import {
-  atOrAfter, canonicalLine, CommitFold, contentKey, defaultHubId, indexEntry, laterCursor, mergeRecord, outgoing, parseState, pulledBy, RunReport,
-  serializeState, sortKey, sourceFields, updatedKey, warningLines,
+  atOrAfter,
+  canonicalLine,
+  CommitFold,
+  contentKey,
+  defaultHubId,
+  indexEntry,
+  laterCursor,
+  mergeRecord,
+  outgoing,
+  parseState,
+  pulledBy,
+  RunReport,
+  serializeState,
+  sortKey,
+  sourceFields,
+  updatedKey,
+  warningLines,
 } from '../../src/sources/core/records.js';
 
 describe('record ids and order', () => {
@@ -27,7 +42,11 @@ describe('upsert and two-way mapping', () => {
   it('merges fetched fields over committed ones and keeps every externalId', () => {
     const committed = { id: 1, name: 'old', note: 'kept', externalIds: { other: 7 } };
     expect(mergeRecord(committed, { name: 'new' }, 1, 'src', 1)).toEqual({ id: 1, name: 'new', note: 'kept', externalIds: { other: 7, src: 1 } });
-    expect(mergeRecord(undefined, { name: 'x', externalIds: { evil: 1 }, id: 99 }, 'src:5', 'src', 5)).toEqual({ id: 'src:5', name: 'x', externalIds: { src: 5 } });
+    expect(mergeRecord(undefined, { name: 'x', externalIds: { evil: 1 }, id: 99 }, 'src:5', 'src', 5)).toEqual({
+      id: 'src:5',
+      name: 'x',
+      externalIds: { src: 5 },
+    });
   });
 
   it('the source id goes to externalIds; a source id column named otherwise is kept', () => {
@@ -89,7 +108,10 @@ describe('push: what changed and who changed it', () => {
     f.added(line(1, 1));
     f.added(line(2, 1));
     f.end();
-    expect([...pending]).toEqual([['1', false], ['2', false]]);
+    expect([...pending]).toEqual([
+      ['1', false],
+      ['2', false],
+    ]);
     f = new CommitFold(pending, true); // pull from the destination changes 2
     f.removed(line(2, 1));
     f.added(line(2, 2, { dest: 9 }));
@@ -98,7 +120,10 @@ describe('push: what changed and who changed it', () => {
     f.removed(line(1, 1));
     f.added(line(1, 1, { dest: 4 }));
     f.end();
-    expect([...pending]).toEqual([['1', false], ['2', true]]);
+    expect([...pending]).toEqual([
+      ['1', false],
+      ['2', true],
+    ]);
     f = new CommitFold(pending, false); // 1 removed from the file
     f.removed(line(1, 1, { dest: 4 }));
     f.end();

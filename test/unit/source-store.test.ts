@@ -43,9 +43,11 @@ describe('stored files', () => {
   it('refuses a committed line that is not a record with an id', async () => {
     const p = join(dir, 'bad.ndjson');
     writeFileSync(p, '{"id":1}\n{"name":"no id"}\n');
-    await expect((async () => {
-      for await (const _ of readStored(p, 'ndjson'));
-    })()).rejects.toThrow(/line 2 .* not a record with an "id"/);
+    await expect(
+      (async () => {
+        for await (const _ of readStored(p, 'ndjson'));
+      })(),
+    ).rejects.toThrow(/line 2 .* not a record with an "id"/);
   });
 
   it('CSV storage: text values, dotted nesting, externalIds columns, and back', async () => {
@@ -54,12 +56,15 @@ describe('stored files', () => {
     expect(csvColumns(['tags', 'externalIds.z', 'id', 'depth', 'externalIds.api'])).toEqual(['id', 'depth', 'tags', 'externalIds.api', 'externalIds.z']);
     const nd = join(dir, 'x.ndjson');
     const csv = join(dir, 'x.csv');
-    writeFileSync(nd, JSON.stringify(rec) + '\n' + JSON.stringify({ id: '6', depth: 'a,"b"' }) + '\n');
+    writeFileSync(nd, `${JSON.stringify(rec)}\n${JSON.stringify({ id: '6', depth: 'a,"b"' })}\n`);
     await writeCsvFromNdjson(nd, csv, ['id', 'depth', 'externalIds.api']);
     expect(readFileSync(csv, 'utf8')).toBe('id,depth,externalIds.api\n5,1.5,9\n6,"a,""b""",\n');
     const back = [];
     for await (const r of readStored(csv, 'csv')) back.push(r.rec);
-    expect(back).toEqual([{ id: '5', depth: '1.5', externalIds: { api: '9' } }, { id: '6', depth: 'a,"b"' }]);
+    expect(back).toEqual([
+      { id: '5', depth: '1.5', externalIds: { api: '9' } },
+      { id: '6', depth: 'a,"b"' },
+    ]);
     expect(fromCsvRow({ id: '1', x: '', 'externalIds.a': '' })).toEqual({ id: '1' });
   });
 });
@@ -79,9 +84,14 @@ describe('adapters (pure parts)', () => {
 
   it('passes the cursor as a parameter, never in the SQL text', () => {
     const d = { type: 'postgres' as const, hub: 'h', url: 'postgres://u@h/d', table: 'public.readings', updatedField: 'updated_at' };
-    expect(selectSql(d, "2026-01-01'; drop table x; --")).toEqual({ text: 'SELECT * FROM "public"."readings" WHERE "updated_at" >= $1', values: ["2026-01-01'; drop table x; --"] });
+    expect(selectSql(d, "2026-01-01'; drop table x; --")).toEqual({
+      text: 'SELECT * FROM "public"."readings" WHERE "updated_at" >= $1',
+      values: ["2026-01-01'; drop table x; --"],
+    });
     expect(selectSql(d, undefined)).toEqual({ text: 'SELECT * FROM "public"."readings"', values: [] });
-    expect(selectSql({ ...d, table: undefined, query: 'select * from t;' }, 5).text).toBe('SELECT * FROM (select * from t) AS syncer_source WHERE "updated_at" >= $1');
+    expect(selectSql({ ...d, table: undefined, query: 'select * from t;' }, 5).text).toBe(
+      'SELECT * FROM (select * from t) AS syncer_source WHERE "updated_at" >= $1',
+    );
     expect(quoteIdent('we"ird')).toBe('"we""ird"');
   });
 

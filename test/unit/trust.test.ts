@@ -11,8 +11,20 @@ const k3 = generateKeyPair();
 const evil = generateKeyPair();
 
 const ad: Advertisement = {
-  schema: 1, hub: 'weather', date: '2026-11-22', operator: 'lab-a', remote: 'https://h/a.git', branch: 'main', commit: 'a'.repeat(40),
-  tag: 'syncer/weather/2026-11-22', path: 'weather', files: 1, bytes: 2, message: 'm', syncedAt: now.toISOString(), runId: 'r',
+  schema: 1,
+  hub: 'weather',
+  date: '2026-11-22',
+  operator: 'lab-a',
+  remote: 'https://h/a.git',
+  branch: 'main',
+  commit: 'a'.repeat(40),
+  tag: 'syncer/weather/2026-11-22',
+  path: 'weather',
+  files: 1,
+  bytes: 2,
+  message: 'm',
+  syncedAt: now.toISOString(),
+  runId: 'r',
 };
 const signed = (a: Advertisement, key = k1) => ({ ...a, signature: signText(advertisementSigningText(a), key.privateKeyPem) });
 
@@ -46,7 +58,10 @@ describe('operator keys: pin on first use, follow signed rotations', () => {
     expect(decideKey('lab-a', undefined, undefined, false)).toMatchObject({ ok: false, problem: expect.stringMatching(/no record/) });
   });
   it('a replaced key without a rotation signed by the pinned key is refused, unless accepted', () => {
-    const hijack = signRecord({ operator: 'lab-a', remote: 'https://evil/x.git', publicKey: evil.publicKey, registeredAt: record.registeredAt }, evil.privateKeyPem);
+    const hijack = signRecord(
+      { operator: 'lab-a', remote: 'https://evil/x.git', publicKey: evil.publicKey, registeredAt: record.registeredAt },
+      evil.privateKeyPem,
+    );
     expect(decideKey('lab-a', hijack, k1.publicKey, false)).toMatchObject({ ok: false, problem: expect.stringMatching(/key of lab-a changed/) });
     expect(decideKey('lab-a', hijack, k1.publicKey, true)).toMatchObject({ ok: true, pin: 'accepted' });
     // A forged rotation signed by the new key is not enough.
@@ -103,12 +118,18 @@ describe('pin file', () => {
         version: 1,
         registries: {
           'http://a:2379|syncer/': { x: { publicKey: 'K2', pinnedAt: '2026-02-01T00:00:00.000Z' } },
-          'http://a:2379,http://b:2379|syncer/': { x: { publicKey: 'K1', pinnedAt: '2026-01-01T00:00:00.000Z' }, y: { publicKey: 'K3', pinnedAt: '2026-01-01T00:00:00.000Z' } },
+          'http://a:2379,http://b:2379|syncer/': {
+            x: { publicKey: 'K1', pinnedAt: '2026-01-01T00:00:00.000Z' },
+            y: { publicKey: 'K3', pinnedAt: '2026-01-01T00:00:00.000Z' },
+          },
           'embedded|syncer/': { z: { publicKey: 'K4', pinnedAt: '2026-01-01T00:00:00.000Z' } },
         },
       }),
     );
-    expect(v1.ok && v1.pins.scopes['syncer/']).toEqual({ x: { publicKey: 'K1', pinnedAt: '2026-01-01T00:00:00.000Z' }, y: { publicKey: 'K3', pinnedAt: '2026-01-01T00:00:00.000Z' } });
+    expect(v1.ok && v1.pins.scopes['syncer/']).toEqual({
+      x: { publicKey: 'K1', pinnedAt: '2026-01-01T00:00:00.000Z' },
+      y: { publicKey: 'K3', pinnedAt: '2026-01-01T00:00:00.000Z' },
+    });
     expect(v1.ok && Object.keys(v1.pins.scopes['embedded|syncer/'] ?? {})).toEqual(['z']);
   });
 });
@@ -132,7 +153,9 @@ describe('dates from the future and terminal text', () => {
 describe('skipped entries at scale', () => {
   it('shows the first of each kind and sums up the rest', async () => {
     const { SkipSummary, problemKind } = await import('../../src/core/skip-summary.js');
-    expect(problemKind('h/2026-01-01/x', 'h/2026-01-01/x has a bad signature (not made by SHA256:abc+/= nor an earlier key of x)')).toBe('<entry> has a bad signature (not made by <fingerprint> nor an earlier key of x)');
+    expect(problemKind('h/2026-01-01/x', 'h/2026-01-01/x has a bad signature (not made by SHA256:abc+/= nor an earlier key of x)')).toBe(
+      '<entry> has a bad signature (not made by <fingerprint> nor an earlier key of x)',
+    );
     const s = new SkipSummary(false);
     expect(s.add('h/d/a', 'not valid JSON at position 12')).toBe('skipping h/d/a: not valid JSON at position 12');
     expect(s.add('h/d/b', 'not valid JSON at position 99')).toBeUndefined();

@@ -28,7 +28,15 @@ function effective(rt: Runtime): { key: string; value: unknown; source: string }
     const resolved = getConfigKey(cfg as never, key);
     const flag = key === 'etcd.hosts' ? rt.flags.etcdHosts : key === 'etcd.namespace' ? rt.flags.namespace : undefined;
     const source =
-      flag !== undefined ? `flag --${key === 'etcd.hosts' ? 'etcd-hosts' : 'namespace'}` : env[key] !== undefined ? `env ${CONFIG_KEYS[key].env}` : fileValue !== undefined ? 'file' : resolved !== undefined ? 'default' : '';
+      flag !== undefined
+        ? `flag --${key === 'etcd.hosts' ? 'etcd-hosts' : 'namespace'}`
+        : env[key] !== undefined
+          ? `env ${CONFIG_KEYS[key].env}`
+          : fileValue !== undefined
+            ? 'file'
+            : resolved !== undefined
+              ? 'default'
+              : '';
     return { key, value: show(key, resolved), source };
   });
 }
@@ -42,7 +50,9 @@ export async function run(rt: Runtime, options: ConfigOptions): Promise<void> {
     case 'get': {
       const key = checkKey(options.key);
       const entry = effective(rt).find((e) => e.key === key)!;
-      rt.out.result({ key, value: entry.value ?? null, source: entry.source || null }, () => (entry.value === undefined ? '' : Array.isArray(entry.value) ? entry.value.join(',') : String(entry.value)));
+      rt.out.result({ key, value: entry.value ?? null, source: entry.source || null }, () =>
+        entry.value === undefined ? '' : Array.isArray(entry.value) ? entry.value.join(',') : String(entry.value),
+      );
       return;
     }
     case 'set': {
@@ -51,7 +61,8 @@ export async function run(rt: Runtime, options: ConfigOptions): Promise<void> {
       const kind = CONFIG_KEYS[key].kind;
       const value = kind === 'list' ? parseList(options.value) : kind === 'number' ? Number(options.value) : options.value;
       // Not a number at all; its bounds are the schema's, checked (with the whole file) before writing.
-      if (kind === 'number' && (options.value.trim() === '' || !Number.isFinite(value))) throw usageError(`invalid value for ${key}: expected a positive number (config not changed)`);
+      if (kind === 'number' && (options.value.trim() === '' || !Number.isFinite(value)))
+        throw usageError(`invalid value for ${key}: expected a positive number (config not changed)`);
       await updateConfigKey(rt.configFile, key, value);
       rt.out.result({ key, value: show(key, value), path: rt.configFile }, () => `set ${key} in ${rt.configFile}`);
       return;
@@ -66,7 +77,12 @@ export async function run(rt: Runtime, options: ConfigOptions): Promise<void> {
       const rows = effective(rt);
       rt.out.result(
         Object.fromEntries(rows.filter((r) => r.value !== undefined).map((r) => [r.key, r.value])),
-        () => `# ${rt.configFile}\n` + rt.out.table(['KEY', 'VALUE', 'FROM'], rows.filter((r) => r.value !== undefined).map((r) => [r.key, Array.isArray(r.value) ? r.value.join(',') : String(r.value), r.source])),
+        () =>
+          `# ${rt.configFile}\n` +
+          rt.out.table(
+            ['KEY', 'VALUE', 'FROM'],
+            rows.filter((r) => r.value !== undefined).map((r) => [r.key, Array.isArray(r.value) ? r.value.join(',') : String(r.value), r.source]),
+          ),
       );
     }
   }

@@ -13,7 +13,10 @@ export async function run(rt: Runtime, options: EtcdOptions): Promise<void> {
   }
   if (options.action === 'start') {
     const { endpoint, started } = await embedded.ensure();
-    rt.out.result({ running: true, endpoint, started, dataDir: embedded.dataDir }, () => `${started ? 'started' : 'already running'}: embedded etcd at ${endpoint} (data in ${embedded.dataDir})`);
+    rt.out.result(
+      { running: true, endpoint, started, dataDir: embedded.dataDir },
+      () => `${started ? 'started' : 'already running'}: embedded etcd at ${endpoint} (data in ${embedded.dataDir})`,
+    );
     return;
   }
   if (options.action === 'stop') {
@@ -24,7 +27,8 @@ export async function run(rt: Runtime, options: EtcdOptions): Promise<void> {
   const status = await embedded.status();
   rt.out.result({ ...status, usedByConfig: !configured }, () =>
     status.running
-      ? `running: embedded etcd at ${status.endpoint} (pid ${status.pid}, data in ${status.dataDir})${configured ? '\nnote: etcd.hosts is set, so commands use that cluster instead' : ''}`
+      ? `running: embedded etcd at ${status.endpoint} (pid ${status.pid}, data in ` +
+        `${status.dataDir})${configured ? '\nnote: etcd.hosts is set, so commands use that cluster instead' : ''}`
       : configured
         ? `not running (data in ${status.dataDir}); etcd.hosts is set, so commands use that cluster and never start it`
         : `not running (data in ${status.dataDir}; commands start it on demand)`,

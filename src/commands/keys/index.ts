@@ -46,7 +46,9 @@ async function resignOwnEntries(rt: Runtime, registry: Registry, entries: Advert
     const id = `${ad.hub}/${ad.date}`;
     if (!(await backedByOwnTag(rt, ad))) {
       left.push(id);
-      rt.out.warn(`not re-signing ${id}: no tag ${ad.tag} in ${rt.config.repoPath ?? 'your repository'} backs it (it stays untrusted; sync it again if it is yours)`);
+      rt.out.warn(
+        `not re-signing ${id}: no tag ${ad.tag} in ${rt.config.repoPath ?? 'your repository'} backs it (it stays untrusted; sync it again if it is yours)`,
+      );
       continue;
     }
     const unsigned = { ...ad };
@@ -74,16 +76,21 @@ export async function run(rt: Runtime, options: KeysOptions): Promise<void> {
   const pair = keystore.load(operator);
   if (!pair) throw usageError(`no signing key for ${operator} at ${file}`, 'syncer init makes one (or the first syncer sync)');
   if (options.action === 'show') {
-    rt.out.result({ operator, publicKey: pair.publicKey, fingerprint: fingerprint(pair.publicKey), path: file }, () => `${operator}  ${fingerprint(pair.publicKey)}\n${pair.publicKey}`);
+    rt.out.result(
+      { operator, publicKey: pair.publicKey, fingerprint: fingerprint(pair.publicKey), path: file },
+      () => `${operator}  ${fingerprint(pair.publicKey)}\n${pair.publicKey}`,
+    );
     return;
   }
 
   const revoke = options.action === 'revoke';
   const registry = await rt.registry({ writes: true });
   const entry = await registry.getOperatorEntry(operator);
-  if (!entry?.record) throw usageError(`operator ${operator} is not registered yet: nothing to ${revoke ? 'revoke' : 'rotate'}`, 'run syncer sync first (or syncer init)');
+  if (!entry?.record)
+    throw usageError(`operator ${operator} is not registered yet: nothing to ${revoke ? 'revoke' : 'rotate'}`, 'run syncer sync first (or syncer init)');
   const question = revoke
-    ? `Revoke the key of ${operator} (${fingerprint(pair.publicKey)}): nothing it signed stays trusted, and entries your repository's tags back are re-signed with a new key?`
+    ? `Revoke the key of ${operator} (${fingerprint(pair.publicKey)}): nothing it signed stays trusted, and entries your repository's tags back are ` +
+      `re-signed with a new key?`
     : `Replace the key of ${operator} (${fingerprint(pair.publicKey)}) with a new one?`;
   if (!(await rt.confirm(question))) throw new SyncerError('INTERRUPTED', 'cancelled; nothing was changed');
   const next = generateKeyPair();
@@ -101,7 +108,11 @@ export async function run(rt: Runtime, options: KeysOptions): Promise<void> {
   const base = { operator, previous: fingerprint(pair.publicKey), fingerprint: fingerprint(next.publicKey), path: file };
   rt.out.result(revoke ? { ...base, revoked: true, ...outcome } : { ...base, sealed: Object.keys(record.rotations!.at(-1)!.sealed ?? {}).length }, () =>
     revoke
-      ? `revoked the key of ${operator}: ${fingerprint(pair.publicKey)} -> ${fingerprint(next.publicKey)}\nre-signed ${outcome!.resigned.length} entr${outcome!.resigned.length === 1 ? 'y' : 'ies'} your tags back; ${outcome!.left.length} left untrusted; the next syncer sync updates .syncer/operator.json in your repository`
-      : `rotated the key of ${operator}: ${fingerprint(pair.publicKey)} -> ${fingerprint(next.publicKey)}\nthe old key now vouches only for the ${Object.keys(record.rotations!.at(-1)!.sealed ?? {}).length} entries it had advertised; it is kept beside the new one; the next syncer sync updates .syncer/operator.json in your repository`,
+      ? `revoked the key of ${operator}: ${fingerprint(pair.publicKey)} -> ${fingerprint(next.publicKey)}\nre-signed ${outcome!.resigned.length} ` +
+        `entr${outcome!.resigned.length === 1 ? 'y' : 'ies'} your tags back; ${outcome!.left.length} left untrusted; the next syncer sync updates ` +
+        `.syncer/operator.json in your repository`
+      : `rotated the key of ${operator}: ${fingerprint(pair.publicKey)} -> ${fingerprint(next.publicKey)}\nthe old key now vouches only for the ` +
+        `${Object.keys(record.rotations!.at(-1)!.sealed ?? {}).length} entries it had advertised; it is kept beside the new one; the next syncer sync ` +
+        `updates .syncer/operator.json in your repository`,
   );
 }

@@ -39,7 +39,12 @@ export async function run(rt: Runtime, options: LsOptions): Promise<void> {
 async function listHubs(rt: Runtime, registry: Registry): Promise<void> {
   const hubs = await registry.listHubs();
   rt.out.result(hubs, () =>
-    hubs.length === 0 ? 'no datasets advertised yet' : rt.out.table(['HUB', 'LATEST', 'DATES'], hubs.map((h) => [h.hub, h.latestDate, h.dates])),
+    hubs.length === 0
+      ? 'no datasets advertised yet'
+      : rt.out.table(
+          ['HUB', 'LATEST', 'DATES'],
+          hubs.map((h) => [h.hub, h.latestDate, h.dates]),
+        ),
   );
 }
 
@@ -78,12 +83,22 @@ async function listDates(rt: Runtime, registry: Registry, hub: string, verifiedD
     }
     dates.sort((x, y) => (x.date < y.date ? 1 : -1));
   }
-  const row = (d: (typeof dates)[number]) => [d.date, `${d.operators.length}: ${d.operators.join(', ')}${d.inProgress ? `  (in progress: ${d.inProgress.join(', ')})` : ''}`];
+  const row = (d: (typeof dates)[number]) => [
+    d.date,
+    `${d.operators.length}: ${d.operators.join(', ')}${d.inProgress ? `  (in progress: ${d.inProgress.join(', ')})` : ''}`,
+  ];
   rt.out.result(dates, () => (dates.length === 0 ? `no datasets for hub ${hub}` : rt.out.table(['DATE', 'OPERATORS'], dates.map(row))));
 }
 
 async function listEntries(rt: Runtime, registry: Registry, hub: string, date: string, entries: Advertisement[], all: boolean): Promise<void> {
-  const rows: Record<string, unknown>[] = entries.map((e) => ({ operator: e.operator, commit: e.commit, files: e.files, bytes: e.bytes, syncedAt: e.syncedAt, remote: e.remote }));
+  const rows: Record<string, unknown>[] = entries.map((e) => ({
+    operator: e.operator,
+    commit: e.commit,
+    files: e.files,
+    bytes: e.bytes,
+    syncedAt: e.syncedAt,
+    remote: e.remote,
+  }));
   const table = entries.map((e) => [e.operator, e.commit.slice(0, 12), e.files, e.bytes, e.syncedAt, e.remote, e.message.slice(0, 60)]);
   if (all) {
     for (const r of await registry.listInProgress(hub, date)) {

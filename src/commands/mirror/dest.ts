@@ -38,7 +38,7 @@ export class MirrorDest {
     if (isRemoteUrlLike(dest)) {
       const check = checkRemoteUrl(dest, rt.config.allowedTransports);
       if (!check.ok) throw new SyncerError('USAGE', `--to ${redactUrl(dest)}: ${check.problem}`);
-      const cache = join(rt.paths.dataDir, 'mirror-cache', createHash('sha256').update(dest).digest('hex').slice(0, 16) + '.git');
+      const cache = join(rt.paths.dataDir, 'mirror-cache', `${createHash('sha256').update(dest).digest('hex').slice(0, 16)}.git`);
       makeDirs(cache);
       const { git } = rt.git(cache);
       if (!(await isRepository(git))) await initBare(git);

@@ -40,7 +40,6 @@ interface Change {
   refused?: boolean;
 }
 
-
 /** The registry's advertisements (valid and verified) and runs in progress, within the filters. */
 async function snapshot(rt: Runtime, registry: Registry, verifier: Verifier, o: MirrorOptions) {
   const hubs = o.hubs.length ? o.hubs : [undefined];
@@ -69,7 +68,13 @@ async function snapshot(rt: Runtime, registry: Registry, verifier: Verifier, o: 
  * operator signed, within the limits, and (without --allow-symlinks) no links out of the dataset.
  * A refused dataset's tag is put back as it was before this run (or removed): never archived.
  */
-async function refuseContents(dest: MirrorDest, ads: Advertisement[], policy: ContentPolicy, before: Map<string, string>, problems: Map<string, string>): Promise<void> {
+async function refuseContents(
+  dest: MirrorDest,
+  ads: Advertisement[],
+  policy: ContentPolicy,
+  before: Map<string, string>,
+  problems: Map<string, string>,
+): Promise<void> {
   for (const ad of ads) {
     const ref = mirrorTagRef(ad);
     if (problems.has(ref)) continue;
@@ -100,7 +105,10 @@ async function mirrorAds(rt: Runtime, dest: MirrorDest, state: MirrorState, ads:
     // The datasets' git-lfs objects come into the archive too: an archive of pointers is no archive.
     let lfsFailure: string | undefined;
     try {
-      await dest.fetchLfsObjects(remote, group.filter((ad) => !problems.has(mirrorTagRef(ad))));
+      await dest.fetchLfsObjects(
+        remote,
+        group.filter((ad) => !problems.has(mirrorTagRef(ad))),
+      );
     } catch (e) {
       if (!hasKind(e, 'REMOTE')) throw e;
       lfsFailure = e.hint ? `${e.message} (${e.hint})` : e.message;
@@ -118,15 +126,24 @@ async function mirrorAds(rt: Runtime, dest: MirrorDest, state: MirrorState, ads:
         changes.push({ key, status: 'failed', reason: lfsFailure });
         continue;
       }
-      state.entries[key] = { hub: ad.hub, date: ad.date, operator: ad.operator, status: 'mirrored', runId: ad.runId, commit: ad.commit, syncedAt: ad.syncedAt, updatedAt: now };
+      state.entries[key] = {
+        hub: ad.hub,
+        date: ad.date,
+        operator: ad.operator,
+        status: 'mirrored',
+        runId: ad.runId,
+        commit: ad.commit,
+        syncedAt: ad.syncedAt,
+        updatedAt: now,
+      };
       changes.push({ key, status: 'mirrored', commit: ad.commit, runId: ad.runId });
     }
   }
 }
 
 export async function mirror(rt: Runtime, o: MirrorOptions): Promise<{ counts: Record<MirrorStatus, number>; changes: Change[]; archive: string }> {
-  o.hubs.forEach((h) => checkName('hub', h));
-  o.operators.forEach((op) => checkName('operator', op));
+  for (const h of o.hubs) checkName('hub', h);
+  for (const op of o.operators) checkName('operator', op);
   if (!Number.isInteger(o.initialSyncLimit) || o.initialSyncLimit < 1) throw usageError('--initial-sync-limit must be a positive whole number');
   if (!(o.inProgressTimeout > 0)) throw usageError('--in-progress-timeout must be a positive number of minutes');
 
@@ -140,7 +157,10 @@ export async function mirror(rt: Runtime, o: MirrorOptions): Promise<{ counts: R
   const { running, revision } = listed;
   const { fresh: ads, older } = setApartReplays(state, listed.ads);
   for (const { ad, mirroredAt } of older) {
-    rt.out.skip(`${ad.hub}/${ad.date}/${ad.operator}`, `synced at ${ad.syncedAt}, older than the entry already mirrored (synced at ${mirroredAt}): a replayed advertisement?`);
+    rt.out.skip(
+      `${ad.hub}/${ad.date}/${ad.operator}`,
+      `synced at ${ad.syncedAt}, older than the entry already mirrored (synced at ${mirroredAt}): a replayed advertisement?`,
+    );
   }
   const now = rt.now();
   const changes: Change[] = [];
@@ -149,7 +169,14 @@ export async function mirror(rt: Runtime, o: MirrorOptions): Promise<{ counts: R
   const adsByKey = new Map(ads.map((ad) => [entryKey(ad), ad]));
   const runningByKey = new Map(running.map((r) => [entryKey(r), r]));
   const stage1 = planStage1(state, adsByKey, runningByKey, now, o.inProgressTimeout);
-  await mirrorAds(rt, dest, state, stage1.flatMap((d) => (d.action === 'mirror' ? [d.ad] : [])), changes, policy);
+  await mirrorAds(
+    rt,
+    dest,
+    state,
+    stage1.flatMap((d) => (d.action === 'mirror' ? [d.ad] : [])),
+    changes,
+    policy,
+  );
   for (const d of stage1) {
     if (d.action !== 'unknown') continue;
     state.entries[d.key] = { ...state.entries[d.key]!, status: 'unknown', updatedAt: now.toISOString() };
@@ -162,7 +189,15 @@ export async function mirror(rt: Runtime, o: MirrorOptions): Promise<{ counts: R
   await mirrorAds(rt, dest, state, plan.mirror, changes, policy);
   for (const r of plan.inProgress) {
     const key = entryKey(r);
-    state.entries[key] = { hub: r.hub, date: r.date, operator: r.operator, status: 'in-progress', runId: r.runId, firstSeen: now.toISOString(), updatedAt: now.toISOString() };
+    state.entries[key] = {
+      hub: r.hub,
+      date: r.date,
+      operator: r.operator,
+      status: 'in-progress',
+      runId: r.runId,
+      firstSeen: now.toISOString(),
+      updatedAt: now.toISOString(),
+    };
     changes.push({ key, status: 'in-progress', runId: r.runId });
   }
 
@@ -180,11 +215,21 @@ export async function run(rt: Runtime, o: MirrorOptions): Promise<void> {
   const failed = r.changes.filter((c) => c.status === 'failed');
   rt.out.result(r, () => {
     const lines = r.changes.map((c) => `${c.status.padEnd(11)} ${c.key}${c.commit ? ` ${c.commit.slice(0, 12)}` : ''}${c.reason ? ` (${c.reason})` : ''}`);
-    const counts = Object.entries(r.counts).map(([k, v]) => `${k} ${v}`).join(', ');
+    const counts = Object.entries(r.counts)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
     return [...lines, `archive ${r.archive}: ${counts}${r.changes.length ? '' : ' (nothing new)'}`].join('\n');
   });
   if (failed.some((c) => c.refused)) {
-    throw new SyncerError('VERIFY', `${failed.filter((c) => c.refused).length} dataset(s) refused: the archived tag disagrees with the registry, or the dataset is not what a reader may take`, { hint: 'see the warnings above; the others were mirrored' });
+    throw new SyncerError(
+      'VERIFY',
+      `${failed.filter((c) => c.refused).length} dataset(s) refused: the archived tag disagrees with the registry, or the dataset is not what a ` +
+        `reader may take`,
+      { hint: 'see the warnings above; the others were mirrored' },
+    );
   }
-  if (failed.length) throw new SyncerError('REMOTE', `${failed.length} dataset(s) could not be mirrored`, { hint: 'see the warnings above; rerun mirror once the remotes are back' });
+  if (failed.length)
+    throw new SyncerError('REMOTE', `${failed.length} dataset(s) could not be mirrored`, {
+      hint: 'see the warnings above; rerun mirror once the remotes are back',
+    });
 }

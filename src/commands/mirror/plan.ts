@@ -1,5 +1,6 @@
 /**
- * The mirror's decisions, pure (a builds-synchronisation algorithm applied to datasets). Stage 1 re-checks what the archive recorded as in progress; stage 2 takes what is new:
+ * The mirror's decisions, pure (a builds-synchronisation algorithm applied to datasets). Stage 1 re-checks what the archive recorded as in progress; ' +
+   'stage 2 takes what is new:
  * on a hub's first run only its newest `initialSyncLimit` dates, afterwards every advertisement
  * from that window on that the archive does not hold yet (same-day replacements included).
  */
@@ -41,7 +42,10 @@ export interface InProgress {
 export const entryKey = (e: { hub: string; date: string; operator: string }) => `${e.hub}/${e.date}/${e.operator}`;
 export const emptyState = (): MirrorState => ({ version: 1, hubs: {}, entries: {} });
 
-export type Stage1Decision = { key: string; action: 'mirror'; ad: Advertisement } | { key: string; action: 'unknown'; reason: string } | { key: string; action: 'wait' };
+export type Stage1Decision =
+  | { key: string; action: 'mirror'; ad: Advertisement }
+  | { key: string; action: 'unknown'; reason: string }
+  | { key: string; action: 'wait' };
 
 /** Stage 1: what to do with each entry recorded as in progress. */
 export function planStage1(
@@ -96,13 +100,7 @@ export function setApartReplays(state: MirrorState, ads: Advertisement[]): { fre
 }
 
 /** Stage 2: new advertisements and runs, within each hub's window. */
-export function planStage2(
-  state: MirrorState,
-  ads: Advertisement[],
-  running: InProgress[],
-  initialSyncLimit: number,
-  handled: Set<string>,
-): Stage2Plan {
+export function planStage2(state: MirrorState, ads: Advertisement[], running: InProgress[], initialSyncLimit: number, handled: Set<string>): Stage2Plan {
   const floors: Record<string, string> = {};
   const datesByHub = new Map<string, Set<string>>();
   // Floors come from verified advertisements only: in-progress keys are unsigned (anyone who may

@@ -22,16 +22,32 @@ export async function run(rt: Runtime, options: OperatorsOptions = {}): Promise<
 }
 
 async function pin(rt: Runtime, operator: string | undefined, fp: string | undefined): Promise<void> {
-  if (!operator || !fp) throw usageError('operators pin needs OPERATOR and FINGERPRINT', 'syncer operators pin lab-a SHA256:... (syncer operators shows the fingerprints the registry holds)');
+  if (!operator || !fp)
+    throw usageError(
+      'operators pin needs OPERATOR and FINGERPRINT',
+      'syncer operators pin lab-a SHA256:... (syncer operators shows the fingerprints the registry holds)',
+    );
   checkName('operator', operator);
-  if (!isFingerprint(fp)) throw usageError(`invalid fingerprint ${JSON.stringify(fp)}: expected SHA256: and 43 base64 characters`, 'ask the operator for the output of: syncer keys show');
+  if (!isFingerprint(fp))
+    throw usageError(
+      `invalid fingerprint ${JSON.stringify(fp)}: expected SHA256: and 43 base64 characters`,
+      'ask the operator for the output of: syncer keys show',
+    );
   const registry = await rt.registry();
   const entry = await registry.getOperatorEntry(operator);
   if (!entry?.record) throw usageError(`no operator ${operator} in the registry`, 'see who is registered: syncer operators');
   const held = entry.record.publicKey ? fingerprint(entry.record.publicKey) : 'no key';
-  if (held !== fp) throw verifyError(`not pinning ${operator}: the registry holds ${held}, not ${fp}`, `the registry does not hold the key you were given: check with ${operator} before trusting its data`);
+  if (held !== fp)
+    throw verifyError(
+      `not pinning ${operator}: the registry holds ${held}, not ${fp}`,
+      `the registry does not hold the key you were given: check with ${operator} before trusting its data`,
+    );
   const decision = decideKey(operator, entry.record, undefined, false, new Set([fp]));
-  if (!decision.ok) throw verifyError(`not pinning ${operator}: ${decision.problem}`, `the registry does not hold the key you were given: check with ${operator} before trusting its data`);
+  if (!decision.ok)
+    throw verifyError(
+      `not pinning ${operator}: ${decision.problem}`,
+      `the registry does not hold the key you were given: check with ${operator} before trusting its data`,
+    );
   const before = rt.keystore.pinned(rt.trustScope, operator);
   rt.keystore.pin(rt.trustScope, operator, decision.publicKey, rt.now(), 'fingerprint');
   const replaced = before && before !== decision.publicKey ? fingerprint(before) : undefined;
@@ -48,11 +64,16 @@ async function list(rt: Runtime): Promise<void> {
     const decision = vouched ? decideKey(r.operator, r, pinned, false, vouched) : decideKey(r.operator, r, pinned, false);
     const source = rt.keystore.pinSource(rt.trustScope, r.operator);
     const pin = !decision.ok
-      ? pinned || vouched ? 'CHANGED' : 'INVALID'
-      : vouched ? 'trust file'
-      : decision.pin === 'new' ? 'not pinned'
-      : decision.pin === 'rotated' ? 'rotated (signed)'
-      : 'pinned';
+      ? pinned || vouched
+        ? 'CHANGED'
+        : 'INVALID'
+      : vouched
+        ? 'trust file'
+        : decision.pin === 'new'
+          ? 'not pinned'
+          : decision.pin === 'rotated'
+            ? 'rotated (signed)'
+            : 'pinned';
     // How the pin came about: only 'first-use' was never checked by anyone.
     const pinnedBy = vouched && decision.ok ? 'trust-file' : pinned ? source : undefined;
     return {
@@ -69,6 +90,14 @@ async function list(rt: Runtime): Promise<void> {
   rt.out.result(rows, () =>
     rows.length === 0
       ? 'no operators registered'
-      : rt.out.table(['OPERATOR', 'FINGERPRINT', 'PIN', 'REMOTE'], rows.map((r) => [r.operator + (r.me ? ' (you)' : ''), r.fingerprint ?? '-', r.pin === 'pinned' && r.pinnedBy === 'first-use' ? 'pinned (first use)' : r.pin, r.remote])),
+      : rt.out.table(
+          ['OPERATOR', 'FINGERPRINT', 'PIN', 'REMOTE'],
+          rows.map((r) => [
+            r.operator + (r.me ? ' (you)' : ''),
+            r.fingerprint ?? '-',
+            r.pin === 'pinned' && r.pinnedBy === 'first-use' ? 'pinned (first use)' : r.pin,
+            r.remote,
+          ]),
+        ),
   );
 }

@@ -35,7 +35,8 @@ function target(operator: string, url: string, source: RemoteTarget['source'], w
 export function parseRemoteFlags(values: string[], transports: readonly string[], cwd: string = process.cwd()): RemoteTarget[] {
   return values.map((v) => {
     const eq = v.indexOf('=');
-    if (eq <= 0) throw usageError(`--remote ${JSON.stringify(escapeControl(v))}: expected OPERATOR=URL`, 'e.g. --remote lab-a=https://git.example.org/lab-a/data.git');
+    if (eq <= 0)
+      throw usageError(`--remote ${JSON.stringify(escapeControl(v))}: expected OPERATOR=URL`, 'e.g. --remote lab-a=https://git.example.org/lab-a/data.git');
     return target(v.slice(0, eq), v.slice(eq + 1), 'flag', '--remote', transports, cwd);
   });
 }
@@ -103,7 +104,11 @@ export function parseRegistered(key: string, name: string, value: Buffer): Regis
  * Every remote to read: the explicit ones, then each registered operator not given explicitly,
  * at the remote its record names (when that record and URL are acceptable; else a skip).
  */
-export function remotesToRead(explicit: RemoteTarget[], registered: RegisteredOperator[], transports: readonly string[]): { targets: RemoteTarget[]; skipped: Skip[] } {
+export function remotesToRead(
+  explicit: RemoteTarget[],
+  registered: RegisteredOperator[],
+  transports: readonly string[],
+): { targets: RemoteTarget[]; skipped: Skip[] } {
   const targets = [...explicit];
   const skipped: Skip[] = [];
   const given = new Set(explicit.map((t) => t.operator));

@@ -119,22 +119,32 @@ export function parseRecordText(text: string, operator: string): RecordRead {
   return { ok: true, record: parsed.data, value: JSON.stringify(parsed.data) };
 }
 
-export type Trust =
-  | { ok: true; publicKey: string; retired: RetiredKey[]; pin: PinState; source: 'repository' | 'registry' }
-  | { ok: false; problem: string };
+export type Trust = { ok: true; publicKey: string; retired: RetiredKey[]; pin: PinState; source: 'repository' | 'registry' } | { ok: false; problem: string };
 
 /**
  * Whose key signs this operator's advertisements: the record from the operator's repository (the
  * source of truth), else the registry's, each checked against the locally pinned key (decideKey).
  */
-export function chooseTrust(input: { operator: string; repoRecord?: OperatorRecord; registryRecord?: OperatorRecord; pinned?: string; acceptKey: boolean }): Trust {
+export function chooseTrust(input: {
+  operator: string;
+  repoRecord?: OperatorRecord;
+  registryRecord?: OperatorRecord;
+  pinned?: string;
+  acceptKey: boolean;
+}): Trust {
   const { operator, pinned, acceptKey } = input;
   let problem: string | undefined;
-  for (const [record, source] of [[input.repoRecord, 'repository'], [input.registryRecord, 'registry']] as const) {
+  for (const [record, source] of [
+    [input.repoRecord, 'repository'],
+    [input.registryRecord, 'registry'],
+  ] as const) {
     if (!record) continue;
     const d = decideKey(operator, record, pinned, acceptKey);
     if (d.ok) return { ...d, source };
-    problem ??= d.problem.replace('the registry record', `the ${source} record`).replace('in the registry', `in the ${source} record`).replace('registry has', `${source} record has`);
+    problem ??= d.problem
+      .replace('the registry record', `the ${source} record`)
+      .replace('in the registry', `in the ${source} record`)
+      .replace('registry has', `${source} record has`);
   }
   return { ok: false, problem: problem ?? `no operator record of ${operator} (neither .syncer/operator.json in its repository nor the registry)` };
 }

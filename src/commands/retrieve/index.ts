@@ -53,7 +53,14 @@ async function chooseHub(rt: Runtime, registry: Registry): Promise<string> {
  * The date to retrieve: as given, or the newest (or a chosen one) among the hub's advertisements
  * that verify, so that an entry that does not parse or verify never hides older good data.
  */
-async function chooseDate(rt: Runtime, registry: Registry, verifier: Verifier, hub: string, operator: string | undefined, wanted: string | undefined): Promise<{ date: string; verified?: Advertisement[] }> {
+async function chooseDate(
+  rt: Runtime,
+  registry: Registry,
+  verifier: Verifier,
+  hub: string,
+  operator: string | undefined,
+  wanted: string | undefined,
+): Promise<{ date: string; verified?: Advertisement[] }> {
   if (wanted !== undefined && wanted !== 'latest') return { date: checkDate(wanted) };
   const skipped: Skipped[] = [];
   const all = (await registry.listHubEntries(hub, skipped)).filter((ad) => !operator || ad.operator === operator);
@@ -63,7 +70,11 @@ async function chooseDate(rt: Runtime, registry: Registry, verifier: Verifier, h
   const problems = [...mine.map((s) => s.problem), ...refused.map((r) => `${r.ad.hub}/${r.ad.date}/${r.ad.operator}: ${escapeControl(r.problem)}`)];
   const none = () =>
     (all.length > 0 || mine.length > 0) && ok.length === 0
-      ? verifyError(`refusing every advertisement for hub ${hub}${operator ? ` by ${operator}` : ''}: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? '; ...' : ''}`, refusedHint(problems))
+      ? verifyError(
+          `refusing every advertisement for hub ${hub}${operator ? ` by ${operator}` : ''}: ` +
+            `${problems.slice(0, 3).join('; ')}${problems.length > 3 ? '; ...' : ''}`,
+          refusedHint(problems),
+        )
       : usageError(`no advertisement for hub ${hub}${operator ? ` by ${operator}` : ''}`, 'see what exists: syncer ls');
   let date: string | undefined;
   if (wanted === 'latest') date = latestDate(dates, operator);
@@ -77,9 +88,16 @@ async function chooseDate(rt: Runtime, registry: Registry, verifier: Verifier, h
   return { date, verified: ok.filter((ad) => ad.date === date) };
 }
 
-
 /** The entry to retrieve; `verified`: the date's entries already listed and verified by chooseDate. */
-async function chooseEntry(rt: Runtime, registry: Registry, verifier: Verifier, hub: string, date: string, operator: string | undefined, verified?: Advertisement[]): Promise<Advertisement> {
+async function chooseEntry(
+  rt: Runtime,
+  registry: Registry,
+  verifier: Verifier,
+  hub: string,
+  date: string,
+  operator: string | undefined,
+  verified?: Advertisement[],
+): Promise<Advertisement> {
   if (verified && operator) return verified.find((ad) => ad.operator === operator)!;
   if (operator) {
     const ad = await registry.getAdvertisement({ hub, date, operator });
@@ -117,7 +135,11 @@ export async function retrieve(rt: Runtime, options: RetrieveOptions): Promise<R
   if (!rt.canPrompt) {
     // Name every missing flag before touching the network.
     const missing = [options.hub === undefined && '--hub', options.date === undefined && '--date'].filter(Boolean);
-    if (missing.length) throw usageError(`missing ${missing.join(' and ')}`, `pass ${missing.join(' and ')} (no prompt without a TTY, with --no-input, or with CI set); --date latest picks the newest`);
+    if (missing.length)
+      throw usageError(
+        `missing ${missing.join(' and ')}`,
+        `pass ${missing.join(' and ')} (no prompt without a TTY, with --no-input, or with CI set); --date latest picks the newest`,
+      );
   }
   // The prompts' library loads while the registry answers: the first question comes sooner.
   if (rt.canPrompt && (options.hub === undefined || options.date === undefined || options.operator === undefined)) rt.prompter.warm?.();
@@ -130,7 +152,10 @@ export async function retrieve(rt: Runtime, options: RetrieveOptions): Promise<R
   const resolvedTarget = options.into ? resolve(rt.deps.cwd, options.into) : join(importDir!, ad.hub, ad.date, ad.operator);
 
   if (rt.canPrompt && !rt.flags.yes) {
-    rt.out.info(`\n  ${ad.hub}/${ad.date} by ${ad.operator}\n  commit    ${ad.commit}\n  synced    ${ad.syncedAt}\n  files     ${ad.files} (${ad.bytes} bytes)\n  message   ${escapeControl(ad.message)}\n  into      ${resolvedTarget}\n`);
+    rt.out.info(
+      `\n  ${ad.hub}/${ad.date} by ${ad.operator}\n  commit    ${ad.commit}\n  synced    ${ad.syncedAt}\n  files     ${ad.files} (${ad.bytes} ` +
+        `bytes)\n  message   ${escapeControl(ad.message)}\n  into      ${resolvedTarget}\n`,
+    );
     if (!(await rt.confirm('Retrieve it?'))) throw new SyncerError('INTERRUPTED', 'cancelled; nothing was changed');
   }
   const { updated } = await materialize(rt, ad, resolvedTarget, { force: !!options.force, policy, allowOlder: !!options.allowOlder });
@@ -144,9 +169,16 @@ export async function retrieve(rt: Runtime, options: RetrieveOptions): Promise<R
       return undefined;
     }
   })();
-  if (!st || !st.isDirectory()) {
-    const what = !st ? 'is not a directory in the commit (a symbolic link or a file?)' : st.isSymbolicLink() ? `is a symbolic link (to ${escapeControl(readlinkSync(dataPath))}), not a directory` : 'is not a directory';
-    throw verifyError(`retrieved ${ad.hub}/${ad.date} from ${ad.operator} into ${resolvedTarget}, but its dataset ${ad.path} ${what}: there is no data to use`, `ask ${ad.operator} to sync the directory itself (syncer sync refuses links now)`);
+  if (!st?.isDirectory()) {
+    const what = !st
+      ? 'is not a directory in the commit (a symbolic link or a file?)'
+      : st.isSymbolicLink()
+        ? `is a symbolic link (to ${escapeControl(readlinkSync(dataPath))}), not a directory`
+        : 'is not a directory';
+    throw verifyError(
+      `retrieved ${ad.hub}/${ad.date} from ${ad.operator} into ${resolvedTarget}, but its dataset ${ad.path} ${what}: there is no data to use`,
+      `ask ${ad.operator} to sync the directory itself (syncer sync refuses links now)`,
+    );
   }
   return { hub: ad.hub, date: ad.date, operator: ad.operator, commit: ad.commit, target: resolvedTarget, dataPath, updated };
 }

@@ -6,9 +6,7 @@ import type { Advertisement } from '../../core/advertisement.js';
 export function datesOf(ads: Advertisement[]): DateSummary[] {
   const byDate = new Map<string, string[]>();
   for (const ad of ads) byDate.set(ad.date, [...(byDate.get(ad.date) ?? []), ad.operator]);
-  return [...byDate.entries()]
-    .sort(([a], [b]) => (a < b ? 1 : a > b ? -1 : 0))
-    .map(([date, operators]) => ({ date, operators: operators.sort() }));
+  return [...byDate.entries()].sort(([a], [b]) => (a < b ? 1 : a > b ? -1 : 0)).map(([date, operators]) => ({ date, operators: operators.sort() }));
 }
 
 /** Newest date with an entry (by `operator` when given). `dates` is newest first. */
@@ -35,7 +33,10 @@ export function targetAction(state: TargetState, force: boolean): { action: Targ
     case 'same-dataset':
       if (state.unfinished) return { action: 'complete' };
       if (state.clean || force) return { action: 'update' };
-      return { refuse: 'has local modifications or commits', hint: 'copy what you need elsewhere, then pass --force to overwrite them (or retrieve --into another directory)' };
+      return {
+        refuse: 'has local modifications or commits',
+        hint: 'copy what you need elsewhere, then pass --force to overwrite them (or retrieve --into another directory)',
+      };
     case 'foreign':
       if (force) return { action: 'replace' };
       return { refuse: 'exists and is not a checkout of this dataset', hint: 'choose another --into, or pass --force to replace it' };

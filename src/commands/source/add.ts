@@ -4,8 +4,18 @@ import { usageError } from '../../errors.js';
 import { checkName } from '../../core/names.js';
 import type { Runtime } from '../../runtime.js';
 import {
-  checkDefinition, dataFile, definitionOptions, describeLocation, envVars, fileStem, secretProblems, serializeSourcesFile, SOURCES_FILE, SOURCE_TYPES,
-  type Definition, type SourcesFile,
+  checkDefinition,
+  dataFile,
+  definitionOptions,
+  describeLocation,
+  envVars,
+  fileStem,
+  secretProblems,
+  serializeSourcesFile,
+  SOURCES_FILE,
+  SOURCE_TYPES,
+  type Definition,
+  type SourcesFile,
 } from '../../sources/core/definitions.js';
 import { commitPaths, locked, readSources, readText, restorePaths, writeAtomic } from '../../sources/repo.js';
 import { openSourceRepo, sourceIo } from './context.js';
@@ -34,7 +44,12 @@ export function definitionFromFlags(o: AddOptions & { action?: string }, hub: st
 export async function add(rt: Runtime, o: AddOptions): Promise<void> {
   const name = checkName('source', o.name);
   const hub = checkName('hub', await rt.need(o.hub, '--hub', () => rt.prompter.input('Hub the records go to')));
-  const type = await rt.need(o.type, '--type', () => rt.prompter.select('Source type', SOURCE_TYPES.map((t) => ({ name: t, value: t }))));
+  const type = await rt.need(o.type, '--type', () =>
+    rt.prompter.select(
+      'Source type',
+      SOURCE_TYPES.map((t) => ({ name: t, value: t })),
+    ),
+  );
   const def = definitionFromFlags(o, hub, type);
   const repo = await openSourceRepo(rt);
   await locked(sourceIo(rt), repo, `source add of ${name}`, async () => {
@@ -53,8 +68,9 @@ export async function add(rt: Runtime, o: AddOptions): Promise<void> {
     }
     const target = dataFile(name, def);
     const env = envVars(def);
-    rt.out.result({ source: name, hub: def.hub, type: def.type, file: target, definition: def }, () =>
-      `added source ${name} (${def.type}, ${describeLocation(def)}) -> ${target}${env.length ? `\nreads the secret from $${env.join(', $')}` : ''}`,
+    rt.out.result(
+      { source: name, hub: def.hub, type: def.type, file: target, definition: def },
+      () => `added source ${name} (${def.type}, ${describeLocation(def)}) -> ${target}${env.length ? `\nreads the secret from $${env.join(', $')}` : ''}`,
     );
   });
 }

@@ -10,7 +10,14 @@ import { usageError } from '../../errors.js';
 import { checkName } from '../../core/names.js';
 import type { Runtime } from '../../runtime.js';
 import {
-  dataFile, describeLocation, envVars, idFieldOf, serializeSourcesFile, SOURCES_FILE, stateFile, type DefinitionFlags,
+  dataFile,
+  describeLocation,
+  envVars,
+  idFieldOf,
+  serializeSourcesFile,
+  SOURCES_FILE,
+  stateFile,
+  type DefinitionFlags,
 } from '../../sources/core/definitions.js';
 import { parseState } from '../../sources/core/records.js';
 import { commitPaths, isTracked, locked, readSources, readText, restorePaths, writeAtomic } from '../../sources/repo.js';

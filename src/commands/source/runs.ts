@@ -6,8 +6,7 @@ import { getDefinition, locked } from '../../sources/repo.js';
 import type { SyncResult } from '../sync/plan.js';
 import { openSourceRepo, sourceIo } from './context.js';
 
-const syncLine = (s: SyncResult) =>
-  `published ${s.hub}/${s.date} as ${s.operator}: ${s.commit.slice(0, 12)}, ${s.files} files, advertisement ${s.advertised}`;
+const syncLine = (s: SyncResult) => `published ${s.hub}/${s.date} as ${s.operator}: ${s.commit.slice(0, 12)}, ${s.files} files, advertisement ${s.advertised}`;
 
 function reportJson(r: RunReport) {
   return { ...r.counts(), warnings: r.warnings(), errors: r.errors, cursor: r.cursor ?? null };
@@ -48,7 +47,13 @@ export async function pushCommand(rt: Runtime, o: { name: string; dryRun?: boole
   const doing = r.dryRun ? `dry run: ${r.report.pushed} record(s) would be sent` : r.committed ? `committed ${r.commit?.slice(0, 12)}` : 'no commit';
   rt.out.result(
     {
-      source: r.source, hub: r.hub, file: r.file, dryRun: r.dryRun, committed: r.committed, commit: r.commit ?? null, pushedCommit: r.pushedCommit ?? null,
+      source: r.source,
+      hub: r.hub,
+      file: r.file,
+      dryRun: r.dryRun,
+      committed: r.committed,
+      commit: r.commit ?? null,
+      pushedCommit: r.pushedCommit ?? null,
       ...reportJson(r.report),
     },
     () => summaryText(`push ${r.file} -> ${name}: ${doing}`, r.report),

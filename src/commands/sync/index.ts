@@ -260,7 +260,7 @@ function planOperatorFile(rt: Runtime, top: string, operator: string, pair: KeyP
   const fromRepo = entry?.record ? undefined : ownRecord(inRepo, operator, pair.publicKey);
   const recordPlan = planOperatorRecord(entry?.record ?? fromRepo, pair, operator, remote, rt.now());
   const record = recordPlan.record;
-  const text = JSON.stringify(record, null, 2) + '\n';
+  const text = `${JSON.stringify(record, null, 2)}\n`;
   return { path: opPath, text, stale: inRepo !== text, record, registryWrite: recordPlan.write || !entry?.record, registryRevision: entry?.modRevision };
 }
 

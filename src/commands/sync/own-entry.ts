@@ -9,4 +9,3 @@ export function ownEntry(rt: Runtime, operator: string, record: OperatorRecord |
   const retired = record ? retiredKeys(operator, record) : [];
   return (ad) => !!pair && signatureProblem(ad, pair.publicKey, retired) === undefined;
 }
-

@@ -6,7 +6,7 @@
  */
 import { appendFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { hasKind, interrupted, } from '../../errors.js';
+import { hasKind, interrupted } from '../../errors.js';
 import type { Advertisement } from '../../core/advertisement.js';
 import type { Runtime } from '../../runtime.js';
 import { materialize } from '../retrieve/checkout.js';
@@ -67,7 +67,11 @@ async function retrieve(rt: Runtime, ad: Advertisement, event: WatchEvent, attem
 async function execOnce(rt: Runtime, command: string[], event: WatchEvent): Promise<{ code: number | null; signal?: string }> {
   const { runCommand } = await import('../../adapters/command.js');
   // SYNCER_OPERATOR is the event's; a syncer run by the command keeps ours (config/resolve.ts).
-  const env = { ...rt.env, ...(rt.config.operator ? { SYNCER_WATCHER_OPERATOR: rt.config.operator } : {}), ...execEnv({ ...event, dataPath: event.retrieved?.dataPath }) };
+  const env = {
+    ...rt.env,
+    ...(rt.config.operator ? { SYNCER_WATCHER_OPERATOR: rt.config.operator } : {}),
+    ...execEnv({ ...event, dataPath: event.retrieved?.dataPath }),
+  };
   return runCommand(command, { env, output: rt.deps.stderr });
 }
 
@@ -99,5 +103,5 @@ export async function act(rt: Runtime, ad: Advertisement | undefined, event: Wat
 export function appendEventLog(file: string | undefined, record: Record<string, unknown> | undefined): void {
   if (!file) return;
   makeDirs(dirname(file));
-  appendFileSync(file, record ? JSON.stringify(record) + '\n' : '');
+  appendFileSync(file, record ? `${JSON.stringify(record)}\n` : '');
 }

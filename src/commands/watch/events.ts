@@ -42,7 +42,8 @@ export function anchorOf(known: Known): { key: string; rev: string } | undefined
  * when it was made with the same name, peer URLs and token).
  */
 export function otherHistory(position: Position, now: RegistryHeader): string | undefined {
-  if (position.cluster && position.cluster !== now.clusterId) return `a different etcd cluster: ID ${now.clusterId}, the saved position's is ${position.cluster}`;
+  if (position.cluster && position.cluster !== now.clusterId)
+    return `a different etcd cluster: ID ${now.clusterId}, the saved position's is ${position.cluster}`;
   const high = maxRev(position.revision, position.seen, anchorOf(position.known)?.rev);
   if (BigInt(now.revision) < high) return `its revision ${now.revision} went backwards from ${high}`;
   return undefined;
@@ -91,7 +92,15 @@ export function diffKnown(k: Keys, filter: Filter, known: Known, current: Map<st
 }
 
 /** The environment of an --exec command for one event (no shell is involved). */
-export function execEnv(event: { id: string; type: string; hub: string; date: string; operator: string; commit?: string; dataPath?: string }): Record<string, string> {
+export function execEnv(event: {
+  id: string;
+  type: string;
+  hub: string;
+  date: string;
+  operator: string;
+  commit?: string;
+  dataPath?: string;
+}): Record<string, string> {
   const env: Record<string, string> = {
     SYNCER_EVENT_ID: event.id,
     SYNCER_EVENT_TYPE: event.type,

@@ -10,7 +10,7 @@
  * event already acted on is recognised by its mod revision (after a wipe: by key and commit) and
  * not run twice.
  */
-import { parseAdvertisement } from '../../core/advertisement.js';
+import { parseAdvertisement, type Advertisement } from '../../core/advertisement.js';
 import { parseDatasetKey } from '../../core/keys.js';
 import { escapeControl } from '../../core/sanitize.js';
 import type { KeyValue, Registry } from '../../adapters/registry.js';
@@ -18,7 +18,7 @@ import type { Runtime } from '../../runtime.js';
 import type { Verifier } from '../../verifier.js';
 import { act, appendEventLog, type ActionOptions, type WatchEvent } from './actions.js';
 import { anchorOf, diffKnown, eventId, matches, otherHistory, rebase, type Change, type Filter, type Position, type RegistryHeader } from './events.js';
-import { hasKind, } from '../../errors.js';
+import { hasKind } from '../../errors.js';
 import type { PositionStore } from './state.js';
 import { waitUnlessStopped } from '../../adapters/wait.js';
 
@@ -49,10 +49,15 @@ const minus1 = (rev: string) => String(BigInt(rev) - 1n);
  * time ('' if none or refused; undefined when refused as older than `seenAt`, what was delivered
  * for the key: readers never go back in time for an entry they have seen).
  */
-export async function actOn(ctx: FollowContext, change: Change, extra: Partial<WatchEvent> = {}, seenAt?: string): Promise<{ commit: string; at?: string } | undefined> {
+export async function actOn(
+  ctx: FollowContext,
+  change: Change,
+  extra: Partial<WatchEvent> = {},
+  seenAt?: string,
+): Promise<{ commit: string; at?: string } | undefined> {
   const { rt } = ctx;
   const event: WatchEvent = { id: eventId(change.key, change.modRevision), type: change.type, ...change.id, revision: change.modRevision, ...extra };
-  let ad;
+  let ad: Advertisement | undefined;
   if (change.type === 'put') {
     const parsed = parseAdvertisement(change.value ?? '', { expect: change.id, transports: rt.config.allowedTransports });
     const problem = parsed.ok ? await ctx.verifier.problem(parsed.ad) : parsed.problem;
@@ -61,7 +66,10 @@ export async function actOn(ctx: FollowContext, change: Change, extra: Partial<W
       return { commit: '' };
     }
     if (seenAt && Date.parse(parsed.ad.syncedAt) < Date.parse(seenAt)) {
-      rt.out.warn(`skipping ${change.id.hub}/${change.id.date}/${change.id.operator}: synced at ${parsed.ad.syncedAt}, older than the entry already delivered for it (synced at ${seenAt}): a replayed advertisement?`);
+      rt.out.warn(
+        `skipping ${change.id.hub}/${change.id.date}/${change.id.operator}: synced at ${parsed.ad.syncedAt}, older than the entry already delivered ` +
+          `for it (synced at ${seenAt}): a replayed advertisement?`,
+      );
       return undefined;
     }
     ad = parsed.ad;
@@ -303,7 +311,8 @@ export async function follow(ctx: FollowContext, options: { fromStart?: boolean 
     } catch (e) {
       if (ctx.signal.aborted) break;
       if (e instanceof ConnectionLost) {
-        if (!lost) ctx.rt.out.warn(`lost the connection to etcd (${e.message}); watching again from revision ${BigInt(position.revision) + 1n} when it is back`);
+        if (!lost)
+          ctx.rt.out.warn(`lost the connection to etcd (${e.message}); watching again from revision ${BigInt(position.revision) + 1n} when it is back`);
         else ctx.rt.out.debug(`etcd still unreachable (${e.message})`);
         lost = true;
         await waitUnlessStopped(delay, ctx.signal);

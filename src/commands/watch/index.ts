@@ -40,7 +40,9 @@ const ACTION_ATTEMPTS = 3;
 async function replay(ctx: FollowContext, file: string): Promise<void> {
   let lines: string[];
   try {
-    lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '');
+    lines = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '');
   } catch (e) {
     throw usageError(`cannot read the events log ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
   }
@@ -128,8 +130,8 @@ async function leadGroup(ctx: FollowContext, registry: Registry, group: string, 
 }
 
 export async function run(rt: Runtime, options: WatchOptions): Promise<void> {
-  options.hubs.forEach((h) => checkName('hub', h));
-  options.operators.forEach((o) => checkName('operator', o));
+  for (const h of options.hubs) checkName('hub', h);
+  for (const o of options.operators) checkName('operator', o);
   if (options.group !== undefined) checkName('group', options.group);
   if (options.retrieve && !rt.config.importDir) throw usageError('--retrieve needs an import directory', 'set importDir (syncer config set importDir DIR)');
   if (options.replay && options.group) throw usageError('--replay and --group exclude each other');

@@ -10,7 +10,15 @@ import { interrupted } from '../../errors.js';
 import { waitOrInterrupt } from '../../adapters/wait.js';
 import { envKnob } from '../../config/resolve.js';
 import {
-  atPath, remoteError, secretFromEnv, throwIfAborted, type Destination, type FetchContext, type FetchedItem, type OutgoingRecord, type PushContext,
+  atPath,
+  remoteError,
+  secretFromEnv,
+  throwIfAborted,
+  type Destination,
+  type FetchContext,
+  type FetchedItem,
+  type OutgoingRecord,
+  type PushContext,
 } from '../core/connector.js';
 import type { HttpDefinition } from '../core/definitions.js';
 import { idString } from '../core/records.js';
@@ -103,7 +111,10 @@ export async function request<T>(
 
 /** A non-retryable HTTP status (4xx other than 429). */
 export class HttpStatusError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -221,7 +232,7 @@ function refuseSamePage(d: HttpDefinition, name: string, records: unknown[], pre
   const paging = d.paging ?? 'none';
   const first = records.length ? JSON.stringify(records[0]) : undefined;
   if ((paging === 'start' || paging === 'page') && records.length >= (d.pageSize ?? 100) && first !== undefined && first === previousFirst) {
-    const params = `${paging === 'start' ? d.startParam ?? 'start' : d.pageParam ?? 'page'}/${d.limitParam ?? 'limit'}`;
+    const params = `${paging === 'start' ? (d.startParam ?? 'start') : (d.pageParam ?? 'page')}/${d.limitParam ?? 'limit'}`;
     throw remoteError(`source ${name}: the API returned the same page twice; does it honour ${params}?`, 'check --paging and the parameter names');
   }
   return first;
@@ -337,7 +348,7 @@ async function postBatch(d: HttpDefinition, ctx: PushContext, url: string, heade
 
 /** The ids a push response gives, in the order sent (the id already known when it gives none). */
 function assignedIds(d: HttpDefinition, body: unknown, batch: OutgoingRecord[], what: string, idField: string): (string | number | undefined)[] {
-  const list = d.pushIdsPath ? atPath(body, d.pushIdsPath) : Array.isArray(body) ? body : recordsOf(body, undefined) ?? atPath(body, 'ids');
+  const list = d.pushIdsPath ? atPath(body, d.pushIdsPath) : Array.isArray(body) ? body : (recordsOf(body, undefined) ?? atPath(body, 'ids'));
   if (!Array.isArray(list) || list.length !== batch.length) {
     const at = d.pushIdsPath ? ` at ${d.pushIdsPath}` : '';
     const got = Array.isArray(list) ? list.length : 'none';

@@ -9,7 +9,14 @@
 import type pg from 'pg';
 import { SyncerError, interrupted, usageError } from '../../errors.js';
 import {
-  remoteError, secretFromEnv, throwIfAborted, type Destination, type FetchContext, type FetchedItem, type OutgoingRecord, type PushContext,
+  remoteError,
+  secretFromEnv,
+  throwIfAborted,
+  type Destination,
+  type FetchContext,
+  type FetchedItem,
+  type OutgoingRecord,
+  type PushContext,
 } from '../core/connector.js';
 import type { PostgresDefinition } from '../core/definitions.js';
 import { isPlainObject, type RunReport } from '../core/records.js';
@@ -100,7 +107,13 @@ async function connect(
 function settle(p: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const expiry = new Promise<void>((r) => (timer = setTimeout(r, ms)));
-  return Promise.race([p.then(() => undefined, () => undefined), expiry]).finally(() => clearTimeout(timer));
+  return Promise.race([
+    p.then(
+      () => undefined,
+      () => undefined,
+    ),
+    expiry,
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** A promise with a deadline: on expiry the connection is torn down (which fails the promise too). */

@@ -8,7 +8,22 @@
 import * as v from 'valibot';
 import { isName } from '../../core/names.js';
 import {
-  above, atLeast, atMost, checked, expected, type Infer, type Issue, integer, length, literal, maxLength, minLength, oneOf, record, refineObject, string,
+  above,
+  atLeast,
+  atMost,
+  checked,
+  expected,
+  type Infer,
+  type Issue,
+  integer,
+  length,
+  literal,
+  maxLength,
+  minLength,
+  oneOf,
+  record,
+  refineObject,
+  string,
   strict,
 } from '../../core/schema-kit.js';
 
@@ -188,7 +203,7 @@ export const dataFile = (name: string, d: Definition) => `${d.hub}/${fileStem(na
 export const stateFile = (name: string) => `${STATE_DIR}/${name}.json`;
 
 function issues(e: { issues: Issue[] }): string {
-  return e.issues.map((i) => `${i.path.length ? i.path.join('.') + ': ' : ''}${i.message}`).join('; ');
+  return e.issues.map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`).join('; ');
 }
 
 /** Parse `.syncer/sources.json` text. Throws an Error with a readable message (the caller makes it exit 2). */
@@ -220,7 +235,7 @@ export function serializeSourcesFile(file: SourcesFile): string {
     for (const k of Object.keys(d).sort()) if (k !== 'type' && d[k] !== undefined) sorted[k] = d[k];
     sources[n] = sorted;
   }
-  return JSON.stringify({ schema: 1, sources }, null, 2) + '\n';
+  return `${JSON.stringify({ schema: 1, sources }, null, 2)}\n`;
 }
 
 /** Validate a definition built from flags: throws with the problems in one message. */
@@ -232,8 +247,20 @@ export function checkDefinition(raw: Record<string, unknown>): Definition {
 }
 
 const SECRET_NAMES = [
-  'pass(word|wd)?', 'pwd', 'secret', 'client[-_]?secret', 'token', 'access[-_]?token', 'auth(orization)?', 'api[-_]?key', 'apikey', 'key', 'sig(nature)?',
-  'credentials?', 'sslpassword', 'private[-_]?key',
+  'pass(word|wd)?',
+  'pwd',
+  'secret',
+  'client[-_]?secret',
+  'token',
+  'access[-_]?token',
+  'auth(orization)?',
+  'api[-_]?key',
+  'apikey',
+  'key',
+  'sig(nature)?',
+  'credentials?',
+  'sslpassword',
+  'private[-_]?key',
 ];
 const SECRET_PARAM = new RegExp(`^(${SECRET_NAMES.join('|')})$`, 'i');
 
