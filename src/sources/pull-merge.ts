@@ -28,10 +28,10 @@ export async function resortCommitted(abs: string, format: StoredFormat, target:
   const w = new LineWriter(target);
   let pending: { key: string; text: string } | undefined;
   for await (const e of spool.sorted()) {
-    if (pending && pending.key !== e.key) await w.write(pending.text + '\n');
+    if (pending && pending.key !== e.key) await w.write(`${pending.text}\n`);
     pending = e;
   }
-  if (pending) await w.write(pending.text + '\n');
+  if (pending) await w.write(`${pending.text}\n`);
   await w.close();
 }
 
@@ -95,7 +95,7 @@ class Merge {
   ) {}
 
   private async emit(line: string, rec: Rec | undefined): Promise<void> {
-    await this.w.write(line + '\n');
+    await this.w.write(`${line}\n`);
     if (this.format === 'csv') for (const n of csvNames(rec ?? (JSON.parse(line) as Rec))) this.columns.add(n);
   }
 
@@ -117,7 +117,8 @@ class Merge {
       await this.emit(line, rec);
       return;
     }
-    if (line === old.line) this.report.unchanged++; // the common case: byte for byte the same
+    if (line === old.line)
+      this.report.unchanged++; // the common case: byte for byte the same
     else if (contentKey(rec) === contentKey(old.rec)) this.report.unchanged++;
     else this.report.updated++;
     await this.emit(line !== old.line && this.committedFormat === 'ndjson' && line === canonicalLine(old.rec) ? old.line : line, rec);

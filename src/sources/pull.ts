@@ -15,8 +15,21 @@ import { utcDate } from '../core/names.js';
 import { throwIfAborted, type FetchContext, type FetchedItem } from './core/connector.js';
 import { dataFile, fileStem, idFieldOf, stateFile, type Definition } from './core/definitions.js';
 import {
-  atOrAfter, cursorValue, defaultHubId, idString, indexEntry, isPlainObject, laterCursor, parseState, RunReport, serializeState, sortKey,
-  sourceFields, updatedKey, type Cursor, type SourceState,
+  atOrAfter,
+  cursorValue,
+  defaultHubId,
+  idString,
+  indexEntry,
+  isPlainObject,
+  laterCursor,
+  parseState,
+  RunReport,
+  serializeState,
+  sortKey,
+  sourceFields,
+  updatedKey,
+  type Cursor,
+  type SourceState,
 } from './core/records.js';
 import { fileDigest, readStored, SortSpool, StoreError, toCsvShape, writeCsvFromNdjson, csvColumns, type StoredFormat } from './core/store.js';
 import { fetcher } from './connectors/index.js';
@@ -156,8 +169,15 @@ async function fetchIntoSpool(run: PullRun, index: Map<string, string | number>)
   const spool = new SortSpool(run.work, chunkSize(io.env));
   let cursor = run.state.pull?.cursor;
   const ctx: FetchContext = {
-    name: run.name, env: io.env, signal: io.signal, repoRoot: run.repo.top, report, cursor: run.cursor, updatedField: def.updatedField,
-    idField: run.idField, debug: (m) => io.debug(m),
+    name: run.name,
+    env: io.env,
+    signal: io.signal,
+    repoRoot: run.repo.top,
+    report,
+    cursor: run.cursor,
+    updatedField: def.updatedField,
+    idField: run.idField,
+    debug: (m) => io.debug(m),
   };
   for await (const item of await fetcher(def, ctx)) {
     throwIfAborted(io.signal);

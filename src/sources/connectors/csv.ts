@@ -8,7 +8,13 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { usageError } from '../../errors.js';
 import {
-  remoteError, throwIfAborted, type Destination, type FetchContext, type FetchedItem, type OutgoingRecord, type PushContext,
+  remoteError,
+  throwIfAborted,
+  type Destination,
+  type FetchContext,
+  type FetchedItem,
+  type OutgoingRecord,
+  type PushContext,
 } from '../core/connector.js';
 import type { CsvDefinition } from '../core/definitions.js';
 import { idString, type Rec } from '../core/records.js';

@@ -31,7 +31,7 @@ const INT_RE = /^(0|[1-9]\d{0,29})$/;
  * value first, then every other id as text. A total order, so merges never disagree with sorts.
  */
 export function sortKey(id: string): string {
-  return INT_RE.test(id) ? '0' + String(id.length).padStart(2, '0') + id : '1' + id;
+  return INT_RE.test(id) ? `0${String(id.length).padStart(2, '0')}${id}` : `1${id}`;
 }
 
 export const compareKeys = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -43,7 +43,7 @@ export function normalizeValue(v: unknown): unknown {
   if (v instanceof Date) return Number.isNaN(v.getTime()) ? null : v.toISOString();
   if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : String(v);
   if (typeof v === 'number') return Number.isFinite(v) ? v : null;
-  if (Buffer.isBuffer(v)) return '\\x' + v.toString('hex');
+  if (Buffer.isBuffer(v)) return `\\x${v.toString('hex')}`;
   if (Array.isArray(v)) return v.map((x) => (x === undefined ? null : normalizeValue(x)));
   if (typeof v === 'object') {
     const out: Rec = {};
@@ -208,7 +208,7 @@ export function serializeState(s: SourceState): string {
   const out: SourceState = {};
   if (s.pull?.cursor) out.pull = { cursor: { value: s.pull.cursor.value, key: s.pull.cursor.key } };
   if (s.push?.commit) out.push = { commit: s.push.commit };
-  return JSON.stringify(out, null, 2) + '\n';
+  return `${JSON.stringify(out, null, 2)}\n`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -321,7 +321,10 @@ export class CommitFold {
   private readonly before = new Map<string, string>();
   private readonly kept = new Set<string>();
 
-  constructor(private readonly pending: Map<string, boolean>, private readonly byDestination: boolean) {}
+  constructor(
+    private readonly pending: Map<string, boolean>,
+    private readonly byDestination: boolean,
+  ) {}
 
   removed(line: string): void {
     const r = lineRecord(line);

@@ -93,7 +93,10 @@ export class SortSpool {
   private readonly runs: string[] = [];
   count = 0;
 
-  constructor(private readonly dir: string, private readonly chunkSize = 100_000) {}
+  constructor(
+    private readonly dir: string,
+    private readonly chunkSize = 100_000,
+  ) {}
 
   async add(key: string, text: string): Promise<void> {
     this.buf.push({ key, text });
@@ -307,10 +310,12 @@ export async function writeCsvFromNdjson(ndjsonPath: string, csvPath: string, co
       if (!line) continue;
       const rec = JSON.parse(line) as Rec;
       const ext = isPlainObject(rec[EXT]) ? (rec[EXT] as Rec) : {};
-      batch.push(columns.map((c) => {
-        const v = c.startsWith(`${EXT}.`) ? ext[c.slice(EXT.length + 1)] : rec[c];
-        return v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v);
-      }));
+      batch.push(
+        columns.map((c) => {
+          const v = c.startsWith(`${EXT}.`) ? ext[c.slice(EXT.length + 1)] : rec[c];
+          return v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v);
+        }),
+      );
       if (batch.length >= 1000) await flush();
     }
     await flush();
