@@ -4,7 +4,7 @@
  * cursor together. Memory stays bounded by the sort chunk, not by the number of records. A run
  * that fails before the commit leaves the working tree and the cursor as they were.
  */
-import { mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { SyncerError, usageError } from '../errors.js';
@@ -31,10 +31,11 @@ import {
   type Cursor,
   type SourceState,
 } from './core/records.js';
-import { fileDigest, readStored, SortSpool, StoreError, toCsvShape, writeCsvFromNdjson, csvColumns, type StoredFormat } from './core/store.js';
-import { fetcher } from './connectors/index.js';
+import { fileDigest, SortSpool, StoreError, StoredReader, toCsvShape, writeCsvFromNdjson, csvColumns, type StoredFormat } from './core/store.js';
+import { freshLine, RowTemplate } from './core/fresh.js';
+import { fetchBatches } from './connectors/index.js';
 import type { SourceIo } from './io.js';
-import { mergeInto, resortCommitted, type SpoolEntry } from './pull-merge.js';
+import { mergeInto, resortCommitted, spoolHead } from './pull-merge.js';
 import { commitPaths, ensureClean, readText, restorePaths, writeAtomic, type Repo } from './repo.js';
 
 export interface PullOptions {
@@ -87,6 +88,8 @@ interface Committed {
   path: string;
   format: StoredFormat;
   index: Map<string, string | number>;
+  /** Every line has its id where `leadingIdKey` reads it (when it reads one), so the merge need not parse untouched lines. */
+  keysFromText: boolean;
 }
 
 /** Pull a source into its hub's data file; the caller holds the repository's lock. */
@@ -95,11 +98,11 @@ export async function pullSource(io: SourceIo, repo: Repo, name: string, def: De
   try {
     const committed = await readCommitted(run);
     const { spool, cursor } = await fetchIntoSpool(run, committed.index);
-    await mergeIntoNewFile(run, committed, spool);
+    const identical = await mergeIntoNewFile(run, committed, spool);
     run.report.cursor = cursor;
     const newStateText = serializeState({ ...run.state, pull: cursor ? { cursor } : undefined });
     const result: PullResult = { source: name, hub: def.hub, file: run.rel, dryRun: !!options.dryRun, committed: false, report: run.report };
-    const changed = await anythingChanged(run, newStateText);
+    const changed = await anythingChanged(run, newStateText, identical);
     if (options.dryRun || !changed) return result;
     await replaceAndCommit(run, newStateText, result);
     return result;
@@ -140,16 +143,20 @@ async function startPull(io: SourceIo, repo: Repo, name: string, def: Definition
 
 /** Step 1. The committed file: which ids of this source map to other hub ids, and is it sorted (else re-sort it)? */
 async function readCommitted(run: PullRun): Promise<Committed> {
-  const committed: Committed = { path: run.abs, format: run.format, index: new Map() };
+  const committed: Committed = { path: run.abs, format: run.format, index: new Map(), keysFromText: false };
   let sorted = true;
   let prev: string | undefined;
+  const r = new StoredReader(run.abs, run.format);
   try {
-    for await (const r of readStored(run.abs, run.format)) {
-      if (prev !== undefined && r.key <= prev) sorted = false;
-      prev = r.key;
-      const e = indexEntry(r.rec, run.name, run.home);
-      if (e) committed.index.set(e[0], e[1]);
+    while (await r.fill()) {
+      for (let s = r.next(); s !== undefined; s = r.next()) {
+        if (prev !== undefined && s.key <= prev) sorted = false;
+        prev = s.key;
+        const e = indexEntry(s.rec, run.name, run.home);
+        if (e) committed.index.set(e[0], e[1]);
+      }
     }
+    committed.keysFromText = r.keysInText;
     if (!sorted) {
       run.io.warn(`${run.rel} is not sorted by id (edited by hand?): it is re-sorted`);
       committed.path = join(run.work, 'committed.ndjson');
@@ -159,6 +166,8 @@ async function readCommitted(run: PullRun): Promise<Committed> {
   } catch (e) {
     if (e instanceof StoreError) throw usageError(`${e.message}`, `fix ${run.rel} or restore it with git`);
     throw e;
+  } finally {
+    await r.close();
   }
   return committed;
 }
@@ -179,22 +188,48 @@ async function fetchIntoSpool(run: PullRun, index: Map<string, string | number>)
     idField: run.idField,
     debug: (m) => io.debug(m),
   };
-  for await (const item of await fetcher(def, ctx)) {
-    throwIfAborted(io.signal);
-    report.fetched++;
-    const accepted = spoolEntryOf(run, index, item);
-    if (!accepted) continue;
-    if (accepted.seen) cursor = laterCursor(cursor, accepted.seen);
-    await spool.add(sortKey(String(accepted.entry.hubId)), JSON.stringify(accepted.entry));
+  const templates = new Templates(run);
+  for await (const batch of await fetchBatches(def, ctx)) {
+    const template = templates.of(batch.columns);
+    for (const item of batch.items) {
+      throwIfAborted(io.signal);
+      report.fetched++;
+      const accepted = spoolEntryOf(run, index, item, template);
+      if (!accepted) continue;
+      if (accepted.seen) cursor = laterCursor(cursor, accepted.seen);
+      if (spool.push(accepted.key, accepted.head, accepted.line)) await spool.spill();
+    }
   }
   return { spool, cursor };
 }
 
+/** The row template of the latest batch's columns (every batch of a CSV file has the same). */
+class Templates {
+  private columns: readonly string[] | undefined;
+  private template: RowTemplate | undefined;
+
+  constructor(private readonly run: PullRun) {}
+
+  of(columns: readonly string[] | undefined): RowTemplate | undefined {
+    if (columns !== this.columns) {
+      this.columns = columns;
+      this.template = columns && RowTemplate.of(columns, this.run.idField, this.run.name, this.run.format === 'csv');
+    }
+    return this.template;
+  }
+}
+
 /**
- * A fetched record as the spool keeps it, with the cursor it reached; undefined when it is
- * skipped (not an object, no id, no date: reported) or older than the cursor (already committed).
+ * A fetched record as the spool keeps it (its sort key, its updated value and its fresh line),
+ * with the cursor it reached; undefined when it is skipped (not an object, no id, no date:
+ * reported) or older than the cursor (already committed).
  */
-function spoolEntryOf(run: PullRun, index: Map<string, string | number>, item: FetchedItem): { entry: SpoolEntry; seen?: Cursor } | undefined {
+function spoolEntryOf(
+  run: PullRun,
+  index: Map<string, string | number>,
+  item: FetchedItem,
+  template: RowTemplate | undefined,
+): { key: string; head: string; line: string; seen?: Cursor } | undefined {
   const { report, idField, name } = run;
   const where = item.line !== undefined ? { line: item.line } : { position: item.position };
   if (!isPlainObject(item.record)) {
@@ -212,14 +247,16 @@ function spoolEntryOf(run: PullRun, index: Map<string, string | number>, item: F
   }
   const updated = updatedOf(run, raw, sid, where);
   if (!updated) return undefined;
-  const sourceId: string | number = run.format === 'csv' || typeof rawId !== 'number' ? sid : rawId;
+  const csv = run.format === 'csv';
+  const sourceId: string | number = csv || typeof rawId !== 'number' ? sid : rawId;
   let hubId = index.get(sid) ?? defaultHubId(name, run.home, sourceId);
-  let fields = sourceFields(raw, idField);
-  if (run.format === 'csv') {
-    hubId = String(hubId);
-    fields = toCsvShape(fields);
-  }
-  return { entry: { hubId, sourceId, upd: updated.upd, fields, where: item.line ?? item.position }, seen: updated.seen };
+  if (csv) hubId = String(hubId);
+  // A template's rows have text ids (sourceId is sid); JSON would turn an infinite hub id into null, which the template does not do.
+  const line =
+    template && (typeof hubId === 'string' || Number.isFinite(hubId))
+      ? template.line(raw, hubId, sid)
+      : freshLine(csv ? toCsvShape(sourceFields(raw, idField)) : sourceFields(raw, idField), hubId, name, sourceId, csv);
+  return { key: sortKey(String(hubId)), head: spoolHead(updated.upd), line, seen: updated.seen };
 }
 
 /**
@@ -243,18 +280,19 @@ function updatedOf(run: PullRun, raw: Record<string, unknown>, sid: string, wher
   return { upd: k, seen: { value: cursorValue(v), key: k } };
 }
 
-/** Step 3. Merge the spool with the committed file into the new file (beside the old one). */
-async function mergeIntoNewFile(run: PullRun, committed: Committed, spool: SortSpool): Promise<void> {
+/** Step 3. Merge the spool with the committed file into the new file (beside the old one); is it the committed file as it was? */
+async function mergeIntoNewFile(run: PullRun, committed: Committed, spool: SortSpool): Promise<boolean | undefined> {
   const merged = run.format === 'csv' ? join(run.work, 'merged.ndjson') : run.out;
-  const columns = await mergeInto(committed.path, committed.format, spool, merged, run.name, run.format, run.report);
+  const { columns, identical } = await mergeInto(committed, spool, merged, run.name, run.format, run.report);
   if (run.format === 'csv') await writeCsvFromNdjson(merged, run.out, csvColumns(columns));
+  return committed.path === run.abs ? identical : undefined;
 }
 
-/** Do the data or the state differ from what is committed? */
-async function anythingChanged(run: PullRun, newStateText: string): Promise<boolean> {
-  const before = await fileDigest(run.abs);
-  const dataChanged = before === undefined ? run.report.added > 0 : (await fileDigest(run.out)) !== before;
+/** Do the data or the state differ from what is committed? (`identical`: the merge already knows for the data.) */
+async function anythingChanged(run: PullRun, newStateText: string, identical: boolean | undefined): Promise<boolean> {
   const stateChanged = newStateText !== (run.stateText ?? serializeState({}));
+  if (!existsSync(run.abs)) return run.report.added > 0 || stateChanged;
+  const dataChanged = identical !== undefined ? !identical : (await fileDigest(run.out)) !== (await fileDigest(run.abs));
   return dataChanged || stateChanged;
 }
 

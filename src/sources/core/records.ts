@@ -31,7 +31,7 @@ const INT_RE = /^(0|[1-9]\d{0,29})$/;
  * value first, then every other id as text. A total order, so merges never disagree with sorts.
  */
 export function sortKey(id: string): string {
-  return INT_RE.test(id) ? `0${String(id.length).padStart(2, '0')}${id}` : `1${id}`;
+  return INT_RE.test(id) ? '0' + String(id.length).padStart(2, '0') + id : '1' + id;
 }
 
 export const compareKeys = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -43,7 +43,7 @@ export function normalizeValue(v: unknown): unknown {
   if (v instanceof Date) return Number.isNaN(v.getTime()) ? null : v.toISOString();
   if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : String(v);
   if (typeof v === 'number') return Number.isFinite(v) ? v : null;
-  if (Buffer.isBuffer(v)) return `\\x${v.toString('hex')}`;
+  if (Buffer.isBuffer(v)) return '\\x' + v.toString('hex');
   if (Array.isArray(v)) return v.map((x) => (x === undefined ? null : normalizeValue(x)));
   if (typeof v === 'object') {
     const out: Rec = {};
@@ -155,12 +155,41 @@ export function updatedKey(v: unknown): number | undefined {
   if (typeof v === 'bigint') return Number(v);
   if (v instanceof Date) return Number.isNaN(v.getTime()) ? undefined : v.getTime();
   if (typeof v !== 'string') return undefined;
+  const utc = isoUtcMs(v);
+  if (utc !== undefined) return utc;
   const s = v.trim();
   if (/^-?\d+(\.\d+)?$/.test(s)) return Number(s);
   // Dates need at least YYYY-MM-DD; Date.parse alone accepts odd things like "1".
   if (!/^\d{4}-\d{2}-\d{2}/.test(s)) return undefined;
   const ms = Date.parse(s);
   return Number.isNaN(ms) ? undefined : ms;
+}
+
+/** Two digits of `s` at `i` as a number, or -1. */
+function twoDigits(s: string, i: number): number {
+  const a = s.charCodeAt(i) - 48;
+  const b = s.charCodeAt(i + 1) - 48;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
+}
+
+/**
+ * `YYYY-MM-DDTHH:MM:SSZ`, the commonest updated value, read without Date.parse (a third of the
+ * cost): only when every part is in the range where Date.parse gives the same (years from 1000,
+ * days up to 31 rolling over as Date.parse rolls them), else undefined and Date.parse decides.
+ */
+function isoUtcMs(s: string): number | undefined {
+  if (s.length !== 20 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(10) !== 84) return undefined;
+  if (s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58 || s.charCodeAt(19) !== 90) return undefined;
+  const century = twoDigits(s, 0);
+  const year = twoDigits(s, 2);
+  const month = twoDigits(s, 5);
+  const day = twoDigits(s, 8);
+  const hour = twoDigits(s, 11);
+  const minute = twoDigits(s, 14);
+  const second = twoDigits(s, 17);
+  if (century < 10 || year < 0 || month < 1 || month > 12 || day < 1 || day > 31) return undefined;
+  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) return undefined;
+  return Date.UTC(century * 100 + year, month - 1, day, hour, minute, second);
 }
 
 /** Is a record at or after the cursor? (Equal values are fetched again: the upsert drops the duplicates.) */
@@ -208,7 +237,7 @@ export function serializeState(s: SourceState): string {
   const out: SourceState = {};
   if (s.pull?.cursor) out.pull = { cursor: { value: s.pull.cursor.value, key: s.pull.cursor.key } };
   if (s.push?.commit) out.push = { commit: s.push.commit };
-  return `${JSON.stringify(out, null, 2)}\n`;
+  return JSON.stringify(out, null, 2) + '\n';
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,193 +1,22 @@
 /**
- * Files in bounded memory: line reading and buffered writing, an external sort (sorted runs of at
- * most `chunkSize` records on disk, then a k-way merge), and the hub's data file in either stored
- * format (NDJSON, or CSV with `externalIds.<source>` columns), always read and written sorted by id.
+ * Files in bounded memory: line reading and buffered writing (./lines.ts), an external sort
+ * (./spool.ts), and the hub's data file in either stored format (NDJSON, or CSV with
+ * `externalIds.<source>` columns), always read and written sorted by id.
  */
-import { createReadStream, createWriteStream, existsSync, type WriteStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { dirname, join } from 'node:path';
-import { canonical, canonicalLine, compareKeys, EXT, HUB_ID, idString, isPlainObject, sortKey, type Rec } from './records.js';
-import { makeDirs } from '../../adapters/dirs.js';
+import { canonical, canonicalLine, EXT, HUB_ID, idString, isPlainObject, sortKey, type Rec } from './records.js';
+import { LineReader, LineWriter, readLines } from './lines.js';
 
-/** Lines of a file (without their `\n` or `\r\n`), streamed. */
-export async function* readLines(path: string, bufferBytes = 1 << 20): AsyncGenerator<string> {
-  const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: bufferBytes });
-  let rest = '';
-  for await (const chunk of stream) {
-    const parts = (rest + (chunk as string)).split('\n');
-    rest = parts.pop()!;
-    for (const p of parts) yield p.endsWith('\r') ? p.slice(0, -1) : p;
-  }
-  if (rest) yield rest.endsWith('\r') ? rest.slice(0, -1) : rest;
-}
-
-/** A buffered writer that respects backpressure. */
-export class LineWriter {
-  private readonly stream: WriteStream;
-  private buf = '';
-  private failed: Error | undefined;
-
-  constructor(readonly path: string) {
-    makeDirs(dirname(path));
-    this.stream = createWriteStream(path, { encoding: 'utf8' });
-    this.stream.on('error', (e) => (this.failed = e));
-  }
-
-  async write(text: string): Promise<void> {
-    this.buf += text;
-    if (this.buf.length >= 1 << 20) await this.flush();
-  }
-
-  private async flush(): Promise<void> {
-    if (this.failed) throw this.failed;
-    const b = this.buf;
-    this.buf = '';
-    if (b && !this.stream.write(b)) {
-      await new Promise<void>((resolve, reject) => {
-        const onError = (e: Error) => reject(e);
-        this.stream.once('error', onError);
-        this.stream.once('drain', () => {
-          this.stream.off('error', onError);
-          resolve();
-        });
-      });
-    }
-  }
-
-  async close(): Promise<void> {
-    await this.flush();
-    await new Promise<void>((resolve, reject) => {
-      if (this.failed) return reject(this.failed);
-      this.stream.once('error', reject);
-      this.stream.once('finish', () => (this.failed ? reject(this.failed) : resolve()));
-      this.stream.end();
-    });
-  }
-
-  /** Close without caring (clean-up after a failure). */
-  abandon(): void {
-    this.stream.destroy();
-  }
-}
+export { LineReader, LineWriter, readLines } from './lines.js';
+export { SortSpool, type Entry, type SortedBatch } from './spool.js';
 
 /** sha1 of a file's bytes (undefined when it does not exist). */
 export async function fileDigest(path: string): Promise<string | undefined> {
   if (!existsSync(path)) return undefined;
   const h = createHash('sha1');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
   return h.digest('hex');
-}
-
-interface Entry {
-  key: string;
-  text: string;
-}
-
-/**
- * An external sort: entries are buffered up to `chunkSize`, sorted (stably) and written as a run;
- * `sorted()` merges the runs. Entries with equal keys come out in the order they were added.
- * Texts must not contain a newline (JSON text never does).
- */
-export class SortSpool {
-  private buf: Entry[] = [];
-  private readonly runs: string[] = [];
-  count = 0;
-
-  constructor(
-    private readonly dir: string,
-    private readonly chunkSize = 100_000,
-  ) {}
-
-  async add(key: string, text: string): Promise<void> {
-    this.buf.push({ key, text });
-    this.count++;
-    if (this.buf.length >= this.chunkSize) await this.spill();
-  }
-
-  private async spill(): Promise<void> {
-    const entries = this.buf.sort((a, b) => compareKeys(a.key, b.key));
-    this.buf = [];
-    const path = join(this.dir, `run-${this.runs.length}.txt`);
-    const w = new LineWriter(path);
-    for (const e of entries) await w.write(`${JSON.stringify(e.key)}\t${e.text}\n`);
-    await w.close();
-    this.runs.push(path);
-  }
-
-  async *sorted(): AsyncGenerator<Entry> {
-    if (this.runs.length === 0) {
-      const entries = this.buf.sort((a, b) => compareKeys(a.key, b.key));
-      this.buf = [];
-      yield* entries;
-      return;
-    }
-    if (this.buf.length) await this.spill();
-    // k-way merge over a binary heap of run heads; ties go to the earlier run (stable).
-    const iters = this.runs.map((p) => readLines(p, 64 * 1024)[Symbol.asyncIterator]());
-    const heap = new HeadHeap();
-    const next = async (run: number) => {
-      const r = await iters[run]!.next();
-      if (r.done) return;
-      const tab = r.value.indexOf('\t');
-      heap.push({ key: JSON.parse(r.value.slice(0, tab)) as string, text: r.value.slice(tab + 1), run });
-    };
-    for (let i = 0; i < iters.length; i++) await next(i);
-    while (heap.size) {
-      const h = heap.pop();
-      yield { key: h.key, text: h.text };
-      await next(h.run);
-    }
-  }
-}
-
-interface Head extends Entry {
-  run: number;
-}
-
-/** A binary min-heap of the runs' current lines; ties go to the earlier run (stable). */
-class HeadHeap {
-  private readonly heap: Head[] = [];
-
-  get size(): number {
-    return this.heap.length;
-  }
-
-  private less(a: Head, b: Head): boolean {
-    return a.key === b.key ? a.run < b.run : a.key < b.key;
-  }
-
-  push(h: Head): void {
-    const heap = this.heap;
-    heap.push(h);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(heap[i]!, heap[p]!)) break;
-      [heap[i], heap[p]] = [heap[p]!, heap[i]!];
-      i = p;
-    }
-  }
-
-  pop(): Head {
-    const heap = this.heap;
-    const top = heap[0]!;
-    const last = heap.pop()!;
-    if (heap.length) {
-      heap[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < heap.length && this.less(heap[l]!, heap[m]!)) m = l;
-        if (r < heap.length && this.less(heap[r]!, heap[m]!)) m = r;
-        if (m === i) break;
-        [heap[i], heap[m]] = [heap[m]!, heap[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -207,24 +36,20 @@ export class StoreError extends Error {}
 
 /** The committed records, in file order. A line that is not a record with an id is a StoreError. */
 export async function* readStored(path: string, format: StoredFormat): AsyncGenerator<StoredRecord> {
-  if (!existsSync(path)) return;
-  if (format === 'ndjson') {
-    let lineNo = 0;
-    for await (const line of readLines(path)) {
-      lineNo++;
-      if (line.trim() === '') continue;
-      let rec: unknown;
-      try {
-        rec = JSON.parse(line);
-      } catch {
-        throw new StoreError(`line ${lineNo} of ${path} is not JSON`);
-      }
-      const id = isPlainObject(rec) ? idString(rec[HUB_ID]) : undefined;
-      if (id === undefined) throw new StoreError(`line ${lineNo} of ${path} is not a record with an "id"`);
-      yield { key: sortKey(id), rec: rec as Rec, line, lineNo };
-    }
+  if (format === 'csv') {
+    yield* readStoredCsv(path);
     return;
   }
+  const r = new StoredReader(path, format);
+  try {
+    while (await r.fill()) for (let s = r.next(); s !== undefined; s = r.next()) yield s;
+  } finally {
+    await r.close();
+  }
+}
+
+async function* readStoredCsv(path: string): AsyncGenerator<StoredRecord> {
+  if (!existsSync(path)) return;
   const { parse } = await import('csv-parse');
   const parser = createReadStream(path).pipe(parse({ bom: true, columns: true, info: true, relax_column_count: false }));
   try {
@@ -238,6 +63,140 @@ export async function* readStored(path: string, format: StoredFormat): AsyncGene
     if (e instanceof StoreError) throw e;
     throw new StoreError(`${path} is not a readable CSV: ${(e as Error).message}`);
   }
+}
+
+/** A stored NDJSON line whose record is parsed when asked for (an untouched line is only copied). */
+class StoredLine implements StoredRecord {
+  private parsed: Rec | undefined;
+
+  constructor(
+    readonly key: string,
+    readonly line: string,
+    readonly lineNo: number,
+    rec?: Rec,
+  ) {
+    this.parsed = rec;
+  }
+
+  get rec(): Rec {
+    this.parsed ??= JSON.parse(this.line) as Rec;
+    return this.parsed;
+  }
+}
+
+/**
+ * The committed records a chunk at a time: `next()` until undefined, then `fill()` until false.
+ * Every line is parsed and checked, unless `keysFromText` says an earlier pass found each line's
+ * id where `leadingIdKey` reads it: then a line is only parsed when its record is asked for.
+ */
+export class StoredReader {
+  private readonly lines: LineReader | undefined;
+  private csv: AsyncGenerator<StoredRecord> | undefined;
+  private batch: StoredRecord[] = [];
+  private at = 0;
+  private lineNo = 0;
+  /** No line so far had an id other than the one `leadingIdKey` reads (when it reads one). */
+  keysInText = true;
+  private blank = false;
+
+  constructor(
+    readonly path: string,
+    readonly format: StoredFormat,
+    private readonly keysFromText = false,
+  ) {
+    const exists = existsSync(path);
+    if (exists && format === 'ndjson') this.lines = new LineReader(path, 256 * 1024);
+    if (exists && format === 'csv') this.csv = readStoredCsv(path);
+  }
+
+  /** The file's bytes are exactly its record lines, each with `\n` (so copying every line verbatim rewrites it as it was). */
+  get exact(): boolean {
+    return !this.blank && (this.lines?.exact ?? !this.csv);
+  }
+
+  /** The next record of the lines read, parsed (and checked) only now: a batch of lines is not a batch of live objects. */
+  next(): StoredRecord | undefined {
+    if (this.csv) return this.at < this.batch.length ? this.batch[this.at++] : undefined;
+    for (let line = this.lines?.next(); line !== undefined; line = this.lines!.next()) {
+      const s = this.stored(line);
+      if (s) return s;
+    }
+    return undefined;
+  }
+
+  async fill(): Promise<boolean> {
+    if (this.csv) return this.fillCsv(this.csv);
+    return (await this.lines?.fill()) ?? false;
+  }
+
+  private stored(line: string): StoredRecord | undefined {
+    this.lineNo++;
+    if (line.trim() === '') {
+      this.blank = true;
+      return undefined;
+    }
+    const known = this.keysFromText ? leadingIdKey(line) : undefined;
+    if (known !== undefined) return new StoredLine(known, line, this.lineNo);
+    const rec = parseStoredLine(line, this.lineNo, this.path);
+    const key = sortKey(idString(rec[HUB_ID])!);
+    if (this.keysInText && (leadingIdKey(line) ?? key) !== key) this.keysInText = false;
+    return new StoredLine(key, line, this.lineNo, rec);
+  }
+
+  private async fillCsv(csv: AsyncGenerator<StoredRecord>): Promise<boolean> {
+    this.batch = [];
+    this.at = 0;
+    while (this.batch.length < 1024) {
+      const r = await csv.next();
+      if (r.done) break;
+      this.batch.push(r.value);
+    }
+    return this.batch.length > 0;
+  }
+
+  async close(): Promise<void> {
+    await this.lines?.close();
+    await this.csv?.return(undefined);
+  }
+}
+
+function parseStoredLine(line: string, lineNo: number, path: string): Rec {
+  let rec: unknown;
+  try {
+    rec = JSON.parse(line);
+  } catch {
+    throw new StoreError(`line ${lineNo} of ${path} is not JSON`);
+  }
+  if (!isPlainObject(rec) || idString(rec[HUB_ID]) === undefined) throw new StoreError(`line ${lineNo} of ${path} is not a record with an "id"`);
+  return rec;
+}
+
+const JSON_NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
+
+/**
+ * The sort key of a stored line read from its text, when the line starts with `{"id":` and a
+ * string without escapes or a number (what every line syncer writes looks like); else undefined.
+ * Only a trusted guess: a later `"id"` in the same line would win in JSON.parse.
+ */
+export function leadingIdKey(line: string): string | undefined {
+  if (!line.startsWith('{"id":')) return undefined;
+  let end: number;
+  let id: string | undefined;
+  if (line.charCodeAt(6) === 34) {
+    end = line.indexOf('"', 7);
+    if (end < 0) return undefined;
+    const s = line.slice(7, end);
+    if (s.includes('\\')) return undefined;
+    id = idString(s);
+    end++;
+  } else {
+    end = 6;
+    while (end < line.length && line.charCodeAt(end) !== 44 && line.charCodeAt(end) !== 125) end++;
+    const token = line.slice(6, end);
+    id = JSON_NUMBER.test(token) ? idString(Number(token)) : undefined;
+  }
+  const after = line.charCodeAt(end);
+  return id !== undefined && (after === 44 || after === 125) ? sortKey(id) : undefined;
 }
 
 /** A stored CSV row as a record: empty cells are absent, `externalIds.<s>` columns nest. */
