@@ -100,7 +100,8 @@ export async function benchDatalad(hosts: string, files: number, rounds: number)
       const order = r % 2 === 0 ? [syncerSync, dlPublish, syncerRetrieve, dlFetch] : [dlPublish, syncerSync, dlFetch, syncerRetrieve];
       for (const step of order) await step();
       progress(
-        `  round ${r + 1}: sync ${fmtMs(t.syncerSync.at(-1)!)} / datalad ${fmtMs(t.dlPublish.at(-1)!)}; retrieve ${fmtMs(t.syncerRetrieve.at(-1)!)} / datalad ${fmtMs(t.dlFetch.at(-1)!)}`,
+        `  round ${r + 1}: sync ${fmtMs(t.syncerSync.at(-1)!)} / datalad ${fmtMs(t.dlPublish.at(-1)!)}; retrieve ${fmtMs(t.syncerRetrieve.at(-1)!)} / ` +
+          `datalad ${fmtMs(t.dlFetch.at(-1)!)}`,
       );
     }
   } finally {

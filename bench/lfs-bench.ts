@@ -148,8 +148,11 @@ async function main(): Promise<void> {
     const size = `1 file of ${MB} MB + ${SMALL.toLocaleString('en-US')} files of ~1 KB`;
     const machine = `load avg (1 min) ${load.join(' / ')}, ${cpus().length} cores, ${base() === '/dev/shm' || root.startsWith('/dev/shm') ? 'tmpfs' : 'disk'}`;
     const rows = [
-      `| lfs | \`syncer sync\` (${size}; LFS push before branch+tag, advertise) | ${fmtMs(ss.ms)} | git lfs install/attributes/add/commit/tag + \`git lfs push\` + push + \`etcdctl put\`: ${fmtMs(ps.ms)} | ${overhead(ss.ms, ps.ms)} |`,
-      `| lfs | \`syncer retrieve\` of it (blob-less, sparse; LFS objects of the path only; content ${ok.join(', ')}) | ${fmtMs(sr.ms)} | \`etcdctl get\` + blob-less sparse clone + checkout (smudge skipped) + \`git lfs fetch --include\` + \`git lfs checkout\`: ${fmtMs(pr.ms)} | ${overhead(sr.ms, pr.ms)} |`,
+      `| lfs | \`syncer sync\` (${size}; LFS push before branch+tag, advertise) | ${fmtMs(ss.ms)} | git lfs install/attributes/add/commit/tag + \`git ` +
+        `lfs push\` + push + \`etcdctl put\`: ${fmtMs(ps.ms)} | ${overhead(ss.ms, ps.ms)} |`,
+      `| lfs | \`syncer retrieve\` of it (blob-less, sparse; LFS objects of the path only; content ${ok.join(', ')}) | ${fmtMs(sr.ms)} | \`etcdctl ` +
+        `get\` + blob-less sparse clone + checkout (smudge skipped) + \`git lfs fetch --include\` + \`git lfs checkout\`: ${fmtMs(pr.ms)} | ` +
+        `${overhead(sr.ms, pr.ms)} |`,
       `| lfs | machine during the runs | ${machine} | | |`,
     ];
     process.stdout.write(`${rows.join('\n')}\n`);

@@ -47,7 +47,9 @@ function machineRows(): Row[] {
     {
       area: 'machine',
       what: 'nproc / CPU / node / etcd / git / kernel / storage of etcd and repos',
-      result: `${nproc} / ${cpus()[0]?.model.trim() ?? 'unknown'} / node ${process.version} / etcd ${etcd} / git ${git} / Linux ${release()} / ${process.env.BENCH_STORAGE ?? 'tmpdir'}`,
+      result:
+        `${nproc} / ${cpus()[0]?.model.trim() ?? 'unknown'} / node ${process.version} / etcd ${etcd} / git ${git} / Linux ${release()} / ` +
+        `${process.env.BENCH_STORAGE ?? 'tmpdir'}`,
       reference: `syncer ${commit}, ${new Date().toISOString().slice(0, 16)}Z, load average at start ${loadavg()
         .map((l) => l.toFixed(2))
         .join(' ')}`,

@@ -345,7 +345,8 @@ export async function benchMirror(scale: MirrorScale): Promise<Row[]> {
   try {
     const versions = scale.operators * scale.dates;
     progress(
-      `mirror: ${scale.operators} operators x ${scale.dates} dates = ${versions} versions of ${HUB}/ (${scale.files} files x ~${scale.fileKb} KB, ${scale.changes} files changed per date), in ${root}`,
+      `mirror: ${scale.operators} operators x ${scale.dates} dates = ${versions} versions of ${HUB}/ (${scale.files} files x ~${scale.fileKb} KB, ` +
+        `${scale.changes} files changed per date), in ${root}`,
     );
 
     // --- setup -----------------------------------------------------------------------------
@@ -486,20 +487,27 @@ export async function benchMirror(scale: MirrorScale): Promise<Row[]> {
     const rows: Row[] = [
       {
         area: 'mirror',
-        what: `setup: ${scale.operators} operators x ${scale.dates} dates = ${n(versions)} versions of \`${HUB}/\` (${scale.files} CSV files, ${fmtBytes(datasetBytes)} per version, ${scale.changes} files changed per date: 3 rows rewritten + 1 appended); one commit + annotated signed tag + push per date to a bare file:// remote; ${reg.puts} etcd keys in ${reg.txns} txns`,
+        what:
+          `setup: ${scale.operators} operators x ${scale.dates} dates = ${n(versions)} versions of \`${HUB}/\` (${scale.files} CSV files, ` +
+          `${fmtBytes(datasetBytes)} per version, ${scale.changes} files changed per date: 3 rows rewritten + 1 appended); one commit + annotated ` +
+          `signed tag + push per date to a bare file:// remote; ${reg.puts} etcd keys in ${reg.txns} txns`,
         result: `${fmtMs(setupMs)}`,
         reference: `${storage}; load at start ${load}; the ${scale.operators} remotes take ${fmtBytes(remotesBytes)}`,
       },
       {
         area: 'mirror',
-        what: `\`syncer mirror --to <archive> --initial-sync-limit ${scale.dates} --json\`, fresh HOME (keys pinned on first use): ${out1?.counts.mirrored ?? '?'} mirrored, ${out1?.changes.length ?? '?'} changes, exit ${first.code}${warnings ? `, ${warnings} stderr lines` : ''}`,
+        what:
+          `\`syncer mirror --to <archive> --initial-sync-limit ${scale.dates} --json\`, fresh HOME (keys pinned on first use): ` +
+          `${out1?.counts.mirrored ?? '?'} mirrored, ${out1?.changes.length ?? '?'} changes, exit ${first.code}${warnings ? `, ${warnings} stderr lines` : ''}`,
         result: fmtMs(first.ms),
         reference: `${n(full.count)} full clones (\`git clone --no-local --branch <tag>\`), sequential: ${fmtMs(full.ms)}`,
         ratio: ratio(first.ms, full.ms),
       },
       {
         area: 'mirror',
-        what: `reference for the first run: git alone, the same ${scale.operators} fetches (one per remote, ${scale.dates} tag refspecs each) into a fresh bare repo, sequential; no registry, no checks (it takes ${fmtBytes(floorBytes)})`,
+        what:
+          `reference for the first run: git alone, the same ${scale.operators} fetches (one per remote, ${scale.dates} tag refspecs each) into a ` +
+          `fresh bare repo, sequential; no registry, no checks (it takes ${fmtBytes(floorBytes)})`,
         result: fmtMs(first.ms),
         reference: fmtMs(floorMs),
         ratio: ratio(first.ms, floorMs),
@@ -513,14 +521,19 @@ export async function benchMirror(scale: MirrorScale): Promise<Row[]> {
       },
       {
         area: 'mirror',
-        what: `disk: archive (\`du -sb\`, bare, incl. ${fmtBytes(hooksBytes)} of sample hooks) vs the sum of ${n(full.count)} full clones (\`du -sb\` of each clone dir = .git + checkout; each clone holds all of its remote's refs and history; cloned with \`--template=\` so no sample hooks; deleted after measuring)`,
+        what:
+          `disk: archive (\`du -sb\`, bare, incl. ${fmtBytes(hooksBytes)} of sample hooks) vs the sum of ${n(full.count)} full clones (\`du -sb\` ` +
+          `of each clone dir = .git + checkout; each clone holds all of its remote's refs and history; cloned with \`--template=\` so no sample ` +
+          `hooks; deleted after measuring)`,
         result: fmtBytes(archiveBytes),
         reference: `${fmtBytes(full.total)} (.git ${fmtBytes(full.dotGit)} + checkouts ${fmtBytes(full.total - full.dotGit)})`,
         ratio: ratio(archiveBytes, full.total),
       },
       {
         area: 'mirror',
-        what: `disk, git objects only (\`du -sb objects/\`): archive (${objects.packs ?? '?'} packs, size-pack ${fmtBytes(packBytes)}; ${objects.count ?? '?'} loose objects) vs the sum of the clones' .git/objects`,
+        what:
+          `disk, git objects only (\`du -sb objects/\`): archive (${objects.packs ?? '?'} packs, size-pack ${fmtBytes(packBytes)}; ` +
+          `${objects.count ?? '?'} loose objects) vs the sum of the clones' .git/objects`,
         result: fmtBytes(archiveObjects),
         reference: fmtBytes(full.objects),
         ratio: ratio(archiveObjects, full.objects),
@@ -529,7 +542,9 @@ export async function benchMirror(scale: MirrorScale): Promise<Row[]> {
     if (single) {
       rows.push({
         area: 'mirror',
-        what: `disk vs the smaller baseline: the sum of ${n(single.count)} \`--single-branch\` clones (only the history up to each tag), .git + checkout; clone time ${fmtMs(single.ms)}`,
+        what:
+          `disk vs the smaller baseline: the sum of ${n(single.count)} \`--single-branch\` clones (only the history up to each tag), .git + ` +
+          `checkout; clone time ${fmtMs(single.ms)}`,
         result: fmtBytes(archiveBytes),
         reference: `${fmtBytes(single.total)} (.git ${fmtBytes(single.dotGit)} + checkouts ${fmtBytes(single.total - single.dotGit)})`,
         ratio: ratio(archiveBytes, single.total),

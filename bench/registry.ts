@@ -258,7 +258,9 @@ export async function benchRegistry(cluster: { endpoints: string[]; hosts: strin
     return [
       {
         area: 'registry',
-        what: `populate ${n(ads)} signed advertisements + ${n(markers)} index markers + ${scale.operators} signed operator records (etcd3 client, ${pop.txns} txns of <= ${MAX_TXN_OPS} ops, ${IN_FLIGHT} in flight)`,
+        what:
+          `populate ${n(ads)} signed advertisements + ${n(markers)} index markers + ${scale.operators} signed operator records (etcd3 client, ` +
+          `${pop.txns} txns of <= ${MAX_TXN_OPS} ops, ${IN_FLIGHT} in flight)`,
         result: `write ${fmtMs(pop.ms)} (${n(Math.round(pop.puts / (pop.ms / 1000)))} keys/s)`,
         reference: `generate + sign ${fmtMs(genMs)}; ${dbSize(cluster.endpoints[0]!)}`,
       },

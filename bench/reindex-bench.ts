@@ -155,9 +155,13 @@ export async function benchReindex(scale: ReindexScale): Promise<Row[]> {
     return [
       {
         area: 'reindex',
-        what: `\`syncer reindex --remotes-file\`: ${scale.operators} file:// remotes x ${perOp} signed tags = ${n(total)} advertisements into an empty namespace (${check}), median (range) of ${scale.runs}`,
+        what:
+          `\`syncer reindex --remotes-file\`: ${scale.operators} file:// remotes x ${perOp} signed tags = ${n(total)} advertisements into an ` +
+          `empty namespace (${check}), median (range) of ${scale.runs}`,
         result: spread(cold),
-        reference: `the same git work alone, one remote after the other (ls-remote, fetch of the default branch without blobs + its operator.json, tag-only fetch, for-each-ref): ${spread(floor)}`,
+        reference:
+          `the same git work alone, one remote after the other (ls-remote, fetch of the default branch without blobs + its operator.json, ` +
+          `tag-only fetch, for-each-ref): ${spread(floor)}`,
         ratio: ratio(median(cold), median(floor)),
       },
       {

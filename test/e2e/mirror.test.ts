@@ -95,7 +95,8 @@ describe('mirror', () => {
       .join(' ');
     writeFileSync(
       hook,
-      `#!/bin/sh\ncat >/dev/null\nenv -i ${env} ${process.execPath} ${join(process.cwd(), 'bin/syncer.js')} mirror --to '${archive}' --json > '${join(world.root, 'during.json')}' 2>&1\nexit 0\n`,
+      `#!/bin/sh\ncat >/dev/null\nenv -i ${env} ${process.execPath} ${join(process.cwd(), 'bin/syncer.js')} mirror --to '${archive}' --json > ` +
+        `'${join(world.root, 'during.json')}' 2>&1\nexit 0\n`,
     );
     chmodSync(hook, 0o755);
     a.write({ [`${HUB}/pm.csv`]: 'pm\nduring\n' });

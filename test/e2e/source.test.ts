@@ -366,7 +366,8 @@ describe('postgres source', () => {
     expect(first).toEqual({ id: 1, updated_at: '2026-04-01 01:00:00.123456+00', value: 0.5, well: 'w1', externalIds: { readings: 1 } });
 
     pg.psql(
-      `UPDATE readings SET value = -1, updated_at = '2026-04-02 00:00:00+00' WHERE id = 7; INSERT INTO readings (id, well, value, updated_at) VALUES (1000, 'new', 1, '2026-04-01 09:00:00.123456+00')`,
+      `UPDATE readings SET value = -1, updated_at = '2026-04-02 00:00:00+00' WHERE id = 7; INSERT INTO readings (id, well, value, updated_at) VALUES ` +
+        `(1000, 'new', 1, '2026-04-01 09:00:00.123456+00')`,
       'water',
     );
     const inc = json(ok(await sx(['source', 'pull', 'readings', '--json'])).stdout);

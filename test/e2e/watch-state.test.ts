@@ -239,43 +239,47 @@ describe('etcd wiped and restarted on the same URL (dedicated etcd)', () => {
     world?.cleanup();
   });
 
-  it('under a running watch, a different cluster (restored from a backup) is noticed, warned about once, and re-listed: its writes are delivered, what was delivered is not again', async () => {
-    const watcher = startWatcher(w, ['--state', state()]);
-    await watcher.waitForStderr(/watching/);
-    d1 = await sync(world, a, 'weather', '2026-06-01 12:00:00');
-    d2 = await sync(world, a, 'weather', '2026-06-02 12:00:00');
-    filler(etcd.url, 20); // the old registry is well ahead of the new one
-    await watcher.waitForEvents(2);
-    const before = etcd.status();
+  it(
+    'under a running watch, a different cluster (restored from a backup) is noticed, warned about once, and re-listed: its writes are delivered, ' +
+      'what was delivered is not again',
+    async () => {
+      const watcher = startWatcher(w, ['--state', state()]);
+      await watcher.waitForStderr(/watching/);
+      d1 = await sync(world, a, 'weather', '2026-06-01 12:00:00');
+      d2 = await sync(world, a, 'weather', '2026-06-02 12:00:00');
+      filler(etcd.url, 20); // the old registry is well ahead of the new one
+      await watcher.waitForEvents(2);
+      const before = etcd.status();
 
-    // The registry is restored from a backup without d2 into a new cluster, and d3 is published
-    // there before the watcher can reach it: its first writes are at revisions the watcher has passed.
-    const saved = backup(etcd.url, world.namespace);
-    await etcd.wipe('two', async (side) => {
-      restoreKeys(side, saved, [d2.key]);
-      d3 = await sync(world, a, 'weather', '2026-06-03 12:00:00', side);
-    });
-    const after = etcd.status();
-    expect(after.clusterId).not.toBe(before.clusterId);
-    expect(after.revision).toBeLessThan(before.revision);
+      // The registry is restored from a backup without d2 into a new cluster, and d3 is published
+      // there before the watcher can reach it: its first writes are at revisions the watcher has passed.
+      const saved = backup(etcd.url, world.namespace);
+      await etcd.wipe('two', async (side) => {
+        restoreKeys(side, saved, [d2.key]);
+        d3 = await sync(world, a, 'weather', '2026-06-03 12:00:00', side);
+      });
+      const after = etcd.status();
+      expect(after.clusterId).not.toBe(before.clusterId);
+      expect(after.revision).toBeLessThan(before.revision);
 
-    await watcher.waitForEvent(`put ${d3.id}`, (e) => e.id === d3.id, 30_000);
-    await watcher.waitForEvent(`delete of ${d2.key}`, (e) => e.type === 'delete' && keyOf(e.id) === d2.key);
-    // ...and goes on watching the new registry.
-    d4 = await sync(world, a, 'weather', '2026-06-04 12:00:00');
-    await watcher.waitForEvent(`put ${d4.id}`, (e) => e.id === d4.id);
-    expect(await watcher.stop()).toBe(130);
-    expect(watcher.events.map((e) => `${e.type} ${keyOf(e.id)}`)).toEqual([
-      `put ${d1.key}`,
-      `put ${d2.key}`,
-      // the re-list, oldest first, removals last
-      `put ${d3.key}`,
-      `delete ${d2.key}`,
-      `put ${d4.key}`,
-    ]);
-    expect(watcher.stderr.match(/different etcd cluster/g), watcher.stderr).toHaveLength(1);
-    expect(watcher.stderr).toMatch(/re-list/);
-  });
+      await watcher.waitForEvent(`put ${d3.id}`, (e) => e.id === d3.id, 30_000);
+      await watcher.waitForEvent(`delete of ${d2.key}`, (e) => e.type === 'delete' && keyOf(e.id) === d2.key);
+      // ...and goes on watching the new registry.
+      d4 = await sync(world, a, 'weather', '2026-06-04 12:00:00');
+      await watcher.waitForEvent(`put ${d4.id}`, (e) => e.id === d4.id);
+      expect(await watcher.stop()).toBe(130);
+      expect(watcher.events.map((e) => `${e.type} ${keyOf(e.id)}`)).toEqual([
+        `put ${d1.key}`,
+        `put ${d2.key}`,
+        // the re-list, oldest first, removals last
+        `put ${d3.key}`,
+        `delete ${d2.key}`,
+        `put ${d4.key}`,
+      ]);
+      expect(watcher.stderr.match(/different etcd cluster/g), watcher.stderr).toHaveLength(1);
+      expect(watcher.stderr).toMatch(/re-list/);
+    },
+  );
 
   it('between two runs with the same --state: the same cluster ID but a revision that went backwards is noticed and re-listed', async () => {
     // A watcher of a hub with nothing in it yet: no known key to compare, only the revision.

@@ -155,63 +155,67 @@ describe('events, filters and actions', () => {
   });
   afterAll(() => world.cleanup());
 
-  it('prints one event per new or replaced advertisement of another operator and per removal, from now on; --exec gets the event in its env, without a shell', async () => {
-    const recordFile = join(world.root, 'exec-1.jsonl');
-    eventsLog = join(world.root, 'events.jsonl');
-    const state = join(world.root, 'state-1.json');
-    const watcher = startWatcher(w, ['--state', state, '--events-log', eventsLog, '--exec', '--', process.execPath, script, 'two words', '$HOME', '*'], {
-      env: { WATCH_RECORD: recordFile },
-    });
-    await watcher.waitForStderr(/watching .* from revision \d+/);
+  it(
+    'prints one event per new or replaced advertisement of another operator and per removal, from now on; --exec gets the event in its env, without ' +
+      'a shell',
+    async () => {
+      const recordFile = join(world.root, 'exec-1.jsonl');
+      eventsLog = join(world.root, 'events.jsonl');
+      const state = join(world.root, 'state-1.json');
+      const watcher = startWatcher(w, ['--state', state, '--events-log', eventsLog, '--exec', '--', process.execPath, script, 'two words', '$HOME', '*'], {
+        env: { WATCH_RECORD: recordFile },
+      });
+      await watcher.waitForStderr(/watching .* from revision \d+/);
 
-    const first = await sync(world, a, 'weather', '2026-01-02 09:00:00');
-    const second = await sync(world, a, 'weather', '2026-01-02 15:00:00'); // same day: replaces the entry
-    expect(second.key).toBe(first.key);
-    expect(second.commit).not.toBe(first.commit);
-    const removal = remove(world, first.key);
-    const oldRemoval = remove(world, before.key); // known from the first start's listing
-    const events = await watcher.waitForEvents(4);
-    await caughtUp(watcher, state, oldRemoval);
-    expect(await watcher.stop('SIGTERM')).toBe(130);
+      const first = await sync(world, a, 'weather', '2026-01-02 09:00:00');
+      const second = await sync(world, a, 'weather', '2026-01-02 15:00:00'); // same day: replaces the entry
+      expect(second.key).toBe(first.key);
+      expect(second.commit).not.toBe(first.commit);
+      const removal = remove(world, first.key);
+      const oldRemoval = remove(world, before.key); // known from the first start's listing
+      const events = await watcher.waitForEvents(4);
+      await caughtUp(watcher, state, oldRemoval);
+      expect(await watcher.stop('SIGTERM')).toBe(130);
 
-    // Exactly these, in order; no put for the advertisement that existed before the first start.
-    expect(ids(watcher.events)).toEqual([first.id, second.id, removal, oldRemoval]);
-    expect(watcher.events.filter((e) => e.id.startsWith(before.key)).map((e) => e.type)).toEqual(['delete']);
-    const [put1, put2, del] = events as [WatchEvent, WatchEvent, WatchEvent];
-    expect(put1).toMatchObject({ type: 'put', hub: 'weather', date: '2026-01-02', operator: 'lab-a', commit: first.commit, exec: { code: 0, attempts: 1 } });
-    expect(put1.revision).toBe(first.id.split('@')[1]);
-    expect(put1.syncedAt).toMatch(/^2026-01-02T09:00/);
-    expect(put1.error).toBeUndefined();
-    expect(put2).toMatchObject({ type: 'put', date: '2026-01-02', operator: 'lab-a', commit: second.commit });
-    expect(put2.syncedAt).toMatch(/^2026-01-02T15:00/);
-    expect(BigInt(put2.revision)).toBeGreaterThan(BigInt(put1.revision));
-    expect(del).toMatchObject({ type: 'delete', hub: 'weather', date: '2026-01-02', operator: 'lab-a', exec: { code: 0, attempts: 1 } });
-    expect(del.commit).toBeUndefined();
+      // Exactly these, in order; no put for the advertisement that existed before the first start.
+      expect(ids(watcher.events)).toEqual([first.id, second.id, removal, oldRemoval]);
+      expect(watcher.events.filter((e) => e.id.startsWith(before.key)).map((e) => e.type)).toEqual(['delete']);
+      const [put1, put2, del] = events as [WatchEvent, WatchEvent, WatchEvent];
+      expect(put1).toMatchObject({ type: 'put', hub: 'weather', date: '2026-01-02', operator: 'lab-a', commit: first.commit, exec: { code: 0, attempts: 1 } });
+      expect(put1.revision).toBe(first.id.split('@')[1]);
+      expect(put1.syncedAt).toMatch(/^2026-01-02T09:00/);
+      expect(put1.error).toBeUndefined();
+      expect(put2).toMatchObject({ type: 'put', date: '2026-01-02', operator: 'lab-a', commit: second.commit });
+      expect(put2.syncedAt).toMatch(/^2026-01-02T15:00/);
+      expect(BigInt(put2.revision)).toBeGreaterThan(BigInt(put1.revision));
+      expect(del).toMatchObject({ type: 'delete', hub: 'weather', date: '2026-01-02', operator: 'lab-a', exec: { code: 0, attempts: 1 } });
+      expect(del.commit).toBeUndefined();
 
-    // The command ran once per event, with the event in its env and its arguments passed verbatim.
-    const recs = records(recordFile);
-    expect(recs.map((r) => r.id)).toEqual(ids(events));
-    expect(recs[0]).toEqual({
-      id: first.id,
-      type: 'put',
-      hub: 'weather',
-      date: '2026-01-02',
-      operator: 'lab-a',
-      commit: first.commit,
-      path: null,
-      files: null,
-      args: ['two words', '$HOME', '*'],
-    });
-    expect(recs[1]).toMatchObject({ id: second.id, commit: second.commit });
-    expect(recs[2]).toMatchObject({ id: removal, type: 'delete', commit: null });
-    expect(recs[3]).toMatchObject({ id: oldRemoval, type: 'delete', date: '2026-01-01' });
-    // stdout is NDJSON only: the command's output went to stderr.
-    expect(watcher.garbage).toEqual([]);
-    expect(watcher.stdout).not.toMatch(/exec-(stdout|stderr)-marker/);
-    expect(watcher.stderr).toContain(`exec-stdout-marker ${first.id}`);
-    expect(watcher.stderr).toContain(`exec-stderr-marker ${first.id}`);
-    firstEvents = events;
-  });
+      // The command ran once per event, with the event in its env and its arguments passed verbatim.
+      const recs = records(recordFile);
+      expect(recs.map((r) => r.id)).toEqual(ids(events));
+      expect(recs[0]).toEqual({
+        id: first.id,
+        type: 'put',
+        hub: 'weather',
+        date: '2026-01-02',
+        operator: 'lab-a',
+        commit: first.commit,
+        path: null,
+        files: null,
+        args: ['two words', '$HOME', '*'],
+      });
+      expect(recs[1]).toMatchObject({ id: second.id, commit: second.commit });
+      expect(recs[2]).toMatchObject({ id: removal, type: 'delete', commit: null });
+      expect(recs[3]).toMatchObject({ id: oldRemoval, type: 'delete', date: '2026-01-01' });
+      // stdout is NDJSON only: the command's output went to stderr.
+      expect(watcher.garbage).toEqual([]);
+      expect(watcher.stdout).not.toMatch(/exec-(stdout|stderr)-marker/);
+      expect(watcher.stderr).toContain(`exec-stdout-marker ${first.id}`);
+      expect(watcher.stderr).toContain(`exec-stderr-marker ${first.id}`);
+      firstEvents = events;
+    },
+  );
 
   it('--events-log kept every raw event; --replay runs the actions again over it, removals included', async () => {
     const logged = readFileSync(eventsLog, 'utf8')

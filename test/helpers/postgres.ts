@@ -86,7 +86,9 @@ export async function startPostgres(): Promise<Postgres> {
     '--no-sync',
   ]);
   const port = await freePort();
-  const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c log_statement=all -c max_connections=40`;
+  const opts =
+    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c ` +
+    `log_statement=all -c max_connections=40`;
   as(join(bin, 'pg_ctl'), ['-D', data, '-o', opts, '-l', logFile, '-w', '-t', '60', 'start']);
   const env = { ...process.env, PGPASSWORD: password };
   const pg: Postgres = {
