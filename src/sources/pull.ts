@@ -9,11 +9,10 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { SyncerError, usageError } from '../errors.js';
 import { makeDirs } from '../adapters/dirs.js';
-import { ensureContent } from '../adapters/lfs.js';
 import { envKnob } from '../config/resolve.js';
 import { utcDate } from '../core/names.js';
 import { throwIfAborted, type FetchContext, type FetchedItem } from './core/connector.js';
-import { dataFile, fileStem, idFieldOf, stateFile, type Definition } from './core/definitions.js';
+import { fileStem, idFieldOf, type Definition } from './core/definitions.js';
 import {
   atOrAfter,
   cursorValue,
@@ -22,7 +21,6 @@ import {
   indexEntry,
   isPlainObject,
   laterCursor,
-  parseState,
   RunReport,
   serializeState,
   sortKey,
@@ -36,7 +34,8 @@ import { freshLine, RowTemplate } from './core/fresh.js';
 import { fetchBatches } from './connectors/index.js';
 import type { SourceIo } from './io.js';
 import { mergeInto, resortCommitted, spoolHead } from './pull-merge.js';
-import { commitPaths, ensureClean, readText, restorePaths, writeAtomic, type Repo } from './repo.js';
+import { openSourceFiles } from './source-files.js';
+import { commitPaths, restorePaths, writeAtomic, type Repo } from './repo.js';
 
 export interface PullOptions {
   full?: boolean;
@@ -123,14 +122,7 @@ export async function pullSource(io: SourceIo, repo: Repo, name: string, def: De
 
 /** The files and state of the source, checked: no uncommitted edits, records rather than a git-lfs pointer. */
 async function startPull(io: SourceIo, repo: Repo, name: string, def: Definition, options: PullOptions): Promise<PullRun> {
-  const { git, top } = repo;
-  const rel = dataFile(name, def);
-  const stateRel = stateFile(name);
-  const abs = join(top, rel);
-  await ensureClean(git, [rel, stateRel]);
-  await ensureContent(git, top, rel); // records, not a git-lfs pointer
-  const stateText = readText(join(top, stateRel));
-  const state = parseState(stateText);
+  const { rel, abs, stateRel, stateText, state } = await openSourceFiles(repo, name, def);
   const cursor = options.full || !def.updatedField ? undefined : state.pull?.cursor;
   const report = new RunReport();
   report.cursor = state.pull?.cursor;

@@ -14,16 +14,16 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { hasKind, SyncerError } from '../errors.js';
 import { isAncestor } from '../adapters/git-objects.js';
-import { ensureContent } from '../adapters/lfs.js';
 import { utcDate } from '../core/names.js';
 import { throwIfAborted, type Destination, type OutgoingRecord, type PushContext } from './core/connector.js';
-import { dataFile, idFieldOf, stateFile, type Definition } from './core/definitions.js';
-import { canonicalLine, EXT, externalIds, idString, outgoing, parseState, RunReport, serializeState, type Rec, type SourceState } from './core/records.js';
+import { idFieldOf, type Definition } from './core/definitions.js';
+import { canonicalLine, EXT, externalIds, idString, outgoing, RunReport, serializeState, type Rec, type SourceState } from './core/records.js';
 import { csvColumns, csvNames, LineWriter, readStored, toCsvShape, writeCsvFromNdjson, type StoredFormat } from './core/store.js';
 import { destination } from './connectors/index.js';
+import { openSourceFiles } from './source-files.js';
 import type { SourceIo } from './io.js';
 import { changesSince } from './push-history.js';
-import { commitPaths, ensureClean, readText, restorePaths, writeAtomic, type Repo } from './repo.js';
+import { commitPaths, restorePaths, writeAtomic, type Repo } from './repo.js';
 
 export interface PushOptions {
   dryRun?: boolean;
@@ -112,18 +112,12 @@ export async function pushSource(io: SourceIo, repo: Repo, name: string, def: De
 
 /** The files and state of the source, checked: no uncommitted edits, records rather than a git-lfs pointer. */
 async function startPush(io: SourceIo, repo: Repo, name: string, def: Definition, options: PushOptions): Promise<PushRun> {
-  const { git, top } = repo;
-  const rel = dataFile(name, def);
-  const stateRel = stateFile(name);
-  await ensureClean(git, [rel, stateRel]);
-  await ensureContent(git, top, rel); // records, not a git-lfs pointer
-  const stateText = readText(join(top, stateRel));
-  const state = parseState(stateText);
+  const { rel, abs, stateRel, stateText, state } = await openSourceFiles(repo, name, def);
   const report = new RunReport();
   report.cursor = state.pull?.cursor;
   const result: PushResult = { source: name, hub: def.hub, file: rel, dryRun: !!options.dryRun, committed: false, report };
   const format: StoredFormat = def.format ?? 'ndjson';
-  return { io, repo, name, def, rel, abs: join(top, rel), stateRel, format, idField: idFieldOf(def), stateText, state, report, result };
+  return { io, repo, name, def, rel, abs, stateRel, format, idField: idFieldOf(def), stateText, state, report, result };
 }
 
 /** Step 1. What changed since the last push, and who changed it: the hub ids to send. */
