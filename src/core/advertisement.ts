@@ -9,6 +9,8 @@ import { checkRemoteUrl, DEFAULT_TRANSPORTS } from './remote-url.js';
 import { tagName, type DatasetId } from './keys.js';
 import { advertisementSigningText, isPublicKey } from './signing.js';
 import { atLeast, checked, type Infer, integer, list, literal, maxItems, maxLength, minLength, record, string, strict } from './schema-kit.js';
+import { metaSchema } from './meta.js';
+import { openObject, unknownFields } from './meta-fields.js';
 
 /** Larger values are refused before parsing: nothing legitimate comes close. */
 export const MAX_ADVERTISEMENT_BYTES = 64 * 1024;
@@ -48,9 +50,12 @@ const advertisementEntries = {
   message: safeText(4096),
   syncedAt: dateTime,
   runId: v.pipe(string(), minLength(1), maxLength(100)),
+  /** A summary of the dataset's datapackage.json (core/meta.ts); signed like every other field. */
+  meta: v.optional(metaSchema),
   signature: v.optional(safeText(1024)),
 };
-export const advertisementSchema = checked(strict(advertisementEntries));
+/** Known fields checked strictly; unknown ones (a later syncer's) kept, signed and bounded (core/meta-fields.ts). */
+export const advertisementSchema = checked(openObject(advertisementEntries, strict(advertisementEntries)));
 
 export type Advertisement = Infer<typeof advertisementSchema>;
 
@@ -100,10 +105,13 @@ export function tagMessageProblem(message: string, ad: Advertisement): string | 
   return undefined;
 }
 
-/** Stable serialisation: fixed field order, so the same advertisement is always the same bytes. */
+/**
+ * Stable serialisation: fixed field order, so the same advertisement is always the same bytes; then
+ * the fields this version does not know, as read (they are signed: dropping one would break the signature).
+ */
 export function serializeAdvertisement(ad: Advertisement): string {
   const ordered: Record<string, unknown> = {};
-  for (const key of Object.keys(advertisementEntries)) {
+  for (const key of [...Object.keys(advertisementEntries), ...unknownFields(ad, advertisementEntries)]) {
     const v = (ad as Record<string, unknown>)[key];
     if (v !== undefined) ordered[key] = v;
   }

@@ -45,7 +45,7 @@ describe('advertisement parsing (registry data is untrusted)', () => {
     ['operator disagreeing with key', { ...good, operator: 'lab-b' }],
     ['negative files', { ...good, files: -1 }],
     ['non-integer bytes', { ...good, bytes: 1.5 }],
-    ['unknown field', { ...good, extra: 1 }],
+    ['unknown field with a name no syncer writes', { ...good, Extra_1: 1 }],
     ['bad hub name', { ...good, hub: '../x' }],
   ])('refuses %s', (_what, value) => expect(problem(value)).toBeTypeOf('string'));
 
