@@ -36,3 +36,18 @@ export function cut(text: string, max: number): string {
   const points = Array.from(text);
   return points.length <= max ? text : `${points.slice(0, Math.max(0, max - 1)).join('')}…`;
 }
+
+/**
+ * For `ls HUB DATE`: each entry's `meta` in its JSON row (when it has one) and its title, cut and
+ * later escaped by the table, as the table's last column (rows after the entries, e.g. syncs in
+ * progress, get an empty cell).
+ */
+export function addMetaColumn(entries: readonly { meta?: Meta }[], rows: Record<string, unknown>[], table: (string | number)[][], head: string[]): void {
+  entries.forEach((e, i) => {
+    if (e.meta && rows[i]) rows[i].meta = e.meta;
+  });
+  table.forEach((row, i) => {
+    row.push(cut(entries[i]?.meta?.title ?? '', 60));
+  });
+  head.push('TITLE');
+}

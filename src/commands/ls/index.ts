@@ -4,6 +4,7 @@ import type { Runtime } from '../../runtime.js';
 import { refusedHint, Verifier } from '../../verifier.js';
 import { verifyError } from '../../errors.js';
 import { escapeControl } from '../../core/sanitize.js';
+import { addMetaColumn } from '../../core/meta.js';
 import { datesOf } from '../retrieve/plan.js';
 import type { Advertisement } from '../../core/advertisement.js';
 import type { DateSummary, Registry, Skipped } from '../../adapters/registry.js';
@@ -107,5 +108,6 @@ async function listEntries(rt: Runtime, registry: Registry, hub: string, date: s
     }
   }
   const head = ['OPERATOR', 'COMMIT', 'FILES', 'BYTES', 'SYNCED', 'REMOTE', 'MESSAGE'];
+  addMetaColumn(entries, rows, table, head);
   rt.out.result(rows, () => (rows.length === 0 ? `no datasets for ${hub} on ${date}` : rt.out.table(head, table)));
 }

@@ -19,6 +19,7 @@ import { checkoutPlace, placeInRepository, type CheckoutPlace } from '../../adap
 import { listDataset, type DatasetListing } from '../../adapters/git-worktree.js';
 import type { Registry } from '../../adapters/registry.js';
 import { publish } from './publish.js';
+import { datasetMeta } from './metadata.js';
 import { withLock } from '../../adapters/locks.js';
 import { defaultMessage, hubChoices, LARGE_FILE_BYTES, OPERATOR_FILE, type SyncPlan, type SyncResult } from './plan.js';
 import { describeLinks, escapingLinks } from '../../core/dataset-contents.js';
@@ -155,13 +156,14 @@ async function prepare(
 ): Promise<SyncPlan> {
   const { top, branch } = await checkoutOnBranch(git, place);
   const { hub, path } = await chooseDataset(rt, git, top, options);
+  const meta = datasetMeta(top, path); // a bad datapackage.json is exit 2 before anything is asked or written
   const date = utcDate(rt.now());
   const { listing, remote, entry } = await readInputs(rt, git, registry, { top, path, hub, date, operator });
   const pair = signingKey(rt, operator, entry?.record);
   const operatorFile = planOperatorFile(rt, top, operator, pair, remote, entry);
   warnLargeFiles(rt, top, listing, (await import('../../adapters/lfs.js')).lfsThresholdBytes(rt));
   const message = options.message ?? defaultMessage(hub, date);
-  return { top, branch, hub, date, operator, path, message, remote, changed: listing.changed, listing, pair, operatorFile };
+  return { top, branch, hub, date, operator, path, message, remote, changed: listing.changed, listing, pair, operatorFile, meta };
 }
 
 /** A promise awaited later: its failure is not "unhandled" meanwhile. */

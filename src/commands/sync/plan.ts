@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { tagName } from '../../core/keys.js';
 import type { Advertisement, OperatorRecord } from '../../core/advertisement.js';
+import type { Meta } from '../../core/meta.js';
 import type { KeyPair } from '../../core/signing.js';
 import type { DatasetListing } from '../../adapters/git-worktree.js';
 import { isName } from '../../core/names.js';
@@ -22,6 +23,8 @@ export interface SyncPlan {
   listing: DatasetListing;
   pair: KeyPair;
   operatorFile: { path: string; text: string; stale: boolean; record: OperatorRecord; registryWrite: boolean; registryRevision?: string };
+  /** The summary of the dataset's datapackage.json, when it has one (commands/sync/metadata.ts). */
+  meta?: Meta;
 }
 
 /** What a sync did. */
@@ -59,6 +62,7 @@ export function buildAdvertisement(input: {
   now: Date;
   /** The id of the sync run (sync passes the one its in-progress marker names). */
   runId?: string;
+  meta?: Meta;
 }): Advertisement {
   const syncedAt = input.now.toISOString();
   return {
@@ -77,6 +81,7 @@ export function buildAdvertisement(input: {
     syncedAt,
     // No run id given (a caller outside a run): one derived from the entry, the same each time.
     runId: input.runId ?? createHash('sha256').update(`${input.hub}/${input.date}/${input.operator}@${syncedAt}`).digest('hex').slice(0, 32),
+    ...(input.meta ? { meta: input.meta } : {}),
   };
 }
 

@@ -74,7 +74,7 @@ export async function publish(rt: Runtime, git: Git, registry: Registry, plan: S
 
   const { files, bytes } = size;
   const { branch, message } = plan;
-  const unsigned = buildAdvertisement({ hub, date, operator, remote, branch, commit, path, files, bytes, message, now: rt.now(), runId });
+  const unsigned = buildAdvertisement({ hub, date, operator, remote, branch, commit, path, files, bytes, message, now: rt.now(), runId, meta: plan.meta });
   const ad = { ...unsigned, signature: signText(advertisementSigningText(unsigned), plan.pair.privateKeyPem) };
   const tag = tagName(hub, date);
   await annotatedTag(git, tag, commit, serializeAdvertisement(ad));
