@@ -13,6 +13,7 @@ import { SignatureCache } from './adapters/signature-cache.js';
 import type { Advertisement } from './core/advertisement.js';
 import type { Registry } from './adapters/registry.js';
 import type { Runtime } from './runtime.js';
+import { HubRules } from './hub-rules.js';
 
 /** What to do about refused entries: check the signature... unless every refusal is a transport the config does not allow. */
 export const SIGNATURE_HINT = 'check with the operator; --accept-key trusts a changed key, --allow-unsigned an unsigned entry';
@@ -23,6 +24,7 @@ export const SIGNATURE_HINT = 'check with the operator; --accept-key trusts a ch
  */
 export function refusedHint(problems: readonly string[]): string | undefined {
   if (problems.length > 0 && transportFix(problems)) return undefined;
+  if (problems.length > 0 && problems.every((p) => p.includes('not accepted by the validators of hub'))) return 'see the votes: syncer ls HUB DATE';
   return SIGNATURE_HINT;
 }
 
@@ -31,6 +33,8 @@ export interface VerifyOptions {
   allowUnsigned?: boolean;
   /** Accept and pin an operator key that changed without a signed rotation. */
   acceptKey?: boolean;
+  /** Only datasets their hub's validators accepted (issue 13). */
+  accepted?: boolean;
 }
 
 export class Verifier {
@@ -100,9 +104,27 @@ export class Verifier {
 
   /** Why `ad` must not be trusted, or undefined when it may. */
   async problem(ad: Advertisement): Promise<string | undefined> {
-    const problem = await this.check(ad);
+    const problem = (await this.check(ad)) ?? (await this.hubProblem(ad));
     this.signatures.flush();
     return problem;
+  }
+
+  // Hub charters and votes (issue 13): who may publish to a hub, and with `accepted` only what its validators accepted.
+  private hubRules?: HubRules;
+
+  /** The charters and votes of hubs, read with this verifier's key decisions. */
+  get hubs(): HubRules {
+    this.hubRules ??= new HubRules(
+      this.registry,
+      (op) => this.key(op),
+      (m) => this.rt.out.warn(m),
+      (entry, problem) => this.rt.out.skip(entry, problem),
+    );
+    return this.hubRules;
+  }
+
+  private async hubProblem(ad: Advertisement): Promise<string | undefined> {
+    return (await this.hubs.publisherProblem(ad)) ?? (this.options.accepted ? await this.hubs.acceptedProblem(ad) : undefined);
   }
 
   private async check(ad: Advertisement): Promise<string | undefined> {
@@ -147,7 +169,7 @@ export class Verifier {
     const ok: Advertisement[] = [];
     const refused: { ad: Advertisement; problem: string }[] = [];
     for (const ad of ads) {
-      const problem = await this.check(ad);
+      const problem = (await this.check(ad)) ?? (await this.hubProblem(ad));
       if (problem) {
         this.rt.out.skip(`${ad.hub}/${ad.date}/${ad.operator}`, problem);
         refused.push({ ad, problem });

@@ -9,6 +9,7 @@
  */
 import { SyncerError, verifyError } from '../errors.js';
 import { keys, parseDatasetKey, parseDateIndexKey, parseInProgressKey, type DatasetId, type Keys } from '../core/keys.js';
+import { hubKeys, parseCharterKey, parseVoteKey } from '../core/keys.js';
 import {
   isNewer,
   MAX_RECORD_BYTES,
@@ -423,5 +424,72 @@ export class Registry {
 
   async close(): Promise<void> {
     await this.etcd.close();
+  }
+
+  // Hub charters and votes (issue 13): raw values, judged by the callers (src/hub-rules.ts, the
+  // hub and vote commands); keys from core/keys.ts `hubKeys`.
+
+  /** Every charter version of `hub` stored under `<ns>hubs/<hub>/charter/`, with the version its key names. */
+  async listCharters(hub: string): Promise<{ version: number; kv: KeyValue }[]> {
+    const out: { version: number; kv: KeyValue }[] = [];
+    for await (const kv of this.etcd.range(hubKeys(this.keys.namespace).chartersPrefix(hub))) {
+      const version = parseCharterKey(this.keys.namespace, hub, kv.key);
+      if (version === undefined) this.skip(kv.key, 'malformed charter key');
+      else out.push({ version, kv });
+    }
+    return out;
+  }
+
+  /** The proposed next charter of `hub`, raw. */
+  readCharterProposal(hub: string): Promise<KeyValue | undefined> {
+    return this.etcd.get(hubKeys(this.keys.namespace).proposal(hub));
+  }
+
+  /**
+   * Write charter version `version` of `hub`, create-only (or over the refused value read at
+   * `replacing`); with `proposal` (the revision the proposal was read at), delete the proposal in
+   * the same transaction. False when the version exists already or the proposal changed.
+   */
+  putCharter(hub: string, version: number, value: string, proposal?: string, replacing?: string): Promise<boolean> {
+    const k = hubKeys(this.keys.namespace);
+    const key = k.charter(hub, version);
+    return this.etcd.compareAndSwap(`charter ${key}`, {
+      compares: [replacing ? { key, modRevision: replacing } : { key, version: 0 }, ...(proposal ? [{ key: k.proposal(hub), modRevision: proposal }] : [])],
+      ops: [{ put: key, value }, ...(proposal ? [{ delete: k.proposal(hub) }] : [])],
+    });
+  }
+
+  /** Write the proposal of `hub`: create-only when `prevModRevision` is undefined, else compare-and-swap. */
+  putCharterProposal(hub: string, value: string, prevModRevision: string | undefined): Promise<boolean> {
+    const key = hubKeys(this.keys.namespace).proposal(hub);
+    return this.etcd.compareAndSwap(`charter proposal ${key}`, {
+      compares: [prevModRevision ? { key, modRevision: prevModRevision } : { key, version: 0 }],
+      ops: [{ put: key, value }],
+    });
+  }
+
+  /** Every vote about `hub` (one date, one advertisement), raw, with the dataset and voter its key names. */
+  async listVotes(hub: string, date?: string, operator?: string): Promise<{ id: DatasetId & { voter: string }; kv: KeyValue }[]> {
+    const out: { id: DatasetId & { voter: string }; kv: KeyValue }[] = [];
+    for await (const kv of this.etcd.range(hubKeys(this.keys.namespace).votesUnder(hub, date, operator))) {
+      const id = parseVoteKey(this.keys.namespace, kv.key);
+      if (!id) this.skip(kv.key, 'malformed vote key');
+      else out.push({ id, kv });
+    }
+    return out;
+  }
+
+  /** Write a vote: create-only when `prevModRevision` is undefined, else compare-and-swap. */
+  putVote(id: DatasetId, voter: string, value: string, prevModRevision: string | undefined): Promise<boolean> {
+    const key = hubKeys(this.keys.namespace).vote(id, voter);
+    return this.etcd.compareAndSwap(`vote ${key}`, {
+      compares: [prevModRevision ? { key, modRevision: prevModRevision } : { key, version: 0 }],
+      ops: [{ put: key, value }],
+    });
+  }
+
+  /** The raw vote of `voter` about `id`. */
+  readVote(id: DatasetId, voter: string): Promise<KeyValue | undefined> {
+    return this.etcd.get(hubKeys(this.keys.namespace).vote(id, voter));
   }
 }

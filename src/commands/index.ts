@@ -18,6 +18,8 @@ const declarations: Record<string, () => Promise<Spec>> = {
   source: async () => (await import('./source/command.js')).sourceCommand,
   operators: async () => (await import('./operators/command.js')).operatorsCommand,
   keys: async () => (await import('./keys/command.js')).keysCommand,
+  hub: async () => (await import('./hub/command.js')).hubCommand,
+  vote: async () => (await import('./vote/command.js')).voteCommand,
   doctor: async () => (await import('./doctor/command.js')).doctorCommand,
   etcd: async () => (await import('./etcd/command.js')).etcdCommand,
 };

@@ -113,3 +113,40 @@ export function prefixEnd(prefix: string): Buffer {
   }
   return Buffer.from([0]);
 }
+
+// Hub charters and votes (issue 13).
+//   <ns>hubs/<hub>/charter/<version>   a charter version (8 digits, zero-padded), create-only
+//   <ns>hubs/<hub>/proposal            the proposed next version, gathering maintainers' signatures
+//   <ns>votes/<hub>/<date>/<operator>/<voter>   a validator's (or anyone's) signed verdict
+
+/** The keys of hub charters and votes. */
+export function hubKeys(ns: string) {
+  const n = normalizeNamespace(ns);
+  return {
+    chartersPrefix: (hub: string) => `${n}hubs/${hub}/charter/`,
+    charter: (hub: string, version: number) => `${n}hubs/${hub}/charter/${String(version).padStart(8, '0')}`,
+    proposal: (hub: string) => `${n}hubs/${hub}/proposal`,
+    /** Votes about a hub, one of its dates, or one advertisement. */
+    votesUnder: (hub: string, date?: string, operator?: string) => `${n}votes/${hub}/${date ? `${date}/` : ''}${date && operator ? `${operator}/` : ''}`,
+    vote: (id: DatasetId, voter: string) => `${n}votes/${id.hub}/${id.date}/${id.operator}/${voter}`,
+  };
+}
+
+/** The version of `<ns>hubs/<hub>/charter/<version>`, or undefined when the key is not one. */
+export function parseCharterKey(ns: string, hub: string, key: string): number | undefined {
+  const prefix = hubKeys(ns).chartersPrefix(hub);
+  if (!key.startsWith(prefix)) return undefined;
+  const rest = key.slice(prefix.length);
+  return /^\d{8}$/.test(rest) && Number(rest) >= 1 ? Number(rest) : undefined;
+}
+
+/** The dataset and voter of `<ns>votes/<hub>/<date>/<operator>/<voter>`, or undefined. */
+export function parseVoteKey(ns: string, key: string): (DatasetId & { voter: string }) | undefined {
+  const prefix = `${normalizeNamespace(ns)}votes/`;
+  if (!key.startsWith(prefix)) return undefined;
+  const parts = key.slice(prefix.length).split('/');
+  if (parts.length !== 4) return undefined;
+  const [hub, date, operator, voter] = parts as [string, string, string, string];
+  if (!isName(hub) || !isDate(date) || !isName(operator) || !isName(voter)) return undefined;
+  return { hub, date, operator, voter };
+}

@@ -8,6 +8,7 @@ import { addMetaColumn } from '../../core/meta.js';
 import { datesOf } from '../retrieve/plan.js';
 import type { Advertisement } from '../../core/advertisement.js';
 import type { DateSummary, Registry, Skipped } from '../../adapters/registry.js';
+import { type Validity, validityText } from '../../core/validity.js';
 
 export interface LsOptions {
   hub?: string;
@@ -34,7 +35,7 @@ export async function run(rt: Runtime, options: LsOptions): Promise<void> {
   }
   if (date === undefined) return listDates(rt, registry, options.hub, hub!.dates, !!options.all);
   const entries = hub ? hub.entries.filter((e) => e.date === date) : (await verifier.usable(await registry.listEntries(options.hub, date))).ok;
-  return listEntries(rt, registry, options.hub, date, entries, !!options.all);
+  return listEntries(rt, registry, options.hub, date, entries, !!options.all, await verifier.hubs.validity(entries));
 }
 
 async function listHubs(rt: Runtime, registry: Registry): Promise<void> {
@@ -91,23 +92,41 @@ async function listDates(rt: Runtime, registry: Registry, hub: string, verifiedD
   rt.out.result(dates, () => (dates.length === 0 ? `no datasets for hub ${hub}` : rt.out.table(['DATE', 'OPERATORS'], dates.map(row))));
 }
 
-async function listEntries(rt: Runtime, registry: Registry, hub: string, date: string, entries: Advertisement[], all: boolean): Promise<void> {
-  const rows: Record<string, unknown>[] = entries.map((e) => ({
+async function listEntries(
+  rt: Runtime,
+  registry: Registry,
+  hub: string,
+  date: string,
+  entries: Advertisement[],
+  all: boolean,
+  validity: Validity[],
+): Promise<void> {
+  const rows: Record<string, unknown>[] = entries.map((e, i) => ({
     operator: e.operator,
     commit: e.commit,
     files: e.files,
     bytes: e.bytes,
     syncedAt: e.syncedAt,
     remote: e.remote,
+    validity: validity[i],
   }));
-  const table = entries.map((e) => [e.operator, e.commit.slice(0, 12), e.files, e.bytes, e.syncedAt, e.remote, e.message.slice(0, 60)]);
+  const table = entries.map((e, i) => [
+    e.operator,
+    e.commit.slice(0, 12),
+    e.files,
+    e.bytes,
+    e.syncedAt,
+    validityText(validity[i]!),
+    e.remote,
+    e.message.slice(0, 60),
+  ]);
   if (all) {
     for (const r of await registry.listInProgress(hub, date)) {
       rows.push({ operator: r.operator, inProgress: true, runId: r.runId, startedAt: r.startedAt });
-      table.push([`${r.operator} (in progress)`, '-', '-', '-', r.startedAt, '-', `run ${r.runId}`]);
+      table.push([`${r.operator} (in progress)`, '-', '-', '-', r.startedAt, '-', '-', `run ${r.runId}`]);
     }
   }
-  const head = ['OPERATOR', 'COMMIT', 'FILES', 'BYTES', 'SYNCED', 'REMOTE', 'MESSAGE'];
+  const head = ['OPERATOR', 'COMMIT', 'FILES', 'BYTES', 'SYNCED', 'VALIDITY', 'REMOTE', 'MESSAGE'];
   addMetaColumn(entries, rows, table, head);
   rt.out.result(rows, () => (rows.length === 0 ? `no datasets for ${hub} on ${date}` : rt.out.table(head, table)));
 }

@@ -28,6 +28,8 @@ export interface RetrieveOptions {
   allowSymlinks?: boolean;
   /** Update an existing checkout to an older advertisement of the same hub/date/operator. */
   allowOlder?: boolean;
+  /** Only a dataset its hub's validators accepted (the Verifier refuses the others). */
+  accepted?: boolean;
 }
 
 export interface RetrieveResult {
