@@ -13,6 +13,8 @@ import { BIN, fmtMs, median, progress, overhead, spread, timeOk, waitForGc, type
 export interface DatasetScale {
   files: number;
   rounds: number;
+  /** Files changed before the re-sync. */
+  changed: number;
 }
 
 const HUB = 'big';
@@ -35,6 +37,9 @@ function csv(index: number): string {
   return `${lines.join('\n')}\n`;
 }
 
+const fileName = (i: number, perDir: number) =>
+  `${HUB}/part-${String(Math.floor(i / perDir)).padStart(3, '0')}/rows-${String(i % perDir).padStart(4, '0')}.csv`;
+
 function writeDataset(op: Operator, files: number): { bytes: number } {
   const perDir = Math.ceil(files / DIRS);
   const content: Record<string, string> = {};
@@ -42,10 +47,28 @@ function writeDataset(op: Operator, files: number): { bytes: number } {
   for (let i = 0; i < files; i++) {
     const body = csv(i);
     bytes += Buffer.byteLength(body);
-    content[`${HUB}/part-${String(Math.floor(i / perDir)).padStart(3, '0')}/rows-${String(i % perDir).padStart(4, '0')}.csv`] = body;
+    content[fileName(i, perDir)] = body;
   }
   op.write(content);
   return { bytes };
+}
+
+/**
+ * The small change of a re-sync: `changed` files spread over the directories rewritten with other
+ * rows (`round` makes each round's change new). The dataset's bytes after it.
+ */
+function changeDataset(op: Operator, files: number, changed: number, round: number, bytesBefore: number): number {
+  const perDir = Math.ceil(files / DIRS);
+  const step = Math.max(1, Math.floor(files / changed));
+  const content: Record<string, string> = {};
+  let bytes = bytesBefore;
+  for (let i = 0; i < files && Object.keys(content).length < changed; i += step) {
+    const body = csv(files * (round + 1) + i);
+    bytes += Buffer.byteLength(body) - Buffer.byteLength(csv(i));
+    content[fileName(i, perDir)] = body;
+  }
+  op.write(content);
+  return bytes;
 }
 
 function countFiles(dir: string): number {
@@ -71,7 +94,7 @@ commit=$(git rev-parse HEAD)
 json=$(printf '{"schema":1,"hub":"${HUB}","date":"%s","operator":"%s","remote":"%s","branch":"main","commit":"%s","tag":"syncer/${HUB}/%s","path":"${HUB}","files":%s,"bytes":%s,"message":"sync ${HUB} %s","syncedAt":"%s","runId":"plain-%s"}' \\
   "$DATE" "$OPERATOR" "$REMOTE" "$commit" "$DATE" "$FILES" "$BYTES" "$DATE" "$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" "$$")
 git tag -a -f -m "$json" "syncer/${HUB}/$DATE" "$commit"
-git push --quiet origin main "refs/tags/syncer/${HUB}/$DATE"
+git push --quiet origin main "+refs/tags/syncer/${HUB}/$DATE"
 etcdctl --endpoints "$ENDPOINT" put "$KEY" "$json" >/dev/null
 `;
 
@@ -90,7 +113,14 @@ export async function benchDataset(cluster: { endpoints: string[]; hosts: string
   const k = keys(ns);
   // The plain runs get the same environment shape as syncer's (baseEnv: PATH, LANG, a fresh HOME).
   const plainEnv = (op: Operator, extra: Record<string, string>) => baseEnv({ ...op.env, ETCDCTL_API: '3', ENDPOINT: cluster.endpoints[0]!, ...extra });
-  const times = { syncerSync: [] as number[], plainSync: [] as number[], syncerRetrieve: [] as number[], plainRetrieve: [] as number[] };
+  const times = {
+    syncerSync: [] as number[],
+    plainSync: [] as number[],
+    syncerResync: [] as number[],
+    plainResync: [] as number[],
+    syncerRetrieve: [] as number[],
+    plainRetrieve: [] as number[],
+  };
   const notes: string[] = [];
   let datasetBytes = 0;
   try {
@@ -103,29 +133,35 @@ export async function benchDataset(cluster: { endpoints: string[]; hosts: string
       datasetBytes = writeDataset(s, scale.files).bytes;
       writeDataset(p, scale.files);
       let date = new Date().toISOString().slice(0, 10);
+      let changedBytes = datasetBytes;
 
-      const syncerSync = async () => {
-        const t = timeOk('syncer sync', process.execPath, [BIN, 'sync', '--hub', HUB, '--json'], { env: baseEnv(s.env), cwd: s.repo });
-        const res = JSON.parse(t.stdout) as { date: string; files: number };
+      // `re`: the re-sync after changing scale.changed files (same date: the tag moves).
+      const syncerSync = async (re = false) => {
+        const label = re ? 'syncer re-sync' : 'syncer sync';
+        const t = timeOk(label, process.execPath, [BIN, 'sync', '--hub', HUB, '--json'], { env: baseEnv(s.env), cwd: s.repo });
+        const res = JSON.parse(t.stdout) as { date: string; files: number; bytes: number; committed: boolean };
         date = res.date;
-        if (res.files !== scale.files) notes.push(`syncer sync advertised ${res.files} files`);
-        times.syncerSync.push(t.ms);
-        progress(`    syncer sync     ${fmtMs(t.ms)}`);
+        if (res.files !== scale.files) notes.push(`${label} advertised ${res.files} files`);
+        if (res.bytes !== (re ? changedBytes : datasetBytes)) notes.push(`${label} advertised ${res.bytes} bytes`);
+        if (!res.committed) notes.push(`${label} committed nothing`);
+        (re ? times.syncerResync : times.syncerSync).push(t.ms);
+        progress(`    ${label.padEnd(15)} ${fmtMs(t.ms)}`);
         await waitForGc(s.repo);
       };
-      const plainSync = async () => {
+      const plainSync = async (re = false) => {
         const env = plainEnv(p, {
           REPO: p.repo,
           DATE: date,
           OPERATOR: p.name,
           REMOTE: p.remoteUrl,
           FILES: String(scale.files),
-          BYTES: String(datasetBytes),
+          BYTES: String(re ? changedBytes : datasetBytes),
           KEY: k.dataset({ hub: HUB, date, operator: p.name }),
         });
-        const t = timeOk('plain sync', 'bash', ['-c', PLAIN_SYNC], { env });
-        times.plainSync.push(t.ms);
-        progress(`    plain sync      ${fmtMs(t.ms)}`);
+        const label = re ? 'plain re-sync' : 'plain sync';
+        const t = timeOk(label, 'bash', ['-c', PLAIN_SYNC], { env });
+        (re ? times.plainResync : times.plainSync).push(t.ms);
+        progress(`    ${label.padEnd(15)} ${fmtMs(t.ms)}`);
         await waitForGc(p.repo);
       };
       const syncerRetrieve = async () => {
@@ -163,6 +199,15 @@ export async function benchDataset(cluster: { endpoints: string[]; hosts: string
         await plainRetrieve();
         await syncerRetrieve();
       }
+      changedBytes = changeDataset(s, scale.files, scale.changed, r, datasetBytes);
+      changeDataset(p, scale.files, scale.changed, r, datasetBytes);
+      if (r % 2 === 0) {
+        await syncerSync(true);
+        await plainSync(true);
+      } else {
+        await plainSync(true);
+        await syncerSync(true);
+      }
     }
   } finally {
     world.cleanup();
@@ -170,6 +215,8 @@ export async function benchDataset(cluster: { endpoints: string[]; hosts: string
   const m = {
     syncerSync: median(times.syncerSync),
     plainSync: median(times.plainSync),
+    syncerResync: median(times.syncerResync),
+    plainResync: median(times.plainResync),
     syncerRetrieve: median(times.syncerRetrieve),
     plainRetrieve: median(times.plainRetrieve),
   };
@@ -183,6 +230,13 @@ export async function benchDataset(cluster: { endpoints: string[]; hosts: string
       result: spread(times.syncerSync),
       reference: `git add/commit/tag -a/push + \`etcdctl put\`: ${spread(times.plainSync)}`,
       ratio: overhead(m.syncerSync, m.plainSync),
+    },
+    {
+      area: 'dataset',
+      what: `re-sync after changing ${scale.changed} of the files (same date: a new commit, the tag moved)${of}`,
+      result: spread(times.syncerResync),
+      reference: `the same by hand (tag pushed with +): ${spread(times.plainResync)}`,
+      ratio: overhead(m.syncerResync, m.plainResync),
     },
     {
       area: 'dataset',

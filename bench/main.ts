@@ -92,7 +92,13 @@ async function main(): Promise<void> {
     }
     // Same cluster and namespace: sync and retrieve run against the full registry.
     if (only.has('dataset') && cluster) {
-      rows.push(...(await benchDataset(cluster, NAMESPACE, { files: knob('BENCH_FILES', 10_000), rounds: knob('BENCH_ROUNDS', 5) })));
+      rows.push(
+        ...(await benchDataset(cluster, NAMESPACE, {
+          files: knob('BENCH_FILES', 10_000),
+          rounds: knob('BENCH_ROUNDS', 5),
+          changed: knob('BENCH_CHANGED', 100),
+        })),
+      );
     }
     if (only.has('datalad') && cluster) {
       if (dataladAvailable()) rows.push(...(await benchDatalad(cluster.hosts, knob('BENCH_DATALAD_FILES', 1000), knob('BENCH_DATALAD_ROUNDS', 5))));

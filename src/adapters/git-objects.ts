@@ -22,6 +22,34 @@ export async function lsTree(git: Git, commit: string, paths: string[], options:
   return parseLsTree(await git.run(['ls-tree', '-r', '-z', ...(options.sizes ? ['-l'] : []), '--full-tree', commit, '--', ...paths]));
 }
 
+/** One changed entry between two trees (`git diff-tree --raw`): modes '000000' and zero ids for a side without it. */
+export interface TreeChange {
+  oldMode: string;
+  newMode: string;
+  oldOid: string;
+  newOid: string;
+  path: string;
+}
+
+/**
+ * Entries under `paths` that differ between the trees of `from` and `to` (recursive, no rename
+ * detection: a rename is a deletion and an addition), never fetched; undefined when either commit
+ * is not here. Costs what changed: unchanged subtrees are skipped by their ids.
+ */
+export async function diffTrees(git: Git, from: string, to: string, paths: string[]): Promise<TreeChange[] | undefined> {
+  const out = await git.tryRun([...LOCAL_ONLY, 'diff-tree', '-r', '-z', '--raw', '--no-renames', '--full-index', from, to, '--', ...paths]);
+  if (out === undefined) return undefined;
+  // Each change is ":OLDMODE NEWMODE OLDOID NEWOID STATUS\0PATH\0".
+  const records = out.split('\0');
+  const changes: TreeChange[] = [];
+  for (let i = 0; i + 1 < records.length; i += 2) {
+    const m = /^:(\d{6}) (\d{6}) ([0-9a-f]+) ([0-9a-f]+) [A-Z]\d*$/.exec(records[i]!);
+    if (!m) return undefined;
+    changes.push({ oldMode: m[1]!, newMode: m[2]!, oldOid: m[3]!, newOid: m[4]!, path: records[i + 1]! });
+  }
+  return changes;
+}
+
 /** Objects reachable from `commit` that are not in the local store (found without fetching them). */
 export async function missingObjects(git: Git, commit: string): Promise<string[]> {
   const walk = await git.run(['rev-list', '--objects', '--missing=print', '--no-object-names', commit]);

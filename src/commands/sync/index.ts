@@ -292,13 +292,21 @@ export async function sync(rt: Runtime, options: SyncOptions): Promise<SyncResul
   };
   const lockIo = { info, warn: (m: string) => rt.out.warn(m), signal: rt.deps.signal };
   return withLock(join(place.gitDir, 'syncer.lock'), `sync of ${repoPath}`, lockIo, () =>
-    syncLocked(rt, git, done, operator, options, waited ? undefined : place),
+    syncLocked(rt, git, done, operator, options, place.gitDir!, waited ? undefined : place),
   );
 }
 
-async function syncLocked(rt: Runtime, git: Git, done: () => void, operator: string, options: SyncOptions, place?: CheckoutPlace): Promise<SyncResult> {
+async function syncLocked(
+  rt: Runtime,
+  git: Git,
+  done: () => void,
+  operator: string,
+  options: SyncOptions,
+  gitDir: string,
+  place?: CheckoutPlace,
+): Promise<SyncResult> {
   try {
-    let plan = await prepare(rt, git, place, (writes) => rt.registry({ writes }), operator, options);
+    let plan: SyncPlan = { ...(await prepare(rt, git, place, (writes) => rt.registry({ writes }), operator, options)), gitDir };
     if (rt.canPrompt && !rt.flags.yes) {
       const { hub, date, path, changed, remote, branch } = plan;
       rt.out.info(

@@ -10,6 +10,8 @@ import { isName } from '../../core/names.js';
 /** Everything decided before git or etcd is written to. */
 export interface SyncPlan {
   top: string;
+  /** The repository's git dir (where sync keeps its lock and its record of the last count). */
+  gitDir?: string;
   branch: string;
   hub: string;
   date: string;

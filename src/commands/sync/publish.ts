@@ -17,7 +17,8 @@ import type { Runtime } from '../../runtime.js';
 import { buildAdvertisement, OPERATOR_FILE, type SyncPlan, type SyncResult } from './plan.js';
 import { ownEntry } from './own-entry.js';
 import { makeDirs } from '../../adapters/dirs.js';
-import { datasetSize, pushLfsObjects, storeLargeFiles } from '../../adapters/lfs.js';
+import { pushLfsObjects, storeLargeFiles } from '../../adapters/lfs.js';
+import { committedSize } from './size.js';
 
 async function commitDataset(git: Git, plan: SyncPlan): Promise<boolean> {
   const { operatorFile } = plan;
@@ -69,7 +70,7 @@ export async function publish(rt: Runtime, git: Git, registry: Registry, plan: S
   if (lfs.added.length) rt.out.info(`stored with git-lfs (over lfsThresholdMiB): ${lfs.added.join(', ')}`);
   const committed = await commitDataset(git, plan);
   const commit = (await git.revParse('HEAD'))!;
-  const size = await datasetSize(git, commit, path);
+  const size = await committedSize(git, plan.gitDir, commit, path);
   if (size.files === 0) throw usageError(`${path}/ has no committed files`, 'add data to the dataset directory first');
 
   const { files, bytes } = size;
