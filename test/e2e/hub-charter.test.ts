@@ -250,6 +250,18 @@ describe('votes', () => {
     expect(got.stderr).toMatch(/skipping weather\/2026-11-06\/lab-a: not accepted/);
   });
 
+  it('ls --accepted and mirror --accepted keep only accepted datasets; votes are committed in the voter’s repository', async () => {
+    const dates = await c.syncer(['ls', 'weather', '--accepted', '--json']);
+    expect(dates.code, dates.stderr).toBe(0);
+    expect(json(dates.stdout).map((d: { date: string }) => d.date)).toEqual([D1]);
+    const archive = join(world.root, 'archive.git');
+    const m = await c.syncer(['mirror', '--to', archive, '--hub', 'weather', '--accepted', '--json']);
+    expect(m.code, m.stderr).toBe(0);
+    expect(json(m.stdout).changes.map((ch: { key: string }) => ch.key)).toEqual([`weather/${D1}/lab-a`]);
+    const recorded = json(git(w.repo, 'show', `HEAD:.syncer/votes/weather/${D2}/lab-a.json`));
+    expect(recorded).toEqual(json(read(`votes/weather/${D2}/lab-a/lab-w`)!));
+  });
+
   it('a validator changes its vote; rejection wins; forged votes do not count', async () => {
     const r = await w.syncer(['vote', 'weather', D1, 'lab-a', '--invalid', '--reason', 'a column is empty', '--json']);
     expect(r.code, r.stderr).toBe(0);

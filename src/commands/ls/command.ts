@@ -6,8 +6,12 @@ export const lsCommand = defineCommand<LsOptions>({
   usage: 'ls [hub] [date]',
   describe: "list hubs, a hub's dates, or one date's datasets",
   positionals: { hub: { describe: 'a hub: list its dates' }, date: { describe: 'YYYY-MM-DD or latest: list its datasets' } },
-  flags: { all: { type: 'boolean', describe: 'also show syncs in progress (marked)' }, ...trustFlags },
+  flags: {
+    all: { type: 'boolean', describe: 'also show syncs in progress (marked)' },
+    accepted: { type: 'boolean', describe: "only datasets their hub's validators accepted" },
+    ...trustFlags,
+  },
   examples: ['$0 ls weather 2026-11-22 --json'],
-  options: (a) => ({ hub: a.string('hub'), date: a.string('date'), all: a.boolean('all'), ...trustOptions(a) }),
+  options: (a) => ({ hub: a.string('hub'), date: a.string('date'), all: a.boolean('all'), accepted: a.boolean('accepted'), ...trustOptions(a) }),
   load: async () => (await import('./index.js')).run,
 });

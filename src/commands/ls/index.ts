@@ -17,6 +17,8 @@ export interface LsOptions {
   acceptKey?: boolean;
   /** Also show syncs in progress (marked). */
   all?: boolean;
+  /** Only datasets their hub's validators accepted (the Verifier skips the others). */
+  accepted?: boolean;
 }
 
 export async function run(rt: Runtime, options: LsOptions): Promise<void> {

@@ -28,6 +28,8 @@ export interface MirrorOptions {
   acceptKey?: boolean;
   /** Archive datasets whose symbolic links lead out of them (refused by default). */
   allowSymlinks?: boolean;
+  /** Only datasets their hub's validators accepted (the Verifier skips the others). */
+  accepted?: boolean;
 }
 
 interface Change {

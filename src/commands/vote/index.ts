@@ -11,6 +11,7 @@ import { fingerprint } from '../../core/signing.js';
 import { MAX_REASON, parseVote, signVote, validityText, type Validity } from '../../core/validity.js';
 import type { Runtime } from '../../runtime.js';
 import { refusedHint, Verifier } from '../../verifier.js';
+import { recordFile, voteFile } from '../hub/record.js';
 
 export interface VoteOptions {
   hub: string;
@@ -87,6 +88,7 @@ export async function run(rt: Runtime, options: VoteOptions): Promise<void> {
   if (!(await registry.putVote(id, voter, JSON.stringify(vote), existing?.modRevision))) {
     throw new SyncerError('REGISTRY', `your vote on ${hub}/${date}/${operator} changed meanwhile; nothing was written`, { hint: 'run it again' });
   }
+  await recordFile(rt, voteFile(id), vote, `vote ${options.verdict} on ${hub}/${date}/${operator}`);
   verifier.hubs.forget(hub, date);
   const [validity] = await verifier.hubs.validity([ad]);
   const result: VoteResult = { hub, date, operator, commit: ad.commit, voter, verdict: options.verdict, counted, validity: validity! };
