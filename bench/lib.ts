@@ -3,7 +3,8 @@
  * progress on stderr. Nothing here asserts anything: a benchmark reports, it does not test.
  */
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const ROOT = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
@@ -52,6 +53,26 @@ export function timeOk(label: string, cmd: string, args: string[], options: Spaw
   const t = timeCommand(cmd, args, options);
   if (t.code !== 0) throw new Error(`${label} exited ${t.code}:\n${t.stderr.slice(-2000)}`);
   return t;
+}
+
+const GNU_TIME = '/usr/bin/time';
+
+/**
+ * Peak resident memory (MB) of one run of a command, as GNU time reports it (its maximum RSS);
+ * undefined without /usr/bin/time (Debian: apt-get install time) or when the command fails.
+ */
+export function peakRssMb(cmd: string, args: string[], options: SpawnSyncOptions = {}): number | undefined {
+  if (!existsSync(GNU_TIME)) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'syncer-bench-rss-'));
+  try {
+    const out = join(dir, 'rss');
+    const res = spawnSync(GNU_TIME, ['-f', '%M', '-o', out, cmd, ...args], { stdio: ['ignore', 'ignore', 'ignore'], ...options });
+    if (res.status !== 0) return undefined;
+    const kb = Number(readFileSync(out, 'utf8').trim().split('\n').at(-1));
+    return Number.isFinite(kb) && kb > 0 ? kb / 1024 : undefined;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export function median(xs: number[]): number {

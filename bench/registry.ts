@@ -13,7 +13,7 @@ import { keys } from '../dist/core/keys.js';
 import { parseAdvertisement, serializeAdvertisement } from '../dist/core/advertisement.js';
 import { advertisementSigningText, generateKeyPair, signText } from '../dist/core/signing.js';
 import { signRecord } from '../dist/core/operator-record.js';
-import { BIN, fmtMs, median, progress, ratio, spread, timeOk, type Row } from './lib.js';
+import { BIN, fmtMs, median, peakRssMb, progress, ratio, spread, timeOk, type Row } from './lib.js';
 
 export interface RegistryScale {
   hubs: number;
@@ -218,6 +218,42 @@ export async function benchRegistry(cluster: { endpoints: string[]; hosts: strin
     for (let i = 0; i < scale.runs; i++) ms.push(fn().ms);
     return { median: median(ms), text: spread(ms), note };
   };
+  const floorRun = () => timeOk('node -e 0', process.execPath, ['-e', '0'], { env });
+  /**
+   * syncer against its floor (`node -e 0` + the same read with etcdctl), after one warm-up each
+   * (the verified-signature cache fills then): `runs` rounds of the three, alternating the order
+   * so drift in the machine's load falls on both sides alike; medians. Peak memory from one more
+   * run of each (GNU time's maximum RSS).
+   */
+  const paired = (label: string, args: string[], ref: string[]) => {
+    progress(`  ${label} against node -e 0 + etcdctl ${ref.join(' ')} (${scale.runs} alternating rounds)`);
+    const run = { syncer: () => syncer(label, args), etcdctl: () => etcdctl(`etcdctl ${ref.join(' ')}`, ref), node: floorRun };
+    for (const f of Object.values(run)) f();
+    const ms = { syncer: [] as number[], etcdctl: [] as number[], node: [] as number[] };
+    for (let i = 0; i < scale.runs; i++) {
+      const order = (['syncer', 'etcdctl', 'node'] as const).slice();
+      if (i % 2) order.reverse();
+      for (const which of order) ms[which].push(run[which]().ms);
+    }
+    const floor = ms.etcdctl.map((e, i) => e + ms.node[i]!);
+    const rss = {
+      syncer: peakRssMb(process.execPath, [BIN, ...args], { env }),
+      etcdctl: peakRssMb('etcdctl', ['--endpoints', cluster.endpoints[0]!, ...ref], { env: etcdEnv }),
+      node: peakRssMb(process.execPath, ['-e', '0'], { env }),
+    };
+    const mb = (x: number) => `${x.toFixed(0)} MB`;
+    const memory =
+      rss.syncer !== undefined && rss.etcdctl !== undefined && rss.node !== undefined
+        ? { text: mb(rss.syncer), reference: `${mb(rss.etcdctl)} + ${mb(rss.node)}`, ratio: ratio(rss.syncer, rss.etcdctl + rss.node) }
+        : undefined;
+    return {
+      median: median(ms.syncer),
+      text: spread(ms.syncer),
+      floor: median(floor),
+      reference: `${spread(ms.etcdctl)} + \`node -e 0\` ${fmtMs(median(ms.node))}`,
+      memory,
+    };
+  };
 
   const hub = hubName(Math.floor(scale.hubs / 2));
   const date = dateName(Math.floor(scale.dates / 2));
@@ -234,17 +270,10 @@ export async function benchRegistry(cluster: { endpoints: string[]; hosts: strin
     const hubsSeen = `${hubsJson.length} hubs, ${hubsJson.reduce((n, h) => n + h.dates, 0)} hub-dates`;
     const datesSeen = `${datesJson.length} dates, ${datesJson.reduce((n, d) => n + d.operators.length, 0)} operators`;
 
-    const lsHubs = measure('syncer ls', () => syncer('syncer ls', ['ls']));
-    const refHubs = measure(`etcdctl keys-only ${k.dateIndexPrefix}`, () =>
-      etcdctl('etcdctl get index', ['get', '--prefix', '--keys-only', k.dateIndexPrefix]),
-    );
-    const lsDates = measure(`syncer ls ${hub}`, () => syncer('syncer ls hub', ['ls', hub]));
+    const lsHubs = paired('syncer ls', ['ls'], ['get', '--prefix', '--keys-only', k.dateIndexPrefix]);
     // ls HUB reads the hub's values and verifies each (so a planted entry never passes for a date).
-    const refDates = measure(`etcdctl get ${k.hubDatasetsPrefix(hub)}`, () => etcdctl('etcdctl get hub', ['get', '--prefix', k.hubDatasetsPrefix(hub)]));
-    const lsEntries = measure(`syncer ls ${hub} ${date}`, () => syncer('syncer ls hub date', ['ls', hub, date]));
-    const refEntries = measure(`etcdctl get ${k.dateDatasetsPrefix(hub, date)}`, () =>
-      etcdctl('etcdctl get date', ['get', '--prefix', k.dateDatasetsPrefix(hub, date)]),
-    );
+    const lsDates = paired(`syncer ls ${hub}`, ['ls', hub], ['get', '--prefix', k.hubDatasetsPrefix(hub)]);
+    const lsEntries = paired(`syncer ls ${hub} ${date}`, ['ls', hub, date], ['get', '--prefix', k.dateDatasetsPrefix(hub, date)]);
     const fullScan = measure(
       `etcdctl keys-only ${k.datasetsPrefix}`,
       () => etcdctl('etcdctl get datasets', ['get', '--prefix', '--keys-only', k.datasetsPrefix]),
@@ -253,6 +282,18 @@ export async function benchRegistry(cluster: { endpoints: string[]; hosts: strin
         return n === ads ? undefined : `saw ${n} keys, expected ${ads}`;
       },
     );
+    const memoryRow = (what: string, m: ReturnType<typeof paired>): Row[] =>
+      m.memory
+        ? [
+            {
+              area: 'registry',
+              what: `peak memory (max RSS) of ${what}`,
+              result: m.memory.text,
+              reference: `etcdctl + \`node -e 0\`: ${m.memory.reference}`,
+              ratio: m.memory.ratio,
+            },
+          ]
+        : [{ area: 'registry', what: `peak memory of ${what}: not measured (needs /usr/bin/time: apt-get install time)`, result: '-' }];
 
     const n = (x: number) => x.toLocaleString('en-US');
     return [
@@ -266,25 +307,28 @@ export async function benchRegistry(cluster: { endpoints: string[]; hosts: strin
       },
       {
         area: 'registry',
-        what: `\`syncer ls\`: ${hubsSeen} (from ${n(markers)} index markers), median (range) of ${scale.runs}`,
+        what: `\`syncer ls\`: ${hubsSeen} (from ${n(markers)} index markers), median (range) of ${scale.runs}, against its floor: etcdctl + node's start-up`,
         result: lsHubs.text,
-        reference: `\`etcdctl get --prefix --keys-only ${k.dateIndexPrefix}\`: ${refHubs.text}`,
-        ratio: ratio(lsHubs.median, refHubs.median),
+        reference: `\`etcdctl get --prefix --keys-only ${k.dateIndexPrefix}\`: ${lsHubs.reference}`,
+        ratio: ratio(lsHubs.median, lsHubs.floor),
       },
+      ...memoryRow('`syncer ls`', lsHubs),
       {
         area: 'registry',
         what: `\`syncer ls ${hub}\`: ${datesSeen} (${n(scale.dates * scale.operators)} values parsed, signatures verified), median (range) of ${scale.runs}`,
         result: lsDates.text,
-        reference: `\`etcdctl get --prefix ${k.hubDatasetsPrefix(hub)}\`: ${refDates.text}`,
-        ratio: ratio(lsDates.median, refDates.median),
+        reference: `\`etcdctl get --prefix ${k.hubDatasetsPrefix(hub)}\`: ${lsDates.reference}`,
+        ratio: ratio(lsDates.median, lsDates.floor),
       },
+      ...memoryRow(`\`syncer ls ${hub}\``, lsDates),
       {
         area: 'registry',
         what: `\`syncer ls ${hub} ${date}\`: ${entriesJson.length} advertisements (values parsed, signatures verified), median (range) of ${scale.runs}`,
         result: lsEntries.text,
-        reference: `\`etcdctl get --prefix ${k.dateDatasetsPrefix(hub, date)}\`: ${refEntries.text}`,
-        ratio: ratio(lsEntries.median, refEntries.median),
+        reference: `\`etcdctl get --prefix ${k.dateDatasetsPrefix(hub, date)}\`: ${lsEntries.reference}`,
+        ratio: ratio(lsEntries.median, lsEntries.floor),
       },
+      ...memoryRow(`\`syncer ls ${hub} ${date}\``, lsEntries),
       {
         area: 'registry',
         what: `reference: all ${n(ads)} advertisement keys, keys-only, median (range) of ${scale.runs}${fullScan.note ? ` (${fullScan.note})` : ''}`,

@@ -1,7 +1,21 @@
 /** The entry point: parse, run, and turn errors into exit codes. Nothing else exits. */
+import { readFileSync } from 'node:fs';
 import { ExitCode, fileSystemError, hasKind, SyncerError } from './errors.js';
-import { parseArgs } from './cli.js';
+import type { parseArgs } from './cli.js';
 import type { Deps } from './runtime.js';
+
+/**
+ * `syncer --version` (and `--version --json`) alone: answered before the parser and the commands'
+ * declarations load (start-up is what this command measures); any other use of --version goes
+ * through the parser, which answers it the same way.
+ */
+function versionOnly(argv: string[], deps: Deps): boolean {
+  const json = argv.length === 2 && argv.includes('--json');
+  if (!argv.includes('--version') || argv.length > 2 || (argv.length === 2 && !json)) return false;
+  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  deps.stdout.write(json ? `${JSON.stringify({ version })}\n` : `${version}\n`);
+  return true;
+}
 
 function report(deps: Deps, e: unknown, verbose: boolean): number {
   e = fileSystemError(e) ?? e;
@@ -22,6 +36,8 @@ export async function main(argv: string[], deps: Deps): Promise<number> {
   const verbose = argv.includes('--verbose');
   let selected: Awaited<ReturnType<typeof parseArgs>>;
   try {
+    if (versionOnly(argv, deps)) return ExitCode.OK;
+    const { parseArgs } = await import('./cli.js');
     selected = await parseArgs(argv, { stdout: (s) => deps.stdout.write(s), width: (deps.stdout as NodeJS.WriteStream).columns });
   } catch (e) {
     if (e instanceof SyncerError) return report(deps, e, verbose);

@@ -1,14 +1,33 @@
 /** syncer ls [hub [date]]: hubs, a hub's dates (newest first), or one date's advertisements. */
 import { checkDate, checkName } from '../../core/names.js';
 import type { Runtime } from '../../runtime.js';
-import { refusedHint, Verifier } from '../../verifier.js';
+import type { Verifier } from '../../verifier.js';
 import { verifyError } from '../../errors.js';
 import { escapeControl } from '../../core/sanitize.js';
-import { addMetaColumn } from '../../core/meta.js';
-import { datesOf } from '../retrieve/plan.js';
 import type { Advertisement } from '../../core/advertisement.js';
 import type { DateSummary, Registry, Skipped } from '../../adapters/registry.js';
-import { type Validity, validityText } from '../../core/validity.js';
+import type { Validity } from '../../core/validity.js';
+
+/**
+ * What reading a hub needs (the verifier, its trust and charter rules, the table's extra columns),
+ * loaded only then: `syncer ls` lists hubs from the index alone and loads none of it.
+ */
+async function hubReading() {
+  const [verifier, meta, plan, validity] = await Promise.all([
+    import('../../verifier.js'),
+    import('../../core/meta.js'),
+    import('../retrieve/plan.js'),
+    import('../../core/validity.js'),
+  ]);
+  return {
+    Verifier: verifier.Verifier,
+    refusedHint: verifier.refusedHint,
+    addMetaColumn: meta.addMetaColumn,
+    datesOf: plan.datesOf,
+    validityText: validity.validityText,
+  };
+}
+type HubReading = Awaited<ReturnType<typeof hubReading>>;
 
 export interface LsOptions {
   hub?: string;
@@ -26,18 +45,19 @@ export async function run(rt: Runtime, options: LsOptions): Promise<void> {
   if (options.date !== undefined && options.date !== 'latest') checkDate(options.date);
   const registry = await rt.registry();
   if (options.hub === undefined) return listHubs(rt, registry);
-  const verifier = new Verifier(rt, registry, options);
+  const m = await hubReading();
+  const verifier = new m.Verifier(rt, registry, options);
   // A hub's dates come from its advertisements that verify (one read of that hub), so an entry that
   // does not parse or verify is skipped here too and never passes for the latest.
-  const hub = options.date === undefined || options.date === 'latest' ? await verifiedHub(registry, verifier, options.hub) : undefined;
-  const date = options.date === 'latest' ? latestDate(options.hub, hub!) : options.date;
+  const hub = options.date === undefined || options.date === 'latest' ? await verifiedHub(m, registry, verifier, options.hub) : undefined;
+  const date = options.date === 'latest' ? latestDate(m, options.hub, hub!) : options.date;
   if (date === undefined && options.date === 'latest') {
     rt.out.result([], () => `no datasets for hub ${options.hub}`);
     return;
   }
   if (date === undefined) return listDates(rt, registry, options.hub, hub!.dates, !!options.all);
   const entries = hub ? hub.entries.filter((e) => e.date === date) : (await verifier.usable(await registry.listEntries(options.hub, date))).ok;
-  return listEntries(rt, registry, options.hub, date, entries, !!options.all, await verifier.hubs.validity(entries));
+  return listEntries(m, rt, registry, options.hub, date, entries, !!options.all, await verifier.hubs.validity(entries));
 }
 
 async function listHubs(rt: Runtime, registry: Registry): Promise<void> {
@@ -59,20 +79,20 @@ interface VerifiedHub {
   problems: string[];
 }
 
-async function verifiedHub(registry: Registry, verifier: Verifier, hub: string): Promise<VerifiedHub> {
+async function verifiedHub(m: HubReading, registry: Registry, verifier: Verifier, hub: string): Promise<VerifiedHub> {
   const skipped: Skipped[] = [];
   const { ok, refused } = await verifier.usable(await registry.listHubEntries(hub, skipped));
   const problems = [...skipped.map((s) => s.problem), ...refused.map((r) => `${r.ad.hub}/${r.ad.date}/${r.ad.operator}: ${escapeControl(r.problem)}`)];
-  return { entries: ok, dates: datesOf(ok), problems };
+  return { entries: ok, dates: m.datesOf(ok), problems };
 }
 
 /** The newest date with a verified entry; entries that exist but are all refused are exit 5, as for retrieve --date latest. */
-function latestDate(hub: string, verified: VerifiedHub): string | undefined {
+function latestDate(m: HubReading, hub: string, verified: VerifiedHub): string | undefined {
   const latest = verified.dates[0];
   if (latest) return latest.date;
   if (verified.problems.length > 0) {
     const shown = verified.problems.slice(0, 3).join('; ') + (verified.problems.length > 3 ? '; ...' : '');
-    throw verifyError(`refusing every advertisement for hub ${hub}: ${shown}`, refusedHint(verified.problems));
+    throw verifyError(`refusing every advertisement for hub ${hub}: ${shown}`, m.refusedHint(verified.problems));
   }
   return undefined;
 }
@@ -95,6 +115,7 @@ async function listDates(rt: Runtime, registry: Registry, hub: string, verifiedD
 }
 
 async function listEntries(
+  m: HubReading,
   rt: Runtime,
   registry: Registry,
   hub: string,
@@ -118,7 +139,7 @@ async function listEntries(
     e.files,
     e.bytes,
     e.syncedAt,
-    validityText(validity[i]!),
+    m.validityText(validity[i]!),
     e.remote,
     e.message.slice(0, 60),
   ]);
@@ -129,6 +150,6 @@ async function listEntries(
     }
   }
   const head = ['OPERATOR', 'COMMIT', 'FILES', 'BYTES', 'SYNCED', 'VALIDITY', 'REMOTE', 'MESSAGE'];
-  addMetaColumn(entries, rows, table, head);
+  m.addMetaColumn(entries, rows, table, head);
   rt.out.result(rows, () => (rows.length === 0 ? `no datasets for ${hub} on ${date}` : rt.out.table(head, table)));
 }
