@@ -26,6 +26,10 @@ export interface HubCharter extends ResolvedCharter {
 export class HubRules {
   private readonly charters = new Map<string, { at: number; charter: Promise<HubCharter> }>();
   private readonly votes = new Map<string, Promise<VoteDoc[]>>();
+  /** The whole hub's votes by date, once a second date of it was asked for. */
+  private readonly hubVotes = new Map<string, Promise<Map<string, VoteDoc[]>>>();
+  /** Hubs with a date read already. */
+  private readonly datesRead = new Set<string>();
 
   constructor(
     private readonly registry: Registry,
@@ -84,28 +88,44 @@ export class HubRules {
     return `${ad.operator} is not a listed publisher of hub ${ad.hub} (charter version ${current.version})`;
   }
 
-  /** The votes about `hub` on `date` whose keys and values parse (the others skipped with a warning). */
+  /**
+   * The votes about `hub` on `date` whose keys and values parse (the others skipped with a
+   * warning): one read of that date, and once a second date of the hub is asked for (a listing of
+   * its history, `--date latest --accepted`), one read of the whole hub's votes for the rest.
+   */
   private votesOf(hub: string, date: string): Promise<VoteDoc[]> {
     const key = `${hub}/${date}`;
-    let votes = this.votes.get(key);
-    if (!votes) {
-      votes = (async () => {
-        const out: VoteDoc[] = [];
-        for (const { id, kv } of await this.registry.listVotes(hub, date)) {
-          const parsed = parseVote(kv.value, id);
-          if (parsed.ok) out.push(parsed.doc);
-          else this.skip(`vote ${id.hub}/${id.date}/${id.operator}/${id.voter}`, parsed.problem);
-        }
-        return out;
-      })();
-      this.votes.set(key, votes);
+    const cached = this.votes.get(key);
+    if (cached) return cached;
+    let whole = this.hubVotes.get(hub);
+    if (!whole && this.datesRead.has(hub)) {
+      whole = this.readVotes(hub).then((docs) => {
+        const byDate = new Map<string, VoteDoc[]>();
+        for (const doc of docs) byDate.set(doc.vote.date, [...(byDate.get(doc.vote.date) ?? []), doc]);
+        return byDate;
+      });
+      this.hubVotes.set(hub, whole);
     }
+    const votes = whole ? whole.then((byDate) => byDate.get(date) ?? []) : this.readVotes(hub, date);
+    this.datesRead.add(hub);
+    this.votes.set(key, votes);
     return votes;
+  }
+
+  private async readVotes(hub: string, date?: string): Promise<VoteDoc[]> {
+    const out: VoteDoc[] = [];
+    for (const { id, kv } of await this.registry.listVotes(hub, date)) {
+      const parsed = parseVote(kv.value, id);
+      if (parsed.ok) out.push(parsed.doc);
+      else this.skip(`vote ${id.hub}/${id.date}/${id.operator}/${id.voter}`, parsed.problem);
+    }
+    return out;
   }
 
   /** Forget what was read of `hub` on `date` (after a vote of our own). */
   forget(hub: string, date: string): void {
     this.votes.delete(`${hub}/${date}`);
+    this.hubVotes.delete(hub);
   }
 
   /** The validity of each advertisement (in the order given), from the votes of its hub's validators that verify. */
