@@ -18,6 +18,7 @@ const declarations: Record<string, () => Promise<Spec>> = {
   source: async () => (await import('./source/command.js')).sourceCommand,
   operators: async () => (await import('./operators/command.js')).operatorsCommand,
   describe: async () => (await import('./describe/command.js')).describeCommand,
+  search: async () => (await import('./search/command.js')).searchCommand,
   keys: async () => (await import('./keys/command.js')).keysCommand,
   hub: async () => (await import('./hub/command.js')).hubCommand,
   vote: async () => (await import('./vote/command.js')).voteCommand,

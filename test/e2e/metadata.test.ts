@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, World, type Operator } from '../helpers/world.js';
+import { freshKey, operatorKey, signAd } from '../helpers/forge.js';
 
 let world: World;
 let a: Operator;
@@ -142,5 +143,105 @@ describe('describe: a starter datapackage.json', () => {
     expect(empty.code).toBe(2);
     expect(empty.stderr).toMatch(/holds no files/);
     expect(existsSync(join(a.repo, 'empty', 'datapackage.json'))).toBe(false);
+  });
+});
+
+describe('search', () => {
+  let b: Operator;
+  let date: string;
+  const search = async (args: string[]) => {
+    const r = await b.syncer(['search', ...args, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    return JSON.parse(r.stdout) as { hub: string; operator: string; title?: string; licenses?: string[] }[];
+  };
+  const found = (rows: { hub: string; operator: string }[]) => rows.map((r) => `${r.hub}/${r.operator}`).sort();
+  const planted = (hub: string, meta: Record<string, unknown>) => ({
+    schema: 1,
+    hub,
+    date,
+    operator: 'lab-a',
+    remote: a.remoteUrl,
+    branch: 'main',
+    commit: 'c'.repeat(40),
+    tag: `syncer/${hub}/${date}`,
+    path: hub,
+    files: 1,
+    bytes: 1,
+    message: 'planted',
+    syncedAt: new Date().toISOString(),
+    runId: 'planted',
+    meta,
+  });
+
+  beforeAll(async () => {
+    b = await world.operator('lab-b');
+    b.write({
+      'snow/depth.csv': 'id,cm\n1,20\n',
+      'snow/datapackage.json': JSON.stringify({
+        name: 'snow',
+        title: 'Snow depth',
+        keywords: ['snow', 'hydrology'],
+        licenses: [{ name: 'ODC-BY-1.0' }],
+        resources: [{ name: 'depth', path: 'depth.csv' }],
+      }),
+    });
+    const r = await b.syncer(['sync', '--hub', 'snow', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    date = syncedDate(r.stdout);
+    // Not signed by lab-a's key: never found.
+    world.etcdPut(`datasets/forged/${date}/lab-a`, JSON.stringify(signAd(planted('forged', { title: 'Forged', keywords: ['hydrology'] }), freshKey())));
+    // Signed by lab-a's key, with hostile text.
+    const hostile = { title: `evil\u202eexe.txt\u001b[2J\u0007${'x'.repeat(900)}`, keywords: ['hostile\u202e', 'bell\u0007'], licenses: ['CC0\u001b[31m'] };
+    world.etcdPut(`datasets/hostile/${date}/lab-a`, JSON.stringify(signAd(planted('hostile', hostile), operatorKey(a))));
+  });
+
+  it('finds datasets by keyword, title, hub and resource name, each once, verified only', async () => {
+    const r = await b.syncer(['search', 'hydrology', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(found(JSON.parse(r.stdout))).toEqual(['rain/lab-a', 'snow/lab-b']);
+    expect(r.stderr).toMatch(/forged\/.*lab-a/); // skipped with a warning
+    expect(found(await search(['precipitation']))).toEqual(['rain/lab-a']);
+    expect(found(await search(['upper valley']))).toEqual(['rain/lab-a']);
+    expect(found(await search(['upper snow']))).toEqual([]);
+    expect(found(await search(['gauges']))).toEqual(['rain/lab-a']);
+    expect(found(await search(['stations']))).toEqual(['obs/lab-a']);
+    expect(found(await search(['forged']))).toEqual([]);
+    const [snow] = await search(['snow']);
+    expect(snow).toMatchObject({ hub: 'snow', operator: 'lab-b', date, title: 'Snow depth', licenses: ['ODC-BY-1.0'], dates: 1 });
+  });
+
+  it('filters by licence, operator, hub and date', async () => {
+    expect(found(await search(['hydrology', '--license', 'odc-by-1.0']))).toEqual(['snow/lab-b']);
+    expect(found(await search(['hydrology', '--license', 'CC-BY-4.0']))).toEqual(['rain/lab-a']);
+    expect(found(await search(['--operator', 'lab-b']))).toEqual(['snow/lab-b']);
+    expect(found(await search(['hydrology', '--hub', 'rain']))).toEqual(['rain/lab-a']);
+    expect(found(await search(['hydrology', '--since', date]))).toEqual(['rain/lab-a', 'snow/lab-b']);
+    const next = new Date(Date.parse(`${date}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+    expect(await search(['hydrology', '--since', next])).toEqual([]);
+    const bad = await b.syncer(['search', 'x', '--since', 'yesterday']);
+    expect(bad.code).toBe(2);
+  });
+
+  it('shows hostile metadata escaped and cut in tables (search and ls), whole only in --json', async () => {
+    const table = await b.syncer(['search', 'hostile']);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).not.toMatch(/[\u202e\u001b\u0007]/);
+    expect(table.stdout).toContain('evil\\u202eexe.txt\\x1b[2J\\x07');
+    for (const line of table.stdout.split('\n')) expect(line.length).toBeLessThan(300);
+    const ls = await b.syncer(['ls', 'hostile', date]);
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stdout).not.toMatch(/[\u202e\u001b\u0007]/);
+    expect(ls.stdout).toContain('evil\\u202eexe.txt');
+    for (const line of ls.stdout.split('\n')) expect(line.length).toBeLessThan(400);
+    const [row] = await search(['hostile']);
+    expect(row!.title).toHaveLength(`evil\u202eexe.txt\u001b[2J\u0007`.length + 900);
+  });
+
+  it('refuses metadata over the read bounds (skipped, with a warning)', async () => {
+    world.etcdPut(`datasets/huge/${date}/lab-a`, JSON.stringify(signAd(planted('huge', { title: 'y'.repeat(5000), keywords: ['big'] }), operatorKey(a))));
+    const r = await b.syncer(['search', 'big', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([]);
+    expect(r.stderr).toMatch(/huge\/.*meta\.title: expected at most 1,000 characters/);
   });
 });
