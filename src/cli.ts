@@ -32,6 +32,15 @@ const globalFlags: Record<string, FlagSpec> = {
 };
 const parserFlags: Record<string, FlagSpec> = { help: { type: 'boolean', alias: 'h' }, version: { type: 'boolean' } };
 
+/** `syncer --help` at `width` (at most 110), drawn from every command's declaration. */
+export async function rootHelpPage(width: number): Promise<string> {
+  const { rootHelp } = await import('./cli/help.js');
+  return rootHelp(DESCRIPTION, await loadCommands(), globalFlags, width);
+}
+
+/** The width help is drawn at: the terminal's columns (100 when not a terminal), at most 110. */
+export const helpWidth = (columns: number | undefined) => Math.min(columns ?? 100, 110);
+
 const takesValue = (flags: Record<string, FlagSpec>, token: string) => {
   const name = token.startsWith('--') ? token.slice(2) : Object.keys(flags).find((n) => flags[n]!.alias === token.slice(1));
   return !token.includes('=') && !!name && flags[name] !== undefined && flags[name]!.type !== 'boolean';
@@ -72,10 +81,10 @@ export async function parseArgs(argv: string[], io: { stdout: (s: string) => voi
     throw parseError(e as Error);
   }
   const values = parsed.values as Record<string, unknown>;
-  const width = Math.min(io.width ?? 100, 110);
+  const width = helpWidth(io.width);
   if (values.help) {
-    const { commandHelp, rootHelp } = await import('./cli/help.js');
-    io.stdout(spec ? commandHelp(path.map(nameOf).join(' '), spec, globalFlags, width) : rootHelp(DESCRIPTION, await loadCommands(), globalFlags, width));
+    const { commandHelp } = await import('./cli/help.js');
+    io.stdout(spec ? commandHelp(path.map(nameOf).join(' '), spec, globalFlags, width) : await rootHelpPage(width));
     return undefined;
   }
   if (values.version && !spec) {

@@ -1,5 +1,5 @@
 /** The entry point: parse, run, and turn errors into exit codes. Nothing else exits. */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { ExitCode, fileSystemError, hasKind, SyncerError } from './errors.js';
 import type { parseArgs } from './cli.js';
 import type { Deps } from './runtime.js';
@@ -32,11 +32,31 @@ function report(deps: Deps, e: unknown, verbose: boolean): number {
   return ExitCode.UNEXPECTED;
 }
 
+/**
+ * `syncer --help` (or `-h`) alone: the page `npm run build` drew (cli/write-help.ts) when it is
+ * there for this width and newer than this file (else drawn from the commands' declarations).
+ */
+function prerenderedHelp(argv: string[], deps: Deps): boolean {
+  if (argv.length !== 1 || (argv[0] !== '--help' && argv[0] !== '-h')) return false;
+  const columns = (deps.stdout as NodeJS.WriteStream).columns;
+  const width = Math.min(columns ?? 100, 110); // cli.ts's helpWidth, without loading the parser
+  try {
+    const file = new URL('./cli/root-help.json', import.meta.url);
+    if (statSync(file).mtimeMs < statSync(new URL(import.meta.url)).mtimeMs) return false;
+    const page = (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>)[width];
+    if (typeof page !== 'string') return false;
+    deps.stdout.write(page);
+    return true;
+  } catch {
+    return false; // not built by npm run build: drawn from the declarations
+  }
+}
+
 export async function main(argv: string[], deps: Deps): Promise<number> {
   const verbose = argv.includes('--verbose');
   let selected: Awaited<ReturnType<typeof parseArgs>>;
   try {
-    if (versionOnly(argv, deps)) return ExitCode.OK;
+    if (versionOnly(argv, deps) || prerenderedHelp(argv, deps)) return ExitCode.OK;
     const { parseArgs } = await import('./cli.js');
     selected = await parseArgs(argv, { stdout: (s) => deps.stdout.write(s), width: (deps.stdout as NodeJS.WriteStream).columns });
   } catch (e) {
