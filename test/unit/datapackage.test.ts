@@ -1,5 +1,7 @@
 /** Data Package descriptors (issue 14): the message naming the field, and the bounded summary signed as `meta`. */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import Ajv from 'ajv';
 import { describeFindings, fieldName, summarizeDescriptor } from '../../src/core/datapackage.js';
 import { descriptorProblem } from '../../src/commands/sync/metadata.js';
 import { metaSchema, WRITE_LIMITS } from '../../src/core/meta.js';
@@ -7,6 +9,12 @@ import { metaSchema, WRITE_LIMITS } from '../../src/core/meta.js';
 const valid = { name: 'x', resources: [{ name: 'a', path: 'a.csv' }] };
 
 describe('descriptor validation (the vendored Data Package schema, ajv)', () => {
+  it('the vendored schema is a valid JSON Schema (sync compiles it without checking that)', () => {
+    const schema = JSON.parse(readFileSync(new URL('../../schemas/datapackage/data-package.json', import.meta.url), 'utf8'));
+    delete schema.$schema;
+    const ajv = new Ajv({ strict: false, logger: false });
+    expect(ajv.validateSchema(schema), JSON.stringify(ajv.errors)).toBe(true);
+  });
   it('accepts a minimal and a full descriptor', () => {
     expect(descriptorProblem(valid)).toBeUndefined();
     const full = {
