@@ -13,7 +13,7 @@ import type { EmbeddedEtcd } from './adapters/embedded-etcd.js';
 import { Git, type GitContext } from './adapters/git.js';
 import { userPaths, type UserPaths } from './config/paths.js';
 import { configFilePath, readConfigFile } from './config/store.js';
-import { resolveConfig } from './config/resolve.js';
+import { envKnob, resolveConfig } from './config/resolve.js';
 import { Keystore } from './adapters/keystore.js';
 import { parseTrustFile, type TrustFile } from './core/trust-file.js';
 import type { Config, FileConfig } from './config/schema.js';
@@ -232,6 +232,10 @@ export class Runtime {
     const ctx: GitContext = {
       env: this.deps.env,
       stallTimeoutMs: this.config.gitStallTimeoutSeconds * 1000,
+      handshake: {
+        maxBytes: envKnob(this.deps.env, 'SYNCER_GIT_HANDSHAKE_MIB') * 1048576,
+        maxMs: envKnob(this.deps.env, 'SYNCER_GIT_HANDSHAKE_TIMEOUT') * 1000,
+      },
       signal: this.deps.signal,
       progress: bar ? (e) => bar.update(e.stage, e.progress) : undefined,
     };

@@ -5,9 +5,35 @@
  * still moves survives and a remote that sends nothing is cut off. git's progress lines are
  * parsed into events for the caller (shown only on a TTY) and kept out of the stderr text used
  * for errors and warnings.
+ *
+ * Movement is not enough before the pack begins: a hostile remote can stream an endless list of
+ * refs (git keeps them all in memory) or endless messages, and bytes move forever. So the
+ * handshake of a fetch, ls-remote, push or clone (everything until git's own meter for the pack,
+ * "Receiving objects" or a push's "Enumerating objects", printed while git's pack process runs)
+ * is capped in bytes the process tree took in (bytesTakenIn) and in time (`handshake`). An honest
+ * remote's handshake is small and short (syncer asks for single refs); the pack itself, however
+ * long it takes, is never capped.
  */
 import { spawn } from 'node:child_process';
-import { activitySignature } from './transfer-activity.js';
+import { activitySignature, bytesTakenIn, treeRuns, type TreeIo } from './transfer-activity.js';
+
+/** What the handshake (everything before the pack) may read, and how long it may last. */
+export interface HandshakeLimits {
+  maxBytes: number;
+  maxMs: number;
+}
+
+/**
+ * Verbs that talk to a remote from their start (the handshake limits apply to them), and the git
+ * processes that receive or send their pack: the handshake is over when git shows its own meter
+ * while one of these runs (a meter alone could be forged: ssh prints the server's banner).
+ */
+const PACK_PROCESSES: Record<string, readonly string[]> = {
+  fetch: ['index-pack', 'unpack-objects'],
+  clone: ['index-pack', 'unpack-objects'],
+  push: ['pack-objects'],
+  'ls-remote': [],
+};
 
 export interface GitProgressEvent {
   method: string;
@@ -26,6 +52,8 @@ export interface GitProcessOptions {
   signal?: AbortSignal;
   input?: string;
   onProgress?: (event: GitProgressEvent) => void;
+  /** Caps on the handshake of a fetch, ls-remote, push or clone (none: not capped). */
+  handshake?: HandshakeLimits;
 }
 
 export interface GitProcessResult {
@@ -35,6 +63,8 @@ export interface GitProcessResult {
   stderr: string;
   stalled: boolean;
   aborted: boolean;
+  /** Stopped before the pack began: it read more than `handshake.maxBytes`, or lasted over `maxMs`. */
+  handshake?: 'bytes' | 'time';
 }
 
 // "Receiving objects:  45% (2/6), 1.20 MiB | 64.00 KiB/s" or "remote: Counting objects: 100% (13/13), done."
@@ -71,6 +101,14 @@ export function runGitProcess(args: string[], options: GitProcessOptions): Promi
     let lastSignature: string | undefined;
     let killTimer: NodeJS.Timeout | undefined;
     let settled = false;
+    const started = Date.now();
+    const packProcesses = Object.hasOwn(PACK_PROCESSES, method) ? PACK_PROCESSES[method]! : undefined;
+    const limits = packProcesses ? options.handshake : undefined;
+    let handshakeOpen = limits !== undefined; // until git's own meter shows the pack
+    let cut: 'bytes' | 'time' | undefined;
+    const io: TreeIo = new Map(); // bytes read and written by each process of the tree so far
+    // What syncer gives git on stdin (object ids) is read before git sends it on: not the remote's.
+    const given = Buffer.byteLength(options.input ?? '');
 
     const kill = () => {
       child.kill('SIGTERM');
@@ -80,19 +118,27 @@ export function runGitProcess(args: string[], options: GitProcessOptions): Promi
       lastMove = Date.now();
       lastSignature = undefined;
     };
+    const stop = (why: () => void) => {
+      why();
+      clearInterval(timer);
+      kill();
+    };
     // Checked a few times per deadline: quiet output alone is not a stall while bytes still move.
+    // During the handshake every check also reads what the tree has read: output is no excuse there.
     const check = () => {
-      if (Date.now() - lastMove < Math.min(1000, options.stallMs / 4)) return;
-      const signature = child.pid === undefined ? undefined : activitySignature(child.pid);
+      const quiet = Date.now() - lastMove >= Math.min(1000, options.stallMs / 4);
+      if (!quiet && !handshakeOpen) return;
+      const signature = child.pid === undefined ? undefined : activitySignature(child.pid, handshakeOpen ? io : undefined);
+      if (handshakeOpen && limits) {
+        if (bytesTakenIn(io) - given > limits.maxBytes) return stop(() => (cut = 'bytes'));
+        if (Date.now() - started >= limits.maxMs) return stop(() => (cut = 'time'));
+      }
+      if (!quiet) return;
       if (signature !== undefined && signature !== lastSignature) {
         if (lastSignature !== undefined) lastMove = Date.now();
         lastSignature = signature;
       }
-      if (Date.now() - lastMove >= options.stallMs) {
-        stalled = true;
-        clearInterval(timer);
-        kill();
-      }
+      if (Date.now() - lastMove >= options.stallMs) stop(() => (stalled = true));
     };
     const onAbort = () => {
       aborted = true;
@@ -103,7 +149,12 @@ export function runGitProcess(args: string[], options: GitProcessOptions): Promi
     const keep = (segment: string) => {
       const event = parseProgress(segment, method);
       if (event) options.onProgress?.(event);
-      if (!segment.trim() || isProgressLine(segment)) return;
+      const meter = isProgressLine(segment);
+      // git's own meter (not the remote's "remote: Counting objects") from the process that moves the pack.
+      if (meter && handshakeOpen && !/^\s*remote:/.test(segment) && child.pid !== undefined && packProcesses?.length && treeRuns(child.pid, packProcesses)) {
+        handshakeOpen = false;
+      }
+      if (!segment.trim() || meter) return;
       if (stderr.length < MAX_STDERR) stderr += `${segment}\n`;
     };
     const finish = (exitCode: number | null) => {
@@ -113,7 +164,7 @@ export function runGitProcess(args: string[], options: GitProcessOptions): Promi
       clearTimeout(killTimer);
       options.signal?.removeEventListener('abort', onAbort);
       keep(pending);
-      resolve({ exitCode, stdout: Buffer.concat(out).toString('utf8'), stderr, stalled, aborted });
+      resolve({ exitCode, stdout: Buffer.concat(out).toString('utf8'), stderr, stalled, aborted, ...(cut ? { handshake: cut } : {}) });
     };
 
     if (options.signal?.aborted) onAbort();
@@ -143,7 +194,7 @@ export function runGitProcess(args: string[], options: GitProcessOptions): Promi
     });
     // Killed: do not wait for the pipes, which a surviving ssh or http helper may still hold.
     child.on('exit', (code) => {
-      if (stalled || aborted) {
+      if (stalled || aborted || cut) {
         child.stdout!.destroy();
         child.stderr!.destroy();
         finish(code);

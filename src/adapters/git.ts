@@ -8,8 +8,8 @@
  * array: nothing from the registry ever reaches a shell.
  */
 import { SyncerError, interrupted } from '../errors.js';
-import { gitFailure, gitFailureHint } from '../core/git-failure.js';
-import type { GitProgressEvent } from './git-process.js';
+import { gitFailure, gitFailureHint, HANDSHAKE_DEFAULTS, handshakeFailure } from '../core/git-failure.js';
+import type { GitProgressEvent, HandshakeLimits } from './git-process.js';
 
 export { gitFailure };
 export type { GitProgressEvent };
@@ -43,6 +43,8 @@ export interface GitContext {
   stallTimeoutMs: number;
   signal?: AbortSignal;
   progress?: (event: GitProgressEvent) => void;
+  /** Caps on what a fetch, ls-remote or push reads before the pack, and how long that lasts (default: HANDSHAKE_DEFAULTS). */
+  handshake?: HandshakeLimits;
 }
 
 /**
@@ -140,6 +142,7 @@ export class Git {
   async transfer(args: string[], options: { what?: string; input?: string } = {}): Promise<GitTransferResult> {
     const what = options.what ?? `git ${args[0]}`;
     const { runGitProcess } = await import('./git-process.js');
+    const handshake = this.ctx.handshake ?? { maxBytes: HANDSHAKE_DEFAULTS.mib * 1048576, maxMs: HANDSHAKE_DEFAULTS.seconds * 1000 };
     let res: Awaited<ReturnType<typeof runGitProcess>>;
     try {
       res = await runGitProcess(withProgress(args), {
@@ -149,6 +152,7 @@ export class Git {
         signal: this.ctx.signal,
         input: options.input,
         onProgress: this.ctx.progress,
+        handshake,
       });
     } catch (e) {
       if ((e as NodeJS.ErrnoException)?.code === 'ENOENT') {
@@ -157,6 +161,10 @@ export class Git {
       throw new SyncerError('REMOTE', `${what} failed: ${(e as Error)?.message ?? e}`, { cause: e });
     }
     if (res.aborted || this.ctx.signal?.aborted) throw interrupted();
+    if (res.handshake) {
+      const { reason, hint } = handshakeFailure(res.handshake, handshake);
+      throw new SyncerError('REMOTE', `${what} was stopped: ${reason}`, { hint });
+    }
     if (res.stalled) {
       throw new SyncerError('REMOTE', `${what} made no progress for ${Math.round(this.ctx.stallTimeoutMs / 1000)} s and was stopped`, {
         hint: 'check the remote is reachable; raise gitStallTimeoutSeconds (SYNCER_GIT_STALL_TIMEOUT) for links that pause that long',

@@ -33,12 +33,10 @@ export function processTree(root: number): number[] {
   return seen;
 }
 
-/** Bytes read and written by a process (rchar + wchar of /proc/<pid>/io). */
-function ioBytes(pid: number): number {
+/** Bytes read and bytes written by a process (rchar and wchar of /proc/<pid>/io). */
+function ioBytes(pid: number): { read: number; written: number } {
   const io = readOrEmpty(`/proc/${pid}/io`);
-  let n = 0;
-  for (const m of io.matchAll(/^(?:rchar|wchar):\s+(\d+)$/gm)) n += Number(m[1]);
-  return n;
+  return { read: Number(/^rchar:\s+(\d+)$/m.exec(io)?.[1] ?? 0), written: Number(/^wchar:\s+(\d+)$/m.exec(io)?.[1] ?? 0) };
 }
 
 function socketInodes(pid: number, into: Set<string>): void {
@@ -81,16 +79,52 @@ export function tcpQueues(tables: string[], inodes: Set<string>): string[] {
   return out.sort();
 }
 
-/** A value that changes whenever the tree moves bytes (undefined where /proc is not there). */
-export function activitySignature(root: number): string | undefined {
+/**
+ * Whether a process of the tree runs one of the git `verbs` ("index-pack"...): its command line
+ * has the verb as a word. Where /proc is not there: true (the caller cannot tell, and does not wait).
+ */
+export function treeRuns(root: number, verbs: readonly string[]): boolean {
+  if (process.platform !== 'linux') return true;
+  return processTree(root).some((pid) =>
+    readOrEmpty(`/proc/${pid}/cmdline`)
+      .split('\0')
+      .slice(0, 3)
+      .some((word) => verbs.includes(word)),
+  );
+}
+
+/** Bytes read and written by each process of a tree so far, by pid (kept after a process exits). */
+export type TreeIo = Map<number, { read: number; written: number }>;
+
+/**
+ * What the tree took in, by its counters in `io`: bytes read less bytes written. What one of its
+ * processes writes to another (git and ssh or git-remote-https, over pipes) is counted once each
+ * way and cancels out, and so does what it relays (the ids it was given on stdin, sent on as
+ * "want" lines), which leaves what came from the network (and the few local files read) less what
+ * went out to it and to syncer (git's messages).
+ */
+export function bytesTakenIn(io: TreeIo): number {
+  let n = 0;
+  for (const { read, written } of io.values()) n += read - written;
+  return Math.max(0, n);
+}
+
+/**
+ * A value that changes whenever the tree moves bytes (undefined where /proc is not there). With
+ * `io`, each process's counters are recorded there too (bytesTakenIn).
+ */
+export function activitySignature(root: number, io?: TreeIo): string | undefined {
   if (process.platform !== 'linux') return undefined;
   const pids = processTree(root);
-  let io = 0;
+  let moved = 0;
   const inodes = new Set<string>();
   for (const pid of pids) {
-    io += ioBytes(pid);
+    const counters = ioBytes(pid);
+    moved += counters.read + counters.written;
+    // A process that has exited (or whose counters cannot be read) keeps its last counters.
+    if (io && counters.read + counters.written > 0) io.set(pid, counters);
     socketInodes(pid, inodes);
   }
   const queues = inodes.size ? tcpQueues([readOrEmpty('/proc/net/tcp'), readOrEmpty('/proc/net/tcp6')], inodes) : [];
-  return `${pids.length}|${io}|${queues.join(',')}`;
+  return `${pids.length}|${moved}|${queues.join(',')}`;
 }

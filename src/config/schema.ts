@@ -5,6 +5,7 @@
  * (2^31-1 ms, then they fire at once) or make a lease outlive any useful retry.
  */
 import * as v from 'valibot';
+import { HANDSHAKE_DEFAULTS } from '../core/git-failure.js';
 import { isName } from '../core/names.js';
 import { KNOWN_TRANSPORTS } from '../core/remote-url.js';
 import { checked, type Checked, type Infer, list, number, oneOf, string, strict } from '../core/schema-kit.js';
@@ -108,6 +109,10 @@ export const ENV_KNOBS = {
   SYNCER_INPROGRESS_TTL: { default: 30, schema: bounded(2, 3_600, 'seconds', true) },
   /** Records `source pull` holds in memory at once while spooling (tests lower it). */
   SYNCER_SOURCE_CHUNK: { default: 50_000, schema: bounded(1, 10_000_000, 'records', true) },
+  /** What a git fetch, ls-remote or push may read before the pack begins (the remote's refs and messages). */
+  SYNCER_GIT_HANDSHAKE_MIB: { default: HANDSHAKE_DEFAULTS.mib, schema: bounded(1, 65_536, 'MiB', true) },
+  /** How long that may last (bytes moving or not). */
+  SYNCER_GIT_HANDSHAKE_TIMEOUT: { default: HANDSHAKE_DEFAULTS.seconds, schema: bounded(1, 86_400, 'seconds', true) },
   /** The first retry pause of HTTP sources (unset: the source's own default). */
   SYNCER_HTTP_BACKOFF_MS: { default: undefined, schema: bounded(1, 600_000, 'milliseconds', true) },
 } satisfies Record<string, { default: number | undefined; schema: Checked<v.GenericSchema<unknown, number>> }>;

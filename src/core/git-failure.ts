@@ -88,3 +88,31 @@ export function gitFailureHint(stderr: string, url?: string): string | undefined
   if (/Connection refused/i.test(stderr)) return 'nothing listens at that host and port: check the URL and that the server is running';
   return undefined;
 }
+
+/**
+ * What a network git may receive before the pack begins (the remote's refs, the negotiation, the
+ * remote's messages) and for how long: an honest remote sends a few KiB to a few MiB there (syncer
+ * asks for single refs; a v0 remote lists all of its refs, ~150 bytes per annotated tag) and then
+ * data, so a remote that keeps listing refs is cut off although bytes move (git's memory grows
+ * about 3 bytes per byte of refs). SYNCER_GIT_HANDSHAKE_MIB and SYNCER_GIT_HANDSHAKE_TIMEOUT.
+ */
+export const HANDSHAKE_DEFAULTS = { mib: 64, seconds: 600 } as const;
+
+/** Why git was stopped before the pack began: a reason for "<what> was stopped: ..." and its fix. */
+export function handshakeFailure(cut: 'bytes' | 'time', limits: { maxBytes: number; maxMs: number }): { reason: string; hint: string } {
+  if (cut === 'bytes') {
+    const mib = Math.round((limits.maxBytes / 1048576) * 10) / 10;
+    return {
+      reason: `the remote sent over ${mib} MiB before any data (an endless list of refs or messages)`,
+      hint:
+        `an honest remote sends a few MiB at most before its data: this one is broken or hostile; a remote that really lists that many refs ` +
+        `needs SYNCER_GIT_HANDSHAKE_MIB raised (default ${HANDSHAKE_DEFAULTS.mib})`,
+    };
+  }
+  return {
+    reason: `the remote sent no data in ${Math.round(limits.maxMs / 1000)} s, only refs or messages`,
+    hint:
+      `an honest remote starts sending data within minutes: this one is broken or hostile; a remote that really takes that long to prepare ` +
+      `its answer needs SYNCER_GIT_HANDSHAKE_TIMEOUT raised (seconds, default ${HANDSHAKE_DEFAULTS.seconds})`,
+  };
+}
