@@ -18,6 +18,9 @@ export interface DatasetScale {
 }
 
 const HUB = 'big';
+/** The small dataset (where start-up and process count are all there is). */
+const SMALL_HUB = 'small';
+const SMALL = 10;
 const DIRS = 100;
 
 /** Deterministic ~1 KB CSV, different for every file (identical content would be one git blob). */
@@ -88,13 +91,13 @@ function duBytes(dir: string): number {
 const PLAIN_SYNC = `
 set -euo pipefail
 cd "$REPO"
-git add ${HUB}
-git commit --quiet -m "sync ${HUB} $DATE"
+git add "$HUB"
+git commit --quiet -m "sync $HUB $DATE"
 commit=$(git rev-parse HEAD)
-json=$(printf '{"schema":1,"hub":"${HUB}","date":"%s","operator":"%s","remote":"%s","branch":"main","commit":"%s","tag":"syncer/${HUB}/%s","path":"${HUB}","files":%s,"bytes":%s,"message":"sync ${HUB} %s","syncedAt":"%s","runId":"plain-%s"}' \\
-  "$DATE" "$OPERATOR" "$REMOTE" "$commit" "$DATE" "$FILES" "$BYTES" "$DATE" "$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" "$$")
-git tag -a -f -m "$json" "syncer/${HUB}/$DATE" "$commit"
-git push --quiet origin main "+refs/tags/syncer/${HUB}/$DATE"
+json=$(printf '{"schema":1,"hub":"%s","date":"%s","operator":"%s","remote":"%s","branch":"main","commit":"%s","tag":"syncer/%s/%s","path":"%s","files":%s,"bytes":%s,"message":"sync %s %s","syncedAt":"%s","runId":"plain-%s"}' \\
+  "$HUB" "$DATE" "$OPERATOR" "$REMOTE" "$commit" "$HUB" "$DATE" "$HUB" "$FILES" "$BYTES" "$HUB" "$DATE" "$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" "$$")
+git tag -a -f -m "$json" "syncer/$HUB/$DATE" "$commit"
+git push --quiet origin main "+refs/tags/syncer/$HUB/$DATE"
 etcdctl --endpoints "$ENDPOINT" put "$KEY" "$json" >/dev/null
 `;
 
@@ -104,7 +107,7 @@ ad=$(etcdctl --endpoints "$ENDPOINT" get --print-value-only "$KEY")
 commit=$(printf '%s' "$ad" | sed -nE 's/.*"commit":"([0-9a-f]{40})".*/\\1/p')
 remote=$(printf '%s' "$ad" | sed -nE 's/.*"remote":"([^"]*)".*/\\1/p')
 git clone --quiet --filter=blob:none --no-checkout --sparse "$remote" "$DIR"
-git -C "$DIR" sparse-checkout set ${HUB}
+git -C "$DIR" sparse-checkout set $HUB
 git -C "$DIR" -c advice.detachedHead=false checkout --quiet --detach "$commit"
 `;
 
@@ -120,6 +123,8 @@ export async function benchDataset(cluster: { endpoints: string[]; hosts: string
     plainResync: [] as number[],
     syncerRetrieve: [] as number[],
     plainRetrieve: [] as number[],
+    syncerSmall: [] as number[],
+    plainSmall: [] as number[],
   };
   const notes: string[] = [];
   let datasetBytes = 0;
@@ -157,6 +162,7 @@ export async function benchDataset(cluster: { endpoints: string[]; hosts: string
           FILES: String(scale.files),
           BYTES: String(re ? changedBytes : datasetBytes),
           KEY: k.dataset({ hub: HUB, date, operator: p.name }),
+          HUB,
         });
         const label = re ? 'plain re-sync' : 'plain sync';
         const t = timeOk(label, 'bash', ['-c', PLAIN_SYNC], { env });
@@ -164,26 +170,53 @@ export async function benchDataset(cluster: { endpoints: string[]; hosts: string
         progress(`    ${label.padEnd(15)} ${fmtMs(t.ms)}`);
         await waitForGc(p.repo);
       };
-      const syncerRetrieve = async () => {
-        const into = join(world.root, 'retrieved', `syncer-${r}`);
-        const t = timeOk('syncer retrieve', process.execPath, [BIN, 'retrieve', '--hub', HUB, '--date', date, '--operator', s.name, '--into', into, '--json'], {
+      /** Retrieve `hub` (`files` files) with syncer, or by hand (`small`: the 10-file dataset's times). */
+      const syncerRetrieve = async (hub = HUB, files = scale.files) => {
+        const into = join(world.root, 'retrieved', `syncer-${hub}-${r}`);
+        const t = timeOk('syncer retrieve', process.execPath, [BIN, 'retrieve', '--hub', hub, '--date', date, '--operator', s.name, '--into', into, '--json'], {
           env: baseEnv(peer.env),
         });
-        times.syncerRetrieve.push(t.ms);
-        const n = countFiles(join(into, HUB));
-        if (n !== scale.files) notes.push(`syncer retrieve checked out ${n} files`);
+        (hub === HUB ? times.syncerRetrieve : times.syncerSmall).push(t.ms);
+        const n = countFiles(join(into, hub));
+        if (n !== files) notes.push(`syncer retrieve of ${hub} checked out ${n} files`);
         progress(`    syncer retrieve ${fmtMs(t.ms)} (${n} files, .git ${(duBytes(join(into, '.git')) / 1e6).toFixed(1)} MB)`);
       };
-      const plainRetrieve = async () => {
-        const dir = join(world.root, 'retrieved', `plain-${r}`);
+      const plainRetrieve = async (hub = HUB, files = scale.files) => {
+        const dir = join(world.root, 'retrieved', `plain-${hub}-${r}`);
         const t = timeOk('plain retrieve', 'bash', ['-c', PLAIN_RETRIEVE], {
-          env: plainEnv(peer, { DIR: dir, KEY: k.dataset({ hub: HUB, date, operator: p.name }) }),
+          env: plainEnv(peer, { DIR: dir, KEY: k.dataset({ hub, date, operator: p.name }), HUB: hub }),
           cwd: world.root,
         });
-        times.plainRetrieve.push(t.ms);
-        const n = countFiles(join(dir, HUB));
-        if (n !== scale.files) notes.push(`plain retrieve checked out ${n} files`);
+        (hub === HUB ? times.plainRetrieve : times.plainSmall).push(t.ms);
+        const n = countFiles(join(dir, hub));
+        if (n !== files) notes.push(`plain retrieve of ${hub} checked out ${n} files`);
         progress(`    plain retrieve  ${fmtMs(t.ms)} (${n} files, .git ${(duBytes(join(dir, '.git')) / 1e6).toFixed(1)} MB)`);
+      };
+      /** The small dataset: SMALL files in `small/`, synced once by each side (not timed), then retrieved. */
+      const smallDataset = async () => {
+        const content: Record<string, string> = {};
+        let bytes = 0;
+        for (let i = 0; i < SMALL; i++) {
+          const body = csv(10_000_000 + r * SMALL + i);
+          bytes += Buffer.byteLength(body);
+          content[`${SMALL_HUB}/rows-${i}.csv`] = body;
+        }
+        s.write(content);
+        p.write(content);
+        timeOk('syncer sync small', process.execPath, [BIN, 'sync', '--hub', SMALL_HUB, '--json'], { env: baseEnv(s.env), cwd: s.repo });
+        const env = plainEnv(p, {
+          REPO: p.repo,
+          DATE: date,
+          OPERATOR: p.name,
+          REMOTE: p.remoteUrl,
+          FILES: String(SMALL),
+          BYTES: String(bytes),
+          KEY: k.dataset({ hub: SMALL_HUB, date, operator: p.name }),
+          HUB: SMALL_HUB,
+        });
+        timeOk('plain sync small', 'bash', ['-c', PLAIN_SYNC], { env });
+        const pair = r % 2 === 0 ? [syncerRetrieve, plainRetrieve] : [plainRetrieve, syncerRetrieve];
+        for (const f of pair) await f(SMALL_HUB, SMALL);
       };
 
       // Alternate who goes first. The plain sync needs the date, which the syncer sync reports;
@@ -208,6 +241,7 @@ export async function benchDataset(cluster: { endpoints: string[]; hosts: string
         await plainSync(true);
         await syncerSync(true);
       }
+      await smallDataset();
     }
   } finally {
     world.cleanup();
@@ -219,6 +253,8 @@ export async function benchDataset(cluster: { endpoints: string[]; hosts: string
     plainResync: median(times.plainResync),
     syncerRetrieve: median(times.syncerRetrieve),
     plainRetrieve: median(times.plainRetrieve),
+    syncerSmall: median(times.syncerSmall),
+    plainSmall: median(times.plainSmall),
   };
   const of = scale.rounds > 1 ? `, median (range) of ${scale.rounds}` : '';
   const size = `${scale.files.toLocaleString('en-US')} files, ${(datasetBytes / 1e6).toFixed(1)} MB`;
@@ -244,6 +280,13 @@ export async function benchDataset(cluster: { endpoints: string[]; hosts: string
       result: spread(times.syncerRetrieve),
       reference: `\`etcdctl get\` + \`git clone --filter=blob:none --no-checkout --sparse\` + sparse-checkout set + checkout: ${spread(times.plainRetrieve)}`,
       ratio: overhead(m.syncerRetrieve, m.plainRetrieve),
+    },
+    {
+      area: 'dataset',
+      what: `\`syncer retrieve\` of a ${SMALL}-file dataset in the same repository (start-up and processes)${of}`,
+      result: spread(times.syncerSmall),
+      reference: `the same by hand: ${spread(times.plainSmall)}`,
+      ratio: overhead(m.syncerSmall, m.plainSmall),
     },
   ];
 }
