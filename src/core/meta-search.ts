@@ -22,9 +22,11 @@ export function queryTerms(query: string | undefined): string[] {
 /**
  * Whether a raw registry value can match at all: every term must be in its text (lower-cased). A
  * cheap test before parsing; a term JSON would write escaped (quotes, backslashes, control
- * characters) is left to the real match.
+ * characters) is left to the real match, as is a value with \u escapes.
  */
 export function mayMatch(rawLower: string, terms: readonly string[]): boolean {
+  // A writer that escapes characters (\u00e9 for é, as Python's json does) is left to the real match.
+  if (rawLower.includes('\\u')) return true;
   for (const t of terms) if (!/["\\\u0000-\u001f]/.test(t) && !rawLower.includes(t)) return false;
   return true;
 }

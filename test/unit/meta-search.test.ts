@@ -27,6 +27,7 @@ describe('search', () => {
     expect(mayMatch('{"meta":{"title":"rain"}}', ['rain'])).toBe(true);
     expect(mayMatch('{"meta":{"title":"rain"}}', ['snow'])).toBe(false);
     expect(mayMatch('{"title":"a\\"b"}', ['a"b'])).toBe(true);
+    expect(mayMatch('{"title":"caf\\u00e9"}', ['café'])).toBe(true);
   });
   it('filters on the key, and licences case-insensitively', () => {
     const id = { hub: 'rain', date: '2026-11-22', operator: 'lab-a' };
