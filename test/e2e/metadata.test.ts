@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { git, World, type Operator } from '../helpers/world.js';
 import { freshKey, operatorKey, signAd } from '../helpers/forge.js';
 
@@ -83,6 +84,20 @@ describe('metadata: datapackage.json in the signed advertisement', () => {
     expect(git(a.repo, 'rev-parse', 'HEAD')).toBe(head);
     expect(world.etcdGet('datasets/')).toEqual(before);
     a.write({ 'rain/datapackage.json': JSON.stringify(descriptor) });
+  });
+
+  it('reindex restores the entry with its meta from the tag, and the signature still holds', async () => {
+    const before = world.etcdGet('datasets/rain/');
+    execFileSync('etcdctl', ['--endpoints', world.etcdHosts, 'del', '--prefix', `${world.namespace}datasets/rain/`], {
+      env: { ...process.env, ETCDCTL_API: '3' },
+    });
+    const r = await a.syncer(['reindex', '--remote', `lab-a=${a.remoteDir}`, '--json'], { timeoutMs: 120_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(world.etcdGet('datasets/rain/')).toEqual(before);
+    const [key] = Object.keys(before);
+    const ls = await a.syncer(['ls', 'rain', key!.split('/').at(-2)!, '--json']);
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(JSON.parse(ls.stdout)[0].meta.title).toBe('Rain gauges of the upper valley');
   });
 });
 
