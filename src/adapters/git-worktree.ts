@@ -4,7 +4,7 @@
  * sparse checkout of one directory, a detached checkout of a commit, removing untracked files,
  * and the lock files a killed git leaves behind.
  */
-import { lstatSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Git } from './git.js';
 import { readLocalConfig } from './git-repo.js';
@@ -167,6 +167,36 @@ function listedEntries(top: string, untracked: string[], index: IndexEntry[], ch
 async function lstatEvery(git: Git, top: string, path: string): Promise<Map<string, WorkingEntry>> {
   const listed = await git.run(['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', path]);
   return new Map([...new Set(listed.split('\0').filter(Boolean))].map((rel) => [rel, lstatEntry(top, rel)]));
+}
+
+/**
+ * The settings that, with writeSparsePatterns, make a repository with nothing checked out yet
+ * check out only one directory: what `sparse-checkout set --no-cone` leaves there (pattern file,
+ * sparse checkout on, cone mode off), written with the new repository's other settings instead
+ * of a git process.
+ */
+export const SPARSE_DIRECTORY_SETTINGS: [string, string][] = [
+  ['core.sparseCheckout', 'true'],
+  ['core.sparseCheckoutCone', 'false'],
+];
+
+/** The sparse pattern of `path` (as sparseCheckoutDirectory sets it) in the repository whose git dir is `gitDir`. */
+export function writeSparsePatterns(gitDir: string, path: string): void {
+  mkdirSync(join(gitDir, 'info'), { recursive: true });
+  writeFileSync(join(gitDir, 'info', 'sparse-checkout'), `/${path}/\n`);
+}
+
+/**
+ * The commit a detached HEAD names, read from the HEAD file of the git dir `gitDir` (no process);
+ * undefined when HEAD is a symbolic ref or cannot be read (ask git then).
+ */
+export function detachedHead(gitDir: string): string | undefined {
+  try {
+    const text = readFileSync(join(gitDir, 'HEAD'), 'utf8');
+    return /^[0-9a-f]{40}(?:[0-9a-f]{24})?\n?$/.test(text) ? text.trim() : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Check out only the directory `path` from now on (non-cone: cone mode would add every file at the root). */

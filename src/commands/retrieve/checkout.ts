@@ -19,9 +19,12 @@ import {
   checkoutDetached,
   checkoutState,
   cleanUntracked,
+  detachedHead,
   isWorktreeClean,
   removeStaleGitLocks,
+  SPARSE_DIRECTORY_SETTINGS,
   sparseCheckoutDirectory,
+  writeSparsePatterns,
   type CheckoutState,
 } from '../../adapters/git-worktree.js';
 import { leftoverPlan, targetAction, type TargetPresence, type TargetState } from './plan.js';
@@ -97,15 +100,19 @@ function cleanLeftovers(rt: Runtime, target: string, state: CheckoutState | unde
   return plan.restore !== undefined;
 }
 
-/** git-lfs objects (when the dataset has any), then the sparse, detached checkout of the advertised commit, verified. */
-async function checkoutAndVerify(git: Git, ad: Advertisement, proto: string[], force: boolean, lfs: boolean): Promise<void> {
+/**
+ * git-lfs objects (when the dataset has any), then the sparse, detached checkout of the advertised
+ * commit, verified. `fresh`: a repository cloneInto made, its sparse pattern set with its settings
+ * and its git dir at `.git` (HEAD is read from its file).
+ */
+async function checkoutAndVerify(git: Git, ad: Advertisement, proto: string[], force: boolean, lfs: boolean, fresh = false): Promise<void> {
   // git-lfs: fetch the dataset's LFS objects now (explicit, checked); the checkout reads them locally.
   if (lfs) await (await import('../../adapters/lfs.js')).fetchLfsObjects(git, ad, proto);
-  await sparseCheckoutDirectory(git, ad.path);
+  if (!fresh) await sparseCheckoutDirectory(git, ad.path);
   // The dataset's blobs are local by now (fetch.ts); a lazy fetch is still a network step.
   await checkoutDetached(git, ad.commit, { force, proto });
   if (force) await cleanUntracked(git);
-  const head = await git.revParse('HEAD');
+  const head = (fresh ? detachedHead(join(git.dir, '.git')) : undefined) ?? (await git.revParse('HEAD'));
   if (head !== ad.commit) throw verifyError(`checked out ${head?.slice(0, 12)} but the registry advertises ${ad.commit.slice(0, 12)}`);
 }
 
@@ -117,9 +124,11 @@ async function cloneInto(rt: Runtime, dir: string, ad: Advertisement, proto: str
   await initRepository(rt.git(dirname(dir)).git, dir);
   const { git, done } = rt.git(dir, { progressLabel: 'retrieve' });
   try {
-    await configureNewRepository(git, [...remoteSettings('origin', ad.remote), ...retrievedSettings(ad)]);
+    // The sparse pattern too: nothing is checked out before checkoutAndVerify.
+    await configureNewRepository(git, [...remoteSettings('origin', ad.remote), ...retrievedSettings(ad), ...SPARSE_DIRECTORY_SETTINGS]);
+    writeSparsePatterns(join(dir, '.git'), ad.path);
     const { lfs } = await fetchAdvertised(git, ad, proto, (m) => rt.out.warn(m), policy, true);
-    await checkoutAndVerify(git, ad, proto, false, lfs);
+    await checkoutAndVerify(git, ad, proto, false, lfs, true);
   } finally {
     done();
   }

@@ -248,10 +248,13 @@ export async function fetchAdvertised(
   refuse(limitProblem(ad, policy.limits, described(ad)));
   const before = await objectStoreBytes(git);
   const tag = await fetchTag(git, ad, proto);
+  // The tag's check and the dataset's listing read the local store at once; the tag's failure is
+  // said first. The trees are here, the blobs not yet (partial fetch): the file count is known
+  // before the bytes, so a tree of thousands of files advertised as one is refused before they come.
+  const listed = listDataset(git, ad);
+  listed.catch(() => undefined); // awaited below, after the tag's check
   await verifyTag(git, ad);
-  // The trees are here, the blobs not yet (partial fetch): the file count is known before the
-  // bytes, so a tree of thousands of files advertised as one is refused before they come.
-  const listing = await listDataset(git, ad);
+  const listing = await listed;
   const files = listing.entries.filter(isFile).length;
   refuse(mismatchProblem({ files }, ad, described(ad)) ?? limitProblem({ files }, policy.limits, described(ad)));
   let failure = tag.failure;
