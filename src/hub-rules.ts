@@ -6,6 +6,7 @@
  * from the votes of the hub's validators (core/validity.ts).
  */
 import type { Registry } from './adapters/registry.js';
+import { SignatureCache } from './adapters/signature-cache.js';
 import type { Advertisement } from './core/advertisement.js';
 import { mayPublish, parseCharter, resolveCharter, type CharterDoc, type KeysOf, type ResolvedCharter } from './core/charter.js';
 import { escapeControl } from './core/sanitize.js';
@@ -26,6 +27,8 @@ export interface HubCharter extends ResolvedCharter {
 export class HubRules {
   private readonly charters = new Map<string, { at: number; charter: Promise<HubCharter> }>();
   private readonly votes = new Map<string, Promise<VoteDoc[]>>();
+  /** The stored bytes of each vote read. */
+  private readonly stored = new WeakMap<VoteDoc, string>();
   /** The whole hub's votes by date, once a second date of it was asked for. */
   private readonly hubVotes = new Map<string, Promise<Map<string, VoteDoc[]>>>();
   /** Hubs with a date read already. */
@@ -36,6 +39,8 @@ export class HubRules {
     private readonly keyOf: (operator: string) => Promise<KeyDecision>,
     private readonly warn: (message: string) => void,
     private readonly skip: (entry: string, problem: string) => void,
+    /** Vote signatures verified before (the advertisements' cache, in a directory of its own). */
+    private readonly signatures?: SignatureCache,
   ) {}
 
   /** The keys whose signatures count for each of `operators` (current key, and earlier keys not revoked). */
@@ -116,8 +121,10 @@ export class HubRules {
     const out: VoteDoc[] = [];
     for (const { id, kv } of await this.registry.listVotes(hub, date)) {
       const parsed = parseVote(kv.value, id);
-      if (parsed.ok) out.push(parsed.doc);
-      else this.skip(`vote ${id.hub}/${id.date}/${id.operator}/${id.voter}`, parsed.problem);
+      if (parsed.ok) {
+        out.push(parsed.doc);
+        this.stored.set(parsed.doc, kv.value.toString());
+      } else this.skip(`vote ${id.hub}/${id.date}/${id.operator}/${id.voter}`, parsed.problem);
     }
     return out;
   }
@@ -141,13 +148,29 @@ export class HubRules {
       const candidates = (await this.votesOf(ad.hub, ad.date)).filter(({ vote }) => vote.operator === ad.operator && validators.has(vote.voter));
       const keysOf = await this.keysFor(candidates.map(({ vote }) => vote.voter));
       const verified: Vote[] = [];
-      for (const { vote, raw } of candidates) {
-        if (keysOf(vote.voter).some((k) => verifyText(voteSigningText(raw), vote.signature, k))) verified.push(vote);
+      for (const doc of candidates) {
+        const { vote } = doc;
+        if (keysOf(vote.voter).some((k) => this.signedBy(doc, k))) verified.push(vote);
         else this.skip(`vote ${vote.hub}/${vote.date}/${vote.operator}/${vote.voter}`, `not signed by the key of ${vote.voter}`);
       }
       out.push(validityOf(charter, ad, verified));
     }
+    this.signatures?.flush();
     return out;
+  }
+
+  /**
+   * Whether `publicKey` signed the vote: looked up among the signatures verified before (by the
+   * exact bytes stored, so a hit costs no canonical JSON), else verified and remembered.
+   */
+  private signedBy(doc: VoteDoc, publicKey: string): boolean {
+    const { vote, raw } = doc;
+    const bytes = this.stored.get(doc);
+    const digest = this.signatures && bytes !== undefined ? SignatureCache.digest(publicKey, vote.signature, bytes) : undefined;
+    if (digest && this.signatures!.has(vote.hub, digest)) return true;
+    if (!verifyText(voteSigningText(raw), vote.signature, publicKey)) return false;
+    if (digest) this.signatures!.add(vote.hub, digest);
+    return true;
   }
 
   /** Why `ad` is not accepted by its hub's validators (for --accepted), or undefined when it is. */

@@ -119,6 +119,7 @@ export class Verifier {
       (op) => this.key(op),
       (m) => this.rt.out.warn(m),
       (entry, problem) => this.rt.out.skip(entry, problem),
+      new SignatureCache(join(this.rt.paths.cacheDir, 'verified-votes'), (m) => this.rt.out.warn(m)),
     );
     return this.hubRules;
   }
