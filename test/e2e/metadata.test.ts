@@ -223,6 +223,17 @@ describe('search', () => {
     expect(found(await search(['forged']))).toEqual([]);
     const [snow] = await search(['snow']);
     expect(snow).toMatchObject({ hub: 'snow', operator: 'lab-b', date, title: 'Snow depth', licenses: ['ODC-BY-1.0'], dates: 1 });
+    // A forged newer entry of a dataset that has a genuine one: the genuine one stands in.
+    const tomorrow = new Date(Date.parse(`${date}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+    const newer = { ...planted('rain', { title: 'Forged rain', keywords: ['hydrology'] }), date: tomorrow, tag: `syncer/rain/${tomorrow}` };
+    world.etcdPut(`datasets/rain/${tomorrow}/lab-a`, JSON.stringify(signAd(newer, freshKey())));
+    const r2 = await b.syncer(['search', 'hydrology', '--hub', 'rain', '--json']);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(JSON.parse(r2.stdout)).toMatchObject([{ hub: 'rain', operator: 'lab-a', date, title: 'Rain gauges of the upper valley', dates: 2 }]);
+    expect(r2.stderr).toMatch(new RegExp(`rain/${tomorrow}/lab-a`));
+    execFileSync('etcdctl', ['--endpoints', world.etcdHosts, 'del', `${world.namespace}datasets/rain/${tomorrow}/lab-a`], {
+      env: { ...process.env, ETCDCTL_API: '3' },
+    });
   });
 
   it('filters by licence, operator, hub and date', async () => {

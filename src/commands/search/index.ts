@@ -38,9 +38,29 @@ export interface SearchResult {
   files: number;
   bytes: number;
   syncedAt: string;
-  /** How many of this dataset's dates match. */
+  /** How many of this dataset's dates match (only the one shown is verified). */
   dates: number;
   score: number;
+}
+
+type Found = Candidate & { dates: number };
+
+/** Per dataset (hub and operator), its newest matching entry that verifies; an older one stands in for a refused one. */
+async function newestVerified(verifier: Verifier, matches: Candidate[]): Promise<Found[]> {
+  const found: Found[] = [];
+  let pending = groupCandidates(matches).map((group) => ({ group, next: 0 }));
+  while (pending.length > 0) {
+    const { ok } = await verifier.usable(pending.map((p) => p.group[p.next]!.ad));
+    const verified = new Set(ok);
+    const again: typeof pending = [];
+    for (const p of pending) {
+      const c = p.group[p.next]!;
+      if (verified.has(c.ad)) found.push({ ...c, dates: p.group.length });
+      else if (p.next + 1 < p.group.length) again.push({ group: p.group, next: p.next + 1 });
+    }
+    pending = again;
+  }
+  return found;
 }
 
 export async function run(rt: Runtime, options: SearchOptions): Promise<void> {
@@ -53,7 +73,16 @@ export async function run(rt: Runtime, options: SearchOptions): Promise<void> {
   const registry = await rt.registry();
   const transports = rt.config.allowedTransports;
 
-  const matches: Candidate[] = [];
+  // Keys come in order, a hub's entries together: each hub's matches are settled (verified, newest
+  // per dataset) before the next hub's are read, so memory holds one hub's matches, not the registry's.
+  const verifier = new Verifier(rt, registry, options);
+  const found: Found[] = [];
+  let matches: Candidate[] = [];
+  let hub: string | undefined;
+  const settle = async () => {
+    found.push(...(await newestVerified(verifier, matches)));
+    matches = [];
+  };
   for await (const kv of registry.scanDatasets({ hub: options.hub })) {
     const id = parseDatasetKey(registry.keys, kv.key);
     if (!id) {
@@ -69,24 +98,14 @@ export async function run(rt: Runtime, options: SearchOptions): Promise<void> {
     }
     if (!licensePasses(parsed.ad, options.license)) continue;
     const score = matchScore(parsed.ad, terms);
-    if (score > 0) matches.push({ ad: parsed.ad, score });
-  }
-
-  // Per dataset, its newest matching entry that verifies (an older one stands in for a refused one).
-  const verifier = new Verifier(rt, registry, options);
-  const found: (Candidate & { dates: number })[] = [];
-  let pending = groupCandidates(matches).map((group) => ({ group, next: 0 }));
-  while (pending.length > 0) {
-    const { ok } = await verifier.usable(pending.map((p) => p.group[p.next]!.ad));
-    const verified = new Set(ok);
-    const again: typeof pending = [];
-    for (const p of pending) {
-      const c = p.group[p.next]!;
-      if (verified.has(c.ad)) found.push({ ...c, dates: p.group.length });
-      else if (p.next + 1 < p.group.length) again.push({ group: p.group, next: p.next + 1 });
+    if (score === 0) continue;
+    if (id.hub !== hub) {
+      await settle();
+      hub = id.hub;
     }
-    pending = again;
+    matches.push({ ad: parsed.ad, score });
   }
+  await settle();
 
   const ranked = rankResults(found);
   const shown = ranked.slice(0, limit);
