@@ -125,7 +125,9 @@ export async function benchSearch(scale: Scale): Promise<Row[]> {
     const etcdEnv = { ...process.env, ETCDCTL_API: '3' };
     const syncer = (args: string[]) => timeOk(`syncer ${args.join(' ')}`, process.execPath, [BIN, ...args], { env });
     const floorRead = () =>
-      timeOk('etcdctl get', 'etcdctl', ['--endpoints', cluster.endpoints[0]!, 'get', '--prefix', keys(ns).datasetsPrefix], { env: etcdEnv });
+      timeOk('etcdctl get', 'etcdctl', ['--endpoints', cluster.endpoints[0]!, '--command-timeout=300s', 'get', '--prefix', keys(ns).datasetsPrefix], {
+        env: etcdEnv,
+      });
     const node = () => timeOk('node -e 0', process.execPath, ['-e', '0'], { env });
     const rows: Row[] = [];
     const cases: [string, string[]][] = [
