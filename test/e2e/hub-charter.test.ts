@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { git, World, type Operator } from '../helpers/world.js';
 import { freshKey, operatorKey } from '../helpers/forge.js';
 import { draftCharter, parseCharter, signCharter, type CharterDoc } from '../../src/core/charter.js';
+import { killWatchers, startWatcher } from '../helpers/watcher.js';
 
 let world: World;
 let a: Operator;
@@ -30,7 +31,10 @@ beforeAll(async () => {
   world = new World(inject('etcdHosts'));
   [a, b, c, v, w, x] = await Promise.all(['lab-a', 'lab-b', 'lab-c', 'lab-v', 'lab-w', 'lab-x'].map((n) => world.operator(n)));
 }, 90_000);
-afterAll(() => world.cleanup());
+afterAll(async () => {
+  await killWatchers();
+  world.cleanup();
+});
 
 describe('hub charters', () => {
   it('hub create writes version 1 once, signed by its creator, in etcd and in the creator’s repository', async () => {
@@ -188,6 +192,14 @@ describe('who may publish', () => {
     const latest = await c.syncer(['retrieve', '--hub', 'weather', '--date', 'latest', '--json', '--into', join(world.root, 'latest')]);
     expect(latest.code, latest.stderr).toBe(0);
     expect(json(latest.stdout)).toMatchObject({ date: D2, operator: 'lab-a' });
+  });
+
+  it('watch skips it too (the same check, in the Verifier every reader shares)', async () => {
+    const watcher = startWatcher(c, ['--from-start', '--hub', 'weather', '--state', join(world.root, 'watch-state.json')]);
+    await watcher.waitForStderr(/skipping weather\/2026-11-06\/lab-x: lab-x is not a listed publisher of hub weather/);
+    await watcher.waitForEvents(2);
+    expect(await watcher.stop()).toBe(130);
+    expect(watcher.events.map((e) => `${e.date}/${e.operator}`).sort()).toEqual([`${D1}/lab-a`, `${D2}/lab-a`]);
   });
 });
 

@@ -11,6 +11,7 @@ import {
   type CharterFields,
 } from '../../src/core/charter.js';
 import { generateKeyPair } from '../../src/core/signing.js';
+import { hubKeys, parseCharterKey, parseVoteKey } from '../../src/core/keys.js';
 
 const now = new Date('2026-11-22T10:00:00Z');
 const keys = { 'lab-a': generateKeyPair(), 'lab-b': generateKeyPair(), 'lab-c': generateKeyPair(), 'lab-d': generateKeyPair() };
@@ -94,5 +95,26 @@ describe('charter chain', () => {
     expect(mayPublish(listed, 'lab-a')).toBe(true);
     expect(mayPublish(listed, 'lab-b')).toBe(false);
     expect(mayPublish(v1.charter, 'anyone')).toBe(true);
+  });
+});
+
+describe('charter and vote keys', () => {
+  it('are laid out under the namespace, readable with etcdctl, and parsed back strictly', () => {
+    const k = hubKeys('syncer');
+    expect(k.charter('weather', 12)).toBe('syncer/hubs/weather/charter/00000012');
+    expect(k.proposal('weather')).toBe('syncer/hubs/weather/proposal');
+    expect(k.vote({ hub: 'weather', date: '2026-11-22', operator: 'lab-a' }, 'lab-v')).toBe('syncer/votes/weather/2026-11-22/lab-a/lab-v');
+    expect(k.votesUnder('weather', '2026-11-22')).toBe('syncer/votes/weather/2026-11-22/');
+    expect(parseCharterKey('syncer/', 'weather', 'syncer/hubs/weather/charter/00000012')).toBe(12);
+    expect(parseCharterKey('syncer/', 'weather', 'syncer/hubs/weather/charter/12')).toBeUndefined();
+    expect(parseCharterKey('syncer/', 'weather', 'syncer/hubs/weather/charter/00000000')).toBeUndefined();
+    expect(parseVoteKey('syncer/', 'syncer/votes/weather/2026-11-22/lab-a/lab-v')).toEqual({
+      hub: 'weather',
+      date: '2026-11-22',
+      operator: 'lab-a',
+      voter: 'lab-v',
+    });
+    expect(parseVoteKey('syncer/', 'syncer/votes/weather/2026-11-22/lab-a/Lab-V')).toBeUndefined();
+    expect(parseVoteKey('syncer/', 'syncer/votes/weather/2026-11-22/lab-a')).toBeUndefined();
   });
 });
