@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { futureDateProblem } from './core/names.js';
 import { transportFix } from './core/remote-url.js';
 import { advertisementSigningText, fingerprint, verifyText } from './core/signing.js';
-import { decideKey, signatureProblem, type KeyDecision } from './core/trust.js';
+import { decideKey, retiredSigner, sealFromPages, signatureProblem, withSeal, type KeyDecision } from './core/trust.js';
 import { pinSourceOf } from './adapters/keystore.js';
 import { SignatureCache } from './adapters/signature-cache.js';
 import type { Advertisement } from './core/advertisement.js';
@@ -139,12 +139,36 @@ export class Verifier {
     const decision = await this.key(ad.operator);
     if (!decision.ok) return decision.problem;
     if (this.signedByCurrentKey(ad, decision.publicKey)) return undefined;
-    const problem = signatureProblem(ad, decision.publicKey, decision.retired);
+    const problem = await this.retiredProblem(ad, decision);
     if (!problem) return undefined;
     // A long-running reader (watch) may hold a key the operator has rotated since: look again once.
     this.decisions.delete(ad.operator);
     const fresh = await this.key(ad.operator);
-    return fresh.ok ? signatureProblem(ad, fresh.publicKey, fresh.retired) : fresh.problem;
+    return fresh.ok ? this.retiredProblem(ad, fresh) : fresh.problem;
+  }
+
+  /** Seals read this run, by operator and digest (checked against the digest). */
+  private readonly seals = new Map<string, Promise<ReturnType<typeof sealFromPages>>>();
+
+  /**
+   * signatureProblem, after reading the seal of the retired key that signed `ad` when its rotation
+   * keeps it in pages (only then: most entries are signed by the current key).
+   */
+  private async retiredProblem(ad: Advertisement, decision: KeyDecision & { ok: true }): Promise<string | undefined> {
+    const signer = retiredSigner(ad, decision.publicKey, decision.retired);
+    if (signer?.sealDigest && !signer.sealed && !signer.sealProblem) {
+      const digest = signer.sealDigest;
+      const id = `${ad.operator}/${digest}`;
+      let read = this.seals.get(id);
+      if (!read) {
+        read = this.registry.readSealPages(ad.operator, digest).then((pages) => sealFromPages(pages, digest, signer.sealCount));
+        this.seals.set(id, read);
+      }
+      const resolved = withSeal(signer, await read);
+      const i = decision.retired.indexOf(signer); // -1: a check that ran meanwhile put it there already
+      if (i >= 0) decision.retired[i] = resolved;
+    }
+    return signatureProblem(ad, decision.publicKey, decision.retired);
   }
 
   /**

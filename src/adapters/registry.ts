@@ -8,7 +8,7 @@
  * callers that judge them.
  */
 import { SyncerError, verifyError } from '../errors.js';
-import { keys, parseDatasetKey, parseDateIndexKey, parseInProgressKey, type DatasetId, type Keys } from '../core/keys.js';
+import { keys, parseDatasetKey, parseDateIndexKey, parseInProgressKey, sealKeys, type DatasetId, type Keys } from '../core/keys.js';
 import { hubKeys, parseCharterKey, parseVoteKey } from '../core/keys.js';
 import {
   isNewer,
@@ -424,6 +424,26 @@ export class Registry {
 
   async close(): Promise<void> {
     await this.etcd.close();
+  }
+
+  // Seals of retired keys, in pages (core/keys.ts sealKeys): content-addressed by the seal's digest.
+
+  /** The raw pages of `operator`'s seal `digest`, in order (empty when there are none). */
+  async readSealPages(operator: string, digest: string): Promise<string[]> {
+    const pages: string[] = [];
+    for await (const kv of this.etcd.range(sealKeys(this.keys.namespace).prefix(operator, digest))) pages.push(kv.value.toString());
+    return pages;
+  }
+
+  /** Write the pages of `operator`'s seal `digest` (one transaction a page; the same digest is the same content). */
+  async putSealPages(operator: string, digest: string, pages: readonly string[]): Promise<void> {
+    const k = sealKeys(this.keys.namespace);
+    for (const [i, value] of pages.entries()) {
+      const key = k.page(operator, digest, i);
+      if (!(await this.etcd.compareAndSwap(`seal page ${key}`, { compares: [], ops: [{ put: key, value }] }))) {
+        throw new SyncerError('REGISTRY', `could not write the seal page ${key}`);
+      }
+    }
   }
 
   // Hub charters and votes (issue 13): raw values, judged by the callers (src/hub-rules.ts, the

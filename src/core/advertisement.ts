@@ -140,6 +140,13 @@ export const rotationSchema = checked(
      * entry claims about its own time (the holder of an old key controls that claim).
      */
     sealed: v.optional(sealedSchema),
+    /**
+     * A seal too large for the record: the sha256 (hex) of its canonical JSON and its number of
+     * entries, covered by the new key's signature; the seal itself is in pages under
+     * `<ns>seals/<operator>/<digest>/` and in `.syncer/seals/<digest>.json` of the repository.
+     */
+    sealDigest: v.optional(v.pipe(string(), v.regex(/^[0-9a-f]{64}$/, 'not a sha256 in hex'))),
+    sealCount: v.optional(v.pipe(count, atLeast(0))),
     /** Retired because compromised: nothing it signed is trusted (the operator re-signs what stays). */
     revoked: v.optional(literal(true)),
   }),

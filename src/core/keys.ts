@@ -114,6 +114,18 @@ export function prefixEnd(prefix: string): Buffer {
   return Buffer.from([0]);
 }
 
+/**
+ * Seals of retired keys too large for the operator record, in pages (a rotation names its seal by
+ * the sha256 of the seal's canonical JSON):
+ *
+ *   <ns>seals/<operator>/<digest>/<page>   JSON object "<hub>/<date>" -> 20 hex of a commit (page: 6 digits)
+ */
+export const sealKeys = (ns: string) => {
+  const n = normalizeNamespace(ns);
+  const prefix = (operator: string, digest: string) => `${n}seals/${operator}/${digest}/`;
+  return { prefix, page: (operator: string, digest: string, i: number) => `${prefix(operator, digest)}${String(i).padStart(6, '0')}` };
+};
+
 // Hub charters and votes (issue 13).
 //   <ns>hubs/<hub>/charter/<version>   a charter version (8 digits, zero-padded), create-only
 //   <ns>hubs/<hub>/proposal            the proposed next version, gathering maintainers' signatures

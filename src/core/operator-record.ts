@@ -46,7 +46,7 @@ export function rotateRecord(
   old: KeyPair,
   next: KeyPair,
   now: Date,
-  seal: { sealed?: Record<string, string>; revoked?: boolean } = {},
+  seal: { sealed?: Record<string, string>; sealDigest?: string; sealCount?: number; revoked?: boolean } = {},
 ): OperatorRecord {
   if (current.publicKey !== old.publicKey) {
     throw verifyError(
@@ -62,6 +62,7 @@ export function rotateRecord(
     at,
     signature: signText(rotationSigningText(statement), old.privateKeyPem),
     ...(seal.sealed ? { sealed: seal.sealed } : {}),
+    ...(seal.sealDigest ? { sealDigest: seal.sealDigest, sealCount: seal.sealCount ?? 0 } : {}),
     ...(seal.revoked ? { revoked: true as const } : {}),
   };
   const rotations = [...(current.rotations ?? []), rotation].slice(-64);
@@ -69,4 +70,20 @@ export function rotateRecord(
     { operator: current.operator, remote: current.remote, publicKey: next.publicKey, registeredAt: current.registeredAt, rotations },
     next.privateKeyPem,
   );
+}
+
+/**
+ * The record with seals given to rotations that had none (`seals`: retired public key -> the seal's
+ * digest and count), re-signed by the current key `pair` (whose signature covers seals). Rotations
+ * already sealed or revoked are left as they are.
+ */
+export function sealRotations(current: OperatorRecord, seals: ReadonlyMap<string, { sealDigest: string; sealCount: number }>, pair: KeyPair): OperatorRecord {
+  if (current.publicKey !== pair.publicKey) throw verifyError(`the registry's key for ${current.operator} is not yours: cannot seal its rotations`);
+  const rotations = (current.rotations ?? []).map((r) => {
+    const seal = seals.get(r.from);
+    return seal && !r.sealed && !r.sealDigest && !r.revoked ? { ...r, ...seal } : r;
+  });
+  const unsigned = { ...current, rotations };
+  delete (unsigned as Partial<OperatorRecord>).signature;
+  return signRecord(unsigned, pair.privateKeyPem);
 }

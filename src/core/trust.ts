@@ -3,17 +3,73 @@
  * operator record and the key pinned locally (trust on first use, like ssh known_hosts), and
  * whether an advertisement's signature holds.
  */
+import { createHash } from 'node:crypto';
 import type { Advertisement, OperatorRecord } from './advertisement.js';
-import { advertisementSigningText, fingerprint, recordSigningText, rotationSigningText, verifyText } from './signing.js';
+import { advertisementSigningText, canonicalJson, fingerprint, recordSigningText, rotationSigningText, verifyText } from './signing.js';
 
 export type PinState = 'new' | 'pinned' | 'rotated' | 'accepted' | 'vouched';
 /** A key the operator held before, when its rotation retired it, and what it may still vouch for. */
 export interface RetiredKey {
   publicKey: string;
   retiredAt: string;
-  /** "<hub>/<date>" -> commit prefix it had advertised (rotations made before seals had none). */
+  /**
+   * "<hub>/<date>" -> commit prefix it had advertised: inline in the record, or read from the seal's
+   * pages (`sealDigest`) and checked against the digest. Rotations made before seals had none.
+   */
   sealed?: Record<string, string>;
+  /** The sha256 of a seal kept in pages, and its number of entries (under the record's signature). */
+  sealDigest?: string;
+  sealCount?: number;
+  /** Why the pages of `sealDigest` could not be used (set by the reader that tried). */
+  sealProblem?: string;
   revoked?: boolean;
+}
+
+/** A seal's canonical text (keys sorted): what its digest is taken of. */
+export const canonicalSeal = (sealed: Record<string, string>) => canonicalJson(sealed);
+/** The sha256 (hex) of a seal's canonical text. */
+export const sealDigestOf = (sealed: Record<string, string>) => createHash('sha256').update(canonicalSeal(sealed)).digest('hex');
+
+/** Entries a seal page holds (~45 bytes each: well under etcd's request limit). */
+export const SEAL_PAGE_ENTRIES = 10_000;
+
+/** A seal cut into pages (canonical JSON objects, in key order). */
+export function sealPages(sealed: Record<string, string>, perPage = SEAL_PAGE_ENTRIES): string[] {
+  const keys = Object.keys(sealed).sort();
+  const pages: string[] = [];
+  for (let i = 0; i < keys.length; i += perPage) pages.push(canonicalSeal(Object.fromEntries(keys.slice(i, i + perPage).map((k) => [k, sealed[k]!]))));
+  return pages;
+}
+
+const SEAL_KEY = /^[a-z0-9][a-z0-9._-]{0,62}\/\d{4}-\d{2}-\d{2}$/;
+const SEAL_VALUE = /^[0-9a-f]{20}$/;
+
+/** The seal held by `pages` (or one whole seal text), if it is exactly the one of `digest` and `count`; else why not. */
+export function sealFromPages(pages: readonly string[], digest: string, count?: number): { sealed: Record<string, string> } | { problem: string } {
+  const sealed: Record<string, string> = Object.create(null);
+  for (const page of pages) {
+    let json: unknown;
+    try {
+      json = JSON.parse(page);
+    } catch {
+      return { problem: 'a page of the seal is not JSON' };
+    }
+    if (!json || typeof json !== 'object' || Array.isArray(json)) return { problem: 'a page of the seal is not an object' };
+    for (const [k, v] of Object.entries(json)) {
+      if (!SEAL_KEY.test(k) || typeof v !== 'string' || !SEAL_VALUE.test(v))
+        return { problem: 'a page of the seal holds an entry that is not "<hub>/<date>": 20 hex' };
+      sealed[k] = v;
+    }
+  }
+  const n = Object.keys(sealed).length;
+  if (count !== undefined && n !== count) return { problem: `the seal has ${n} entries, its rotation says ${count}` };
+  if (sealDigestOf(sealed) !== digest) return { problem: `the seal's pages do not match its digest ${digest.slice(0, 12)}` };
+  return { sealed: { ...sealed } };
+}
+
+/** The same key with the seal of its digest resolved (or why it could not be). */
+export function withSeal(k: RetiredKey, read: { sealed: Record<string, string> } | { problem: string }): RetiredKey {
+  return 'sealed' in read ? { ...k, sealed: read.sealed, sealProblem: undefined } : { ...k, sealProblem: read.problem };
 }
 
 /** The 20 hex digits a seal keeps of a commit. */
@@ -29,7 +85,13 @@ export function retiredKeys(operator: string, record: OperatorRecord): RetiredKe
   for (const r of rotations) {
     if (r.to !== key || out.some((k) => k.publicKey === r.from)) continue;
     if (!verifyText(rotationSigningText({ operator, from: r.from, to: r.to, at: r.at }), r.signature, r.from)) break;
-    out.push({ publicKey: r.from, retiredAt: r.at, ...(r.sealed ? { sealed: r.sealed } : {}), ...(r.revoked ? { revoked: true } : {}) });
+    out.push({
+      publicKey: r.from,
+      retiredAt: r.at,
+      ...(r.sealed ? { sealed: r.sealed } : {}),
+      ...(r.sealDigest ? { sealDigest: r.sealDigest, sealCount: r.sealCount } : {}),
+      ...(r.revoked ? { revoked: true } : {}),
+    });
     key = r.from;
   }
   return out;
@@ -76,13 +138,24 @@ export function decideKey(
 
 /**
  * Whether a retired key still vouches for `ad`: only for the entries its rotation sealed (hub/date
- * and commit, under the new key's signature), never after a revocation. Rotations from before
- * seals existed fall back to the entry's own claim of time, which the old key's holder controls.
+ * and commit, under the new key's signature), never after a revocation, and never by the entry's
+ * own claim of time (the old key's holder controls it): a rotation without a seal vouches for
+ * nothing until the operator's next sync seals it.
  */
 function retiredKeyVouches(k: RetiredKey, ad: Advertisement): boolean {
-  if (k.revoked) return false;
-  if (k.sealed) return k.sealed[`${ad.hub}/${ad.date}`] === sealOf(ad.commit);
-  return Date.parse(ad.syncedAt) <= Date.parse(k.retiredAt);
+  if (k.revoked || !k.sealed) return false;
+  return k.sealed[`${ad.hub}/${ad.date}`] === sealOf(ad.commit);
+}
+
+/** Whether the rotation that retired `k` has a seal (inline or by digest). */
+export const isSealed = (k: RetiredKey) => !!k.sealed || !!k.sealDigest;
+
+/** The retired key that made `ad`'s signature, when the current key did not. */
+export function retiredSigner(ad: Advertisement, publicKey: string, retired: readonly RetiredKey[]): RetiredKey | undefined {
+  if (!ad.signature || retired.length === 0) return undefined;
+  const text = advertisementSigningText(ad);
+  if (verifyText(text, ad.signature, publicKey)) return undefined;
+  return retired.find((k) => verifyText(text, ad.signature, k.publicKey));
 }
 
 /**
@@ -95,11 +168,13 @@ export function signatureProblem(ad: Advertisement, publicKey: string, retired: 
   if (verifyText(text, ad.signature, publicKey)) return undefined;
   const signer = retired.find((k) => verifyText(text, ad.signature, k.publicKey));
   if (signer && retiredKeyVouches(signer, ad)) return undefined;
-  if (signer?.revoked) return `${ad.hub}/${ad.date}/${ad.operator} is signed by a revoked key of ${ad.operator} (${fingerprint(signer.publicKey)})`;
-  if (signer)
-    return (
-      `${ad.hub}/${ad.date}/${ad.operator} is signed by a retired key of ${ad.operator} (${fingerprint(signer.publicKey)}) that did not ` +
-      `advertise it before its rotation`
-    );
-  return `${ad.hub}/${ad.date}/${ad.operator} has a bad signature (not made by ${fingerprint(publicKey)} nor an earlier key of ${ad.operator})`;
+  const id = `${ad.hub}/${ad.date}/${ad.operator}`;
+  if (!signer) return `${id} has a bad signature (not made by ${fingerprint(publicKey)} nor an earlier key of ${ad.operator})`;
+  const by = `${id} is signed by a retired key of ${ad.operator} (${fingerprint(signer.publicKey)})`;
+  if (signer.revoked) return `${id} is signed by a revoked key of ${ad.operator} (${fingerprint(signer.publicKey)})`;
+  if (!isSealed(signer)) {
+    return `${by} whose rotation has no seal (made by an older syncer): refused until ${ad.operator}'s next syncer sync seals it`;
+  }
+  if (!signer.sealed) return `${by} whose seal (${signer.sealCount ?? '?'} entries) could not be read: ${signer.sealProblem ?? 'not read'}`;
+  return `${by} that did not advertise it before its rotation`;
 }

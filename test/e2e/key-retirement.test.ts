@@ -43,7 +43,11 @@ describe('keys rotate', () => {
     const r = await a.syncer(['keys', 'rotate', '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).sealed).toBe(2);
-    expect(Object.keys(read('operators/lab-a').rotations[0].sealed).sort()).toEqual([`weather/${D1}`, `weather/${D2}`]);
+    // The seal is in pages under <ns>seals/lab-a/<digest>/; the record carries its digest and count.
+    const { sealDigest, sealCount } = read('operators/lab-a').rotations[0];
+    expect(sealCount).toBe(2);
+    const pages = Object.values(world.etcdGet(`seals/lab-a/${sealDigest}/`));
+    expect(Object.keys(JSON.parse(pages[0]!)).sort()).toEqual([`weather/${D1}`, `weather/${D2}`]);
     for (const date of [D1, D2]) {
       const got = await retrieve(b, date, `ok-${date}`);
       expect(got.code, got.stderr).toBe(0);

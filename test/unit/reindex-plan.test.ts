@@ -194,9 +194,15 @@ describe("verifying a remote's tags", () => {
     const rotated = rotateRecord(record, pair, next, new Date('2026-06-01T00:00:00Z'));
     const t = chooseTrust({ operator: 'lab-a', repoRecord: rotated, pinned: pair.publicKey, acceptKey: false });
     expect(t).toMatchObject({ ok: true, pin: 'rotated', publicKey: next.publicKey });
-    // An advertisement made before the rotation with the old key still verifies.
+    // An advertisement the old key made before the rotation verifies when the rotation sealed it;
+    // under a rotation without a seal (an older syncer's) it does not, whatever time it claims.
     const old = ad('weather', '2026-05-01', 'lab-a', {}, pair);
-    expect(verifyTags({ operator: 'lab-a', tags: [rawTag(old)], trust: t, allowUnsigned: false, transports: T }).ads).toHaveLength(1);
+    const unsealed = verifyTags({ operator: 'lab-a', tags: [rawTag(old)], trust: t, allowUnsigned: false, transports: T });
+    expect(unsealed.ads).toHaveLength(0);
+    expect(unsealed.skipped[0]!.reason).toMatch(/whose rotation has no seal \(made by an older syncer\)/);
+    const sealed = rotateRecord(record, pair, next, new Date('2026-06-01T00:00:00Z'), { sealed: { 'weather/2026-05-01': old.commit.slice(0, 20) } });
+    const ts = chooseTrust({ operator: 'lab-a', repoRecord: sealed, pinned: pair.publicKey, acceptKey: false });
+    expect(verifyTags({ operator: 'lab-a', tags: [rawTag(old)], trust: ts, allowUnsigned: false, transports: T }).ads).toHaveLength(1);
   });
 });
 

@@ -77,9 +77,13 @@ describe('operator keys: pin on first use, follow signed rotations', () => {
     // Advertisements made before a rotation stay valid; the retired key cannot sign new ones.
     const retired = d3.ok ? d3.retired : [];
     expect(retired.map((k) => k.publicKey)).toEqual([k2.publicKey, k1.publicKey]);
-    expect(signatureProblem(signed(ad, k1), k3.publicKey, retired)).toBeUndefined();
+    // Rotations without a seal (as older syncers made them) vouch for nothing, whatever time the entry claims.
+    const legacy =
+      /signed by a retired key of lab-a .* whose rotation has no seal \(made by an older syncer\): refused until lab-a's next syncer sync seals it/;
+    expect(signatureProblem(signed(ad, k1), k3.publicKey, retired)).toMatch(legacy);
+    const backDated = { ...ad, syncedAt: '2020-01-01T00:00:00.000Z' };
+    expect(signatureProblem(signed(backDated, k1), k3.publicKey, retired)).toMatch(legacy);
     const later = { ...ad, syncedAt: '2026-11-23T00:00:00.000Z' };
-    expect(signatureProblem(signed(later, k1), k3.publicKey, retired)).toMatch(/signed by a retired key of lab-a .* did not advertise it before its rotation/);
     expect(signatureProblem(signed(later, k3), k3.publicKey, retired)).toBeUndefined();
     expect(() => rotateRecord(r3, k1, k2, now)).toThrow(/not yours/);
   });
@@ -96,6 +100,58 @@ describe('operator keys: pin on first use, follow signed rotations', () => {
     const revoked = rotateRecord(record, k1, k2, now, { revoked: true });
     const dr = decideKey('lab-a', revoked, k1.publicKey, false);
     expect(signatureProblem(signed(ad, k1), k2.publicKey, dr.ok ? dr.retired : [])).toMatch(/revoked key/);
+  });
+  it('a seal kept in pages: vouches once read and checked against the digest and count signed in the record', async () => {
+    const { sealOf, sealDigestOf, sealPages, sealFromPages, withSeal, retiredKeys } = await import('../../src/core/trust.js');
+    const { sealRotations } = await import('../../src/core/operator-record.js');
+    const seal: Record<string, string> = {};
+    for (let i = 0; i < 25_000; i++)
+      seal[`h${i % 7}/${String(2000 + Math.floor(i / 366)).padStart(4, '0')}-01-${String((i % 28) + 1).padStart(2, '0')}`] = sealOf(`${i}`.padStart(40, '0'));
+    seal[`${ad.hub}/${ad.date}`] = sealOf(ad.commit);
+    const digest = sealDigestOf(seal);
+    const count = Object.keys(seal).length;
+    const pages = sealPages(seal, 10_000);
+    expect(pages.length).toBe(Math.ceil(count / 10_000));
+    expect(sealFromPages(pages, digest, count)).toEqual({ sealed: seal });
+    expect(sealFromPages([...pages].reverse(), digest, count)).toEqual({ sealed: seal }); // order does not matter
+    expect(sealFromPages(pages.slice(1), digest, count)).toMatchObject({ problem: expect.stringMatching(/entries, its rotation says/) });
+    const tampered = pages.map((p) => p.replace(sealOf(ad.commit), 'f'.repeat(20)));
+    expect(sealFromPages(tampered, digest, count)).toMatchObject({ problem: expect.stringMatching(/do not match its digest/) });
+    expect(sealFromPages(['{"x": "y"}'], digest)).toMatchObject({ problem: expect.stringMatching(/not "<hub>\/<date>"/) });
+
+    const r = rotateRecord(record, k1, k2, now, { sealDigest: digest, sealCount: count });
+    expect(JSON.stringify(r).length).toBeLessThan(2000);
+    const [k] = retiredKeys('lab-a', r);
+    expect(k).toMatchObject({ sealDigest: digest, sealCount: count });
+    expect(signatureProblem(signed(ad, k1), k2.publicKey, [k!])).toMatch(/whose seal \(\d+ entries\) could not be read: not read/);
+    expect(signatureProblem(signed(ad, k1), k2.publicKey, [withSeal(k!, sealFromPages(pages, digest, count))])).toBeUndefined();
+    expect(signatureProblem(signed(ad, k1), k2.publicKey, [withSeal(k!, sealFromPages(tampered, digest, count))])).toMatch(/could not be read: .* digest/);
+    // A digest changed in the record breaks the record's signature (the new key signs seals).
+    const forged = { ...r, rotations: r.rotations!.map((x) => ({ ...x, sealDigest: 'e'.repeat(64) })) };
+    expect(decideKey('lab-a', forged, k2.publicKey, false)).toMatchObject({ ok: false });
+
+    // Sealing a rotation made before seals: the current key re-signs the record; sealed/revoked rotations stay.
+    const legacy = rotateRecord(record, k1, k2, now);
+    const resealed = sealRotations(legacy, new Map([[k1.publicKey, { sealDigest: digest, sealCount: count }]]), k2);
+    expect(decideKey('lab-a', resealed, k1.publicKey, false)).toMatchObject({ ok: true, pin: 'rotated' });
+    expect(resealed.rotations![0]).toMatchObject({ sealDigest: digest, sealCount: count, signature: legacy.rotations![0]!.signature });
+    expect(() => sealRotations(legacy, new Map(), k1)).toThrow(/not yours/);
+  });
+  it("reindex resolves paged seals from the repository's seal files, checked against the digest", async () => {
+    const { sealOf, sealDigestOf, canonicalSeal, retiredKeys } = await import('../../src/core/trust.js');
+    const { sealDigestsOf, withRepositorySeals } = await import('../../src/commands/reindex/seals.js');
+    const seal = { [`${ad.hub}/${ad.date}`]: sealOf(ad.commit) };
+    const digest = sealDigestOf(seal);
+    const r = rotateRecord(record, k1, k2, now, { sealDigest: digest, sealCount: 1 });
+    expect(sealDigestsOf(JSON.stringify(r))).toEqual([digest]);
+    expect(sealDigestsOf('not json')).toEqual([]);
+    const retired = retiredKeys('lab-a', r);
+    const [ok] = withRepositorySeals(retired, new Map([[digest, canonicalSeal(seal)]]));
+    expect(signatureProblem(signed(ad, k1), k2.publicKey, [ok!])).toBeUndefined();
+    const [missing] = withRepositorySeals(retired, new Map());
+    expect(signatureProblem(signed(ad, k1), k2.publicKey, [missing!])).toMatch(/could not be read: the repository has no \.syncer\/seals\//);
+    const [forged] = withRepositorySeals(retired, new Map([[digest, canonicalSeal({ ...seal, 'weather/2026-01-01': 'f'.repeat(20) })]]));
+    expect(signatureProblem(signed(ad, k1), k2.publicKey, [forged!])).toMatch(/could not be read: .*entries, its rotation says 1/);
   });
   it('planning refuses a name registered with another key, and re-signs a moved remote', () => {
     expect(() => planOperatorRecord(record, k2, 'lab-a', 'https://h/a.git', now)).toThrow(/another key/);

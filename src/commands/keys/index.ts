@@ -7,25 +7,16 @@
  */
 import { existsSync, renameSync } from 'node:fs';
 import { SyncerError, usageError } from '../../errors.js';
-import { fingerprint, generateKeyPair, signText, advertisementSigningText, verifyText, type KeyPair } from '../../core/signing.js';
+import { fingerprint, generateKeyPair, signText, advertisementSigningText, type KeyPair } from '../../core/signing.js';
 import { rotateRecord } from '../../core/operator-record.js';
-import { sealOf } from '../../core/trust.js';
-import { tagMessageProblem, type Advertisement } from '../../core/advertisement.js';
+import { tagMessageProblem, type Advertisement, type OperatorRecord } from '../../core/advertisement.js';
+import { readOwnTags, sealOfEntries, sealUnsealed, storeSeal, unsealedKeys } from './seal.js';
 import { tagMessage } from '../../adapters/git-objects.js';
 import type { Registry } from '../../adapters/registry.js';
 import type { Runtime } from '../../runtime.js';
 
 export interface KeysOptions {
   action: 'show' | 'path' | 'rotate' | 'revoke';
-}
-
-/** hub/date -> commit prefix of each entry the old key signed (what it may still vouch for). */
-function sealFor(entries: Advertisement[], old: KeyPair): Record<string, string> {
-  const sealed: Record<string, string> = {};
-  for (const ad of entries) {
-    if (ad.signature && verifyText(advertisementSigningText(ad), ad.signature, old.publicKey)) sealed[`${ad.hub}/${ad.date}`] = sealOf(ad.commit);
-  }
-  return sealed;
 }
 
 /** Whether this operator's repository holds the entry's tag, on its commit, with the same advertisement. */
@@ -57,6 +48,23 @@ async function resignOwnEntries(rt: Runtime, registry: Registry, entries: Advert
     resigned.push(id);
   }
   return { resigned, left };
+}
+
+/**
+ * The record with the rotations made before seals existed sealed from this operator's repository
+ * (what its tags back); left as it is, with a warning, without a repository here (the next
+ * syncer sync seals them).
+ */
+async function sealEarlierRotations(rt: Runtime, registry: Registry, record: OperatorRecord, pair: KeyPair, entries: Advertisement[]): Promise<OperatorRecord> {
+  if (unsealedKeys(record).length === 0) return record;
+  const repo = rt.config.repoPath;
+  if (!repo || !existsSync(repo)) {
+    rt.out.warn(
+      `an earlier rotation of ${record.operator} has no seal (made by an older syncer), and there is no repository here to seal it from: your next syncer sync seals it`,
+    );
+    return record;
+  }
+  return (await sealUnsealed(rt, registry, record, pair, await readOwnTags(rt.git(repo).git), entries))?.record ?? record;
 }
 
 function operatorName(rt: Runtime): string {
@@ -95,7 +103,10 @@ export async function run(rt: Runtime, options: KeysOptions): Promise<void> {
   if (!(await rt.confirm(question))) throw new SyncerError('INTERRUPTED', 'cancelled; nothing was changed');
   const next = generateKeyPair();
   const entries = await registry.listOperatorEntries(operator);
-  const record = rotateRecord(entry.record, pair, next, rt.now(), revoke ? { revoked: true } : { sealed: sealFor(entries, pair) });
+  const current = await sealEarlierRotations(rt, registry, entry.record, pair, entries);
+  // The old key's seal: every entry it signed (it was the operator's key until now), in pages.
+  const seal = revoke ? { revoked: true } : await storeSeal(registry, operator, sealOfEntries(entries, pair.publicKey));
+  const record = rotateRecord(current, pair, next, rt.now(), seal);
   // Keep the new key on disk before the registry points at it: never a record whose key we lack.
   keystore.save(`${operator}.next`, next);
   if (!(await registry.putOperator(record, entry.modRevision))) {
@@ -106,13 +117,14 @@ export async function run(rt: Runtime, options: KeysOptions): Promise<void> {
   keystore.pin(rt.trustScope, operator, next.publicKey, rt.now(), 'own-key');
   const outcome = revoke ? await resignOwnEntries(rt, registry, entries, next) : undefined;
   const base = { operator, previous: fingerprint(pair.publicKey), fingerprint: fingerprint(next.publicKey), path: file };
-  rt.out.result(revoke ? { ...base, revoked: true, ...outcome } : { ...base, sealed: Object.keys(record.rotations!.at(-1)!.sealed ?? {}).length }, () =>
+  const sealed = record.rotations!.at(-1)!.sealCount ?? 0;
+  rt.out.result(revoke ? { ...base, revoked: true, ...outcome } : { ...base, sealed }, () =>
     revoke
       ? `revoked the key of ${operator}: ${fingerprint(pair.publicKey)} -> ${fingerprint(next.publicKey)}\nre-signed ${outcome!.resigned.length} ` +
         `entr${outcome!.resigned.length === 1 ? 'y' : 'ies'} your tags back; ${outcome!.left.length} left untrusted; the next syncer sync updates ` +
         `.syncer/operator.json in your repository`
       : `rotated the key of ${operator}: ${fingerprint(pair.publicKey)} -> ${fingerprint(next.publicKey)}\nthe old key now vouches only for the ` +
-        `${Object.keys(record.rotations!.at(-1)!.sealed ?? {}).length} entries it had advertised; it is kept beside the new one; the next syncer sync ` +
+        `${sealed} entries it had advertised; it is kept beside the new one; the next syncer sync ` +
         `updates .syncer/operator.json in your repository`,
   );
 }

@@ -19,6 +19,7 @@ import { planReindex, type OperatorInput, type Plan, type Snapshot } from './pla
 import { failIfUnread, render, resultOf, warn, type ReindexResult } from './report.js';
 import { gatherReads, readSources, type Registered } from './sources.js';
 import type { Trust } from './verify.js';
+import { writeMissingSeals } from './seals.js';
 import { commitPlan, readOperators, readSnapshot, type CommitResult } from './write.js';
 
 export type { ReindexResult, RemoteReport } from './report.js';
@@ -46,6 +47,7 @@ export async function reindex(rt: Runtime, options: ReindexOptions): Promise<Rei
   if (options.fromMirror) keepMissing(registry.keys, snapshot, inputs);
   const plan = planReindex({ keys: registry.keys, snapshot, operators: inputs, prune: !!options.prune && !options.fromMirror, transports });
   skipped.push(...plan.skipped);
+  if (!dryRun) await writeSeals(registry, trusts);
   const written = dryRun ? asPlanned(plan) : await writePlan(rt, registry, plan, trusts);
   return resultOf(plan, written, { keys: registry.keys, dryRun, fromMirror: !!options.fromMirror, skipped, remotes });
 }
@@ -79,6 +81,11 @@ async function readRegistrySnapshot(rt: Runtime, registry: Registry, inputs: Ope
 /** Restoring from an archive only fills what is missing: entries present are left as they are. */
 function keepMissing(k: Keys, snapshot: Snapshot, inputs: OperatorInput[]): void {
   for (const input of inputs) input.ads = input.ads.filter(({ ad }) => !snapshot.datasets.has(k.dataset(ad)));
+}
+
+/** The seals (pages) of retired keys the registry lacks, before the records that name them. */
+async function writeSeals(registry: Registry, trusts: Map<string, Trust>): Promise<void> {
+  for (const [operator, t] of trusts) if (t.ok) await writeMissingSeals(registry, operator, t.retired);
 }
 
 /** A dry run counts what it would write as written. */

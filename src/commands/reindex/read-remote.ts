@@ -17,6 +17,7 @@ import { addRemote, initBare } from '../../adapters/git-repo.js';
 import { listRefs, readBlobBounded, readObjectsBytes, resolveRev } from '../../adapters/git-objects.js';
 import { fetchRefs, lsRemote } from '../../adapters/git-remote.js';
 import type { RemoteTarget } from './inputs.js';
+import { sealDigestsOf, sealFile } from './seals.js';
 import { MAX_RECORD_BYTES, MAX_TAG_BYTES, parseCatFileBatch, parseTagObject, TAG_REF_PREFIX, type RawTag } from './verify.js';
 
 export interface RemoteRead {
@@ -25,8 +26,11 @@ export interface RemoteRead {
   ok: boolean;
   error?: string;
   tags: RawTag[];
-  /** `.syncer/operator.json` of the default branch, or why there is none. */
-  record: { text?: string; problem?: string };
+  /**
+   * `.syncer/operator.json` of the default branch, or why there is none; `seals`: digest -> text of
+   * each `.syncer/seals/<digest>.json` its rotations name, from the same commit (those present).
+   */
+  record: { text?: string; problem?: string; seals?: Map<string, string> };
 }
 
 /** Temporary repositories still on disk: removed on exit too (a second Ctrl-C exits at once). */
@@ -72,7 +76,8 @@ async function readRecord(git: Git, proto: string[], shown: string): Promise<Rem
     if (!blob) return { problem: 'no .syncer/operator.json on the default branch' };
     const { out, truncated } = await readBlobBounded(git, blob, MAX_RECORD_BYTES, 'reading .syncer/operator.json', proto);
     if (truncated) return { problem: `.syncer/operator.json is larger than ${MAX_RECORD_BYTES} bytes` };
-    return { text: out.toString('utf8') };
+    const text = out.toString('utf8');
+    return { text, seals: await readSeals(git, 'refs/syncer/head', text, proto) };
   } catch (e) {
     // A remote nothing was pushed to yet (an operator who registered but never synced) has no HEAD.
     if (e instanceof SyncerError && /couldn't find remote ref HEAD/i.test(e.message)) return { problem: `${shown} is empty (nothing pushed yet)` };
@@ -91,7 +96,24 @@ async function recordFromNewestTag(git: Git, proto: string[], tags: RawTag[]): P
   const blob = await resolveRev(git, `${newest.obj.object}:.syncer/operator.json`, proto);
   if (!blob) return undefined;
   const { out, truncated } = await readBlobBounded(git, blob, MAX_RECORD_BYTES, 'reading .syncer/operator.json', proto);
-  return truncated ? undefined : { text: out.toString('utf8') };
+  if (truncated) return undefined;
+  const text = out.toString('utf8');
+  return { text, seals: await readSeals(git, newest.obj.object, text, proto) };
+}
+
+/** A seal file larger than this is not read (about a million entries). */
+const MAX_SEAL_BYTES = 64 * 1024 * 1024;
+
+/** The `.syncer/seals/<digest>.json` files at `rev` that the record `text` names (fetched lazily: one blob each). */
+async function readSeals(git: Git, rev: string, text: string, proto: string[]): Promise<Map<string, string>> {
+  const seals = new Map<string, string>();
+  for (const digest of sealDigestsOf(text)) {
+    const blob = await resolveRev(git, `${rev}:${sealFile(digest)}`, proto);
+    if (!blob) continue;
+    const { out, truncated } = await readBlobBounded(git, blob, MAX_SEAL_BYTES, `reading ${sealFile(digest)}`, proto);
+    if (!truncated) seals.set(digest, out.toString('utf8'));
+  }
+  return seals;
 }
 
 export async function readRemote(rt: Runtime, target: RemoteTarget): Promise<RemoteRead> {

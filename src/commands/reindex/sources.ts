@@ -11,6 +11,7 @@ import { remotesToRead, type RegisteredOperator, type RemoteTarget } from './inp
 import type { OperatorInput } from './plan.js';
 import { readMirror } from './read-mirror.js';
 import { readRemote, type RemoteRead } from './read-remote.js';
+import { withRepositorySeals } from './seals.js';
 import type { RemoteReport } from './report.js';
 import { chooseTrust, parseRecordText, verifyTags, type RecordRead, type Skip, type Trust, type VerifiedAd } from './verify.js';
 
@@ -105,13 +106,15 @@ async function readAndVerify(rt: Runtime, target: RemoteTarget, options: SourceO
 function verifyRead(rt: Runtime, read: RemoteRead, registryRecords: Map<string, OperatorRecord>, options: SourceOptions) {
   const operator = read.target.operator;
   const repo = repositoryRecord(read);
-  const trust = chooseTrust({
+  const chosen = chooseTrust({
     operator,
     repoRecord: repo.ok ? repo.record : undefined,
     registryRecord: registryRecords.get(operator),
     pinned: rt.keystore.pinned(rt.trustScope, operator),
     acceptKey: !!options.acceptKey,
   });
+  // Seals kept in pages are verified (and restored) from the repository's seal files.
+  const trust: Trust = chosen.ok ? { ...chosen, retired: withRepositorySeals(chosen.retired, read.record.seals) } : chosen;
   const verified = verifyTags({ operator, tags: read.tags, trust, allowUnsigned: !!options.allowUnsigned, transports: rt.config.allowedTransports });
   // Restored entries point at the archive; the signature does not cover the remote.
   if (read.target.source === 'mirror') verified.ads = pointedAt(read.target.url, verified.ads);

@@ -20,6 +20,7 @@ import { listDataset, type DatasetListing } from '../../adapters/git-worktree.js
 import type { Registry } from '../../adapters/registry.js';
 import { publish } from './publish.js';
 import { datasetMeta } from './metadata.js';
+import { resealOwnRecord } from './reseal.js';
 import { withLock } from '../../adapters/locks.js';
 import { defaultMessage, hubChoices, LARGE_FILE_BYTES, OPERATOR_FILE, type SyncPlan, type SyncResult } from './plan.js';
 import { describeLinks, escapingLinks } from '../../core/dataset-contents.js';
@@ -160,7 +161,7 @@ async function prepare(
   const date = utcDate(rt.now());
   const { listing, remote, entry } = await readInputs(rt, git, registry, { top, path, hub, date, operator });
   const pair = signingKey(rt, operator, entry?.record);
-  const operatorFile = planOperatorFile(rt, top, operator, pair, remote, entry);
+  const operatorFile = planOperatorFile(rt, top, operator, pair, remote, await resealOwnRecord(rt, git, top, operator, pair, entry));
   warnLargeFiles(rt, top, listing, (await import('../../adapters/lfs.js')).lfsThresholdBytes(rt));
   const message = options.message ?? defaultMessage(hub, date);
   return { top, branch, hub, date, operator, path, message, remote, changed: listing.changed, listing, pair, operatorFile, meta };
