@@ -201,6 +201,13 @@ class Etcd {
   }
 }
 
+/** Files under `dir` (recursively) whose name matches `name`. */
+function findFiles(dir: string, name: RegExp): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((rel) => name.test(rel.split('/').pop()!))
+    .map((rel) => join(dir, rel));
+}
+
 /** Every key and value under `prefix` (a backup). */
 function backup(url: string, prefix: string): [string, string][] {
   const out = JSON.parse(etcdctl(url, 'get', '--prefix', prefix, '-w', 'json')) as { kvs?: { key: string; value?: string }[] };
@@ -331,6 +338,66 @@ describe('etcd wiped and restarted on the same URL (dedicated etcd)', () => {
     expect(watcher.events.map((e) => `${e.type} ${keyOf(e.id)}`)).toEqual([`put ${d6!.key}`, `delete ${d1.key}`]);
     expect(watcher.stderr.match(/wiped or restored/g), watcher.stderr).toHaveLength(1);
     expect(watcher.stderr).toMatch(/was not written at revision \d+ there/);
+  });
+});
+
+describe('watch --group and an etcd wiped between runs (dedicated etcd)', () => {
+  const etcd = new Etcd();
+  let world: World;
+  let a: Operator;
+  let w: Operator;
+
+  beforeAll(async () => {
+    await etcd.init();
+    await etcd.start('one');
+    world = new World(etcd.url);
+    [a, w] = await Promise.all([world.operator('lab-a'), world.operator('lab-w')]);
+  });
+  afterAll(async () => {
+    await killWatchers();
+    await etcd.close();
+    world?.cleanup();
+  });
+
+  it('the wipe takes the group position from etcd; the copy the leader kept re-lists and delivers what was published while stopped, once', async () => {
+    const group = startWatcher(w, ['--group', 'loaders', '--hub', 'sea'], { name: 'group watcher' });
+    await group.waitForStderr(/watching/);
+    const d7 = await sync(world, a, 'sea', '2026-06-07 12:00:00');
+    await group.waitForEvent(`put ${d7.id}`, (e) => e.id === d7.id);
+    expect(await group.stop()).toBe(130);
+
+    // Wiped: the registry's advertisements come back, the group's position and election do not.
+    const saved = backup(etcd.url, world.namespace).filter(
+      ([key]) => !key.startsWith(`${world.namespace}watch/`) && !key.startsWith(`${world.namespace}election/`),
+    );
+    let d8: Synced | undefined;
+    await etcd.wipe('three', async (side) => {
+      restoreKeys(side, saved);
+      d8 = await sync(world, a, 'sea', '2026-06-08 12:00:00', side);
+    });
+    expect(backup(etcd.url, `${world.namespace}watch/`)).toEqual([]);
+
+    const again = startWatcher(w, ['--group', 'loaders', '--hub', 'sea'], { name: 'group watcher, again' });
+    await again.waitForEvent(`put ${d8!.id}`, (e) => e.id === d8!.id, 30_000);
+    await sleep(500);
+    expect(await again.stop()).toBe(130);
+    // d7 was delivered before the wipe (same key, same commit): not again.
+    expect(ids(again.events)).toEqual([d8!.id]);
+    expect(again.stderr.match(/re-listing/g), again.stderr).toHaveLength(1);
+    expect(again.stderr).toMatch(/the position of watch group loaders is gone from etcd/);
+  }, 120_000);
+
+  it('a corrupt copy of the group position is refused with exit 2 naming it, and left as it was', async () => {
+    const copies = findFiles(w.home, /^group-[0-9a-f]+\.json$/);
+    expect(copies).toHaveLength(1);
+    const copy = copies[0]!;
+    const good = readFileSync(copy, 'utf8');
+    writeFileSync(copy, good.slice(0, Math.floor(good.length / 2)));
+    const r = await w.syncer(['watch', '--group', 'loaders', '--hub', 'sea'], { timeoutMs: 30_000 });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`the copy of the position of watch group loaders in ${copy} is corrupt`);
+    expect(readFileSync(copy, 'utf8')).toBe(good.slice(0, Math.floor(good.length / 2)));
+    writeFileSync(copy, good);
   });
 });
 

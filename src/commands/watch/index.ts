@@ -15,7 +15,7 @@ import type { Runtime } from '../../runtime.js';
 import { Verifier } from '../../verifier.js';
 import { actOn, follow, type FollowContext } from './follow.js';
 import { appendEventLog } from './actions.js';
-import { defaultStateFile, fileStore, groupStore } from './state.js';
+import { defaultStateFile, fileStore, groupCopyFile, groupStore } from './state.js';
 import { matches, type Change } from './events.js';
 import { waitUnlessStopped } from '../../adapters/wait.js';
 import { envKnob } from '../../config/resolve.js';
@@ -110,7 +110,8 @@ async function leadGroup(ctx: FollowContext, registry: Registry, group: string, 
         if (!lost.signal.aborted) rt.out.warn(`lost the leadership of group ${group} (its election key is gone)`);
         lost.abort();
       };
-      const store = groupStore(registry, group, { key, onLost });
+      const copy = { file: groupCopyFile(rt.paths.dataDir, rt.registryId, group), warn: (m: string) => rt.out.warn(m) };
+      const store = groupStore(registry, group, { key, onLost }, copy);
       const stillLeading = async () => {
         if (lost.signal.aborted) return false;
         if (await registry.holdsElectionKey(key)) return true;

@@ -11,13 +11,21 @@
  *
  *   file:  FILE (snapshot {seq, revision, known, cluster, seen}) + FILE.journal (lines {seq, revision, set, del, cluster, seen})
  *   group: position {revision, cluster, seen}, and one entry {rev, commit, at} per known advertisement
+ *
+ * A group's position lives in etcd, so a wiped (or restored) etcd takes it away with the registry.
+ * Each leader therefore also keeps a copy on its own machine (a file store beside the state files:
+ * groupCopyFile). When the position is missing from etcd but this machine has a copy, the watcher
+ * resumes from the copy as from a registry that was replaced: one warning, a re-list, and a diff
+ * against what the copy knew (delivered entries recognised by key and commit), never "from now".
+ * When etcd has the position, it is the truth (another machine may have led since): the copy is
+ * rewritten from it when the leader starts. A machine that never led has no copy: etcd decides.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Registry } from '../../adapters/registry.js';
 import { SyncerError, usageError } from '../../errors.js';
-import type { Filter, Known, Position } from './events.js';
+import { rebase, type Filter, type Known, type Position } from './events.js';
 import { makeDirs } from '../../adapters/dirs.js';
 
 export interface PositionStore {
@@ -29,6 +37,24 @@ export interface PositionStore {
    */
   save(position: Position, touched?: readonly string[]): Promise<void>;
 }
+
+/** How a state file is named in messages, and the fixes offered. */
+interface Wording {
+  /** "the watch position in FILE" */
+  what: string;
+  unreadable: string;
+  corrupt: string;
+  unwritable: string;
+}
+
+const stateFileWording = (file: string): Wording => ({
+  what: `the watch position in ${file}`,
+  unreadable: 'make it readable, or pass another --state FILE',
+  corrupt:
+    `move it aside and run \`syncer watch --from-start --state ${file}\` to deliver every advertisement present again ` +
+    '(those already acted on included), or delete it to watch from now on',
+  unwritable: 'pass a writable --state FILE',
+});
 
 const isRevision = (r: unknown): r is string => typeof r === 'string' && /^\d+$/.test(r);
 const isEntry = (e: unknown): e is Known[string] =>
@@ -46,6 +72,15 @@ export function defaultStateFile(dataDir: string, registryId: string, filter: Fi
     .digest('hex')
     .slice(0, 16);
   return join(dataDir, 'watch', `${id}.json`);
+}
+
+/** This machine's copy of the position of watch group `group`: one per registry, namespace and group. */
+export function groupCopyFile(dataDir: string, registryId: string, group: string): string {
+  const id = createHash('sha256')
+    .update(JSON.stringify([registryId, 'group', group]))
+    .digest('hex')
+    .slice(0, 16);
+  return join(dataDir, 'watch', `group-${id}.json`);
 }
 
 /** What changed in `known` for the keys `touched`: entries to set, keys to delete. */
@@ -106,21 +141,17 @@ function removeStaleTmp(file: string): void {
  * (unreadable, truncated, garbage) is refused: taking it as "no position" would start from now
  * and silently skip what was published while the watcher was stopped.
  */
-function readSnapshot(file: string): { seq: number; revision: string; known: Known; cluster?: unknown; seen?: unknown } | undefined {
+function readSnapshot(file: string, wording: Wording): { seq: number; revision: string; known: Known; cluster?: unknown; seen?: unknown } | undefined {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
-    throw usageError(`cannot read the watch position in ${file}: ${code ?? (e as Error).message}`, 'make it readable, or pass another --state FILE');
+    throw usageError(`cannot read ${wording.what}: ${code ?? (e as Error).message}`, wording.unreadable);
   }
   const refuse = (why: string) =>
-    usageError(
-      `the watch position in ${file} is corrupt (${why}); refusing to guess where to resume, which could skip events`,
-      `move it aside and run \`syncer watch --from-start --state ${file}\` to deliver every advertisement present again ` +
-        '(those already acted on included), or delete it to watch from now on',
-    );
+    usageError(`${wording.what} is corrupt (${why}); refusing to guess where to resume, which could skip events`, wording.corrupt);
   let parsed: { seq?: unknown; revision?: unknown; known?: unknown; cluster?: unknown; seen?: unknown };
   try {
     parsed = JSON.parse(text);
@@ -137,6 +168,7 @@ function readSnapshot(file: string): { seq: number; revision: string; known: Kno
 /** A file store's bookkeeping between calls. */
 interface FileState {
   file: string;
+  wording: Wording;
   journal: string;
   /** Of the last save. */
   seq: number;
@@ -146,8 +178,8 @@ interface FileState {
   knownSize: number;
 }
 
-export function fileStore(file: string): PositionStore {
-  const state: FileState = { file, journal: `${file}.journal`, seq: 0, haveSnapshot: false, journalLines: 0, knownSize: 0 };
+export function fileStore(file: string, wording: Wording = stateFileWording(file)): PositionStore {
+  const state: FileState = { file, wording, journal: `${file}.journal`, seq: 0, haveSnapshot: false, journalLines: 0, knownSize: 0 };
   return {
     describe: file,
     load: async () => loadFromFile(state),
@@ -156,7 +188,7 @@ export function fileStore(file: string): PositionStore {
 }
 
 function loadFromFile(state: FileState): Position | undefined {
-  const parsed = readSnapshot(state.file);
+  const parsed = readSnapshot(state.file, state.wording);
   if (!parsed) return undefined;
   removeStaleTmp(state.file);
   const position: Position = { revision: parsed.revision, known: parsed.known, ...extras(parsed) };
@@ -228,7 +260,7 @@ function saveToFile(state: FileState, position: Position, touched: readonly stri
     else appendJournal(state, position, touched);
   } catch (e) {
     const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-    throw usageError(`cannot write the watch position to ${state.file}: ${why}`, 'pass a writable --state FILE');
+    throw usageError(`cannot write ${state.wording.what}: ${why}`, state.wording.unwritable);
   }
 }
 
@@ -254,21 +286,69 @@ function appendJournal(state: FileState, position: Position, touched: readonly s
  * while the leader's election key (bound to its lease) still exists, so a leader that lost its
  * lease (paused, cut off) can never overwrite the position of the one that took over.
  */
-export function groupStore(registry: Registry, group: string, leader: { key: string; onLost: () => void }): PositionStore {
+export function groupStore(
+  registry: Registry,
+  group: string,
+  leader: { key: string; onLost: () => void },
+  local?: { file: string; warn: (message: string) => void },
+): PositionStore {
   const positionKey = registry.keys.watchGroup(group).position;
+  const copy = local ? fileStore(local.file, groupCopyWording(local.file, group, positionKey)) : undefined;
+  // A position taken from the copy is written to etcd whole (etcd lost it) at the first save.
+  let wholeEtcd = false;
   return {
     describe: positionKey,
-    load: async () => loadFromGroup(registry, group, positionKey),
-    save: async (position, touched) => writeGroupState(registry, group, leader, groupWrites(position, touched)),
+    load: async () => {
+      const { position, from } = await loadFromGroup(registry, group, positionKey, copy, local);
+      wholeEtcd = from === 'copy';
+      return position;
+    },
+    save: async (position, touched) => {
+      await writeGroupState(registry, group, leader, groupWrites(position, wholeEtcd ? undefined : touched));
+      wholeEtcd = false;
+      await copy?.save(position, touched);
+    },
   };
 }
 
-async function loadFromGroup(registry: Registry, group: string, positionKey: string): Promise<Position | undefined> {
-  const text = await registry.readWatchPosition(group);
-  if (text === undefined) return undefined;
-  const { revision, ...found } = parseGroupPosition(text, group, positionKey);
-  const known = await readGroupKnown(registry, group);
-  return { revision, known, ...found };
+const groupCopyWording = (file: string, group: string, positionKey: string): Wording => ({
+  what: `the copy of the position of watch group ${group} in ${file}`,
+  unreadable: 'make it readable, or move it aside',
+  corrupt:
+    `move it aside: the group then resumes from its position in etcd (${positionKey}), or, if that is gone too (etcd wiped), ` +
+    'from now on (add --from-start to deliver every advertisement present again)',
+  unwritable: `make ${dirname(file)} writable: the copy is what saves the group's position if etcd is wiped`,
+});
+
+/**
+ * The group's position in etcd; when it is gone, this machine's copy of it, taken as the position
+ * of a registry that was replaced (every known entry at revision '0': re-listed, and recognised by
+ * key and commit). The copy is read either way: a corrupt one is refused, never overwritten.
+ */
+async function loadFromGroup(
+  registry: Registry,
+  group: string,
+  positionKey: string,
+  copy: PositionStore | undefined,
+  local: { file: string; warn: (message: string) => void } | undefined,
+): Promise<{ position?: Position; from?: 'etcd' | 'copy' }> {
+  const [text, kept] = await Promise.all([registry.readWatchPosition(group), copy?.load()]);
+  if (text !== undefined) {
+    const { revision, ...found } = parseGroupPosition(text, group, positionKey);
+    const position = { revision, known: await readGroupKnown(registry, group), ...found };
+    // The copy is rewritten from etcd's position at once: another machine may have led since.
+    await copy?.save(position);
+    return { position, from: 'etcd' };
+  }
+  if (!kept || !local) return {};
+  const now = await registry.header();
+  local.warn(
+    `the position of watch group ${group} is gone from etcd at ${registry.hosts.join(', ')} (${positionKey}; wiped or restored?), ` +
+      `but this machine kept a copy (${local.file}, revision ${kept.revision}): re-listing every advertisement ` +
+      '(those delivered before with the same commit are not delivered again)',
+  );
+  rebase(kept, now);
+  return { position: kept, from: 'copy' };
 }
 
 /** Like a state file: a position that cannot be read is refused, never taken for "none". */
@@ -276,7 +356,8 @@ function parseGroupPosition(text: string, group: string, positionKey: string): O
   const corrupt = (why: string) =>
     usageError(
       `the position of watch group ${group} in etcd (${positionKey}) is corrupt (${why}); refusing to guess where to resume, which could skip events`,
-      `delete that key (etcdctl del ${positionKey}) to watch from now on, and add --from-start to deliver every advertisement present again`,
+      `delete that key (etcdctl del ${positionKey}): the group then resumes from the copy of its position that a machine which led it ` +
+        'kept (re-listing), or else from now on; add --from-start to deliver every advertisement present again',
     );
   let parsed: { revision?: unknown; cluster?: unknown; seen?: unknown };
   try {
