@@ -98,12 +98,12 @@ json=$(printf '{"schema":1,"hub":"%s","date":"%s","operator":"%s","remote":"%s",
   "$HUB" "$DATE" "$OPERATOR" "$REMOTE" "$commit" "$HUB" "$DATE" "$HUB" "$FILES" "$BYTES" "$HUB" "$DATE" "$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" "$$")
 git tag -a -f -m "$json" "syncer/$HUB/$DATE" "$commit"
 git push --quiet origin main "+refs/tags/syncer/$HUB/$DATE"
-etcdctl --endpoints "$ENDPOINT" put "$KEY" "$json" >/dev/null
+etcdctl --endpoints "$ENDPOINT" --command-timeout=120s put "$KEY" "$json" >/dev/null
 `;
 
 const PLAIN_RETRIEVE = `
 set -euo pipefail
-ad=$(etcdctl --endpoints "$ENDPOINT" get --print-value-only "$KEY")
+ad=$(etcdctl --endpoints "$ENDPOINT" --command-timeout=120s get --print-value-only "$KEY")
 commit=$(printf '%s' "$ad" | sed -nE 's/.*"commit":"([0-9a-f]{40})".*/\\1/p')
 remote=$(printf '%s' "$ad" | sed -nE 's/.*"remote":"([^"]*)".*/\\1/p')
 git clone --quiet --filter=blob:none --no-checkout --sparse "$remote" "$DIR"

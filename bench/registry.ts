@@ -207,7 +207,8 @@ export async function benchRegistry(cluster: { endpoints: string[]; hosts: strin
   };
   const etcdEnv = { ...process.env, ETCDCTL_API: '3' };
   const syncer = (label: string, args: string[]) => timeOk(label, process.execPath, [BIN, ...args], { env });
-  const etcdctl = (label: string, args: string[]) => timeOk(label, 'etcdctl', ['--endpoints', cluster.endpoints[0]!, ...args], { env: etcdEnv });
+  const etcdctl = (label: string, args: string[]) =>
+    timeOk(label, 'etcdctl', ['--endpoints', cluster.endpoints[0]!, '--command-timeout=120s', ...args], { env: etcdEnv });
   /** Median of `runs` timings after one warm-up; `check` looks at the warm-up's output. */
   const measure = (label: string, fn: () => { ms: number; stdout: string }, check?: (stdout: string) => string | undefined) => {
     progress(`  ${label} (${scale.runs} runs)`);
@@ -238,7 +239,7 @@ export async function benchRegistry(cluster: { endpoints: string[]; hosts: strin
     const floor = ms.etcdctl.map((e, i) => e + ms.node[i]!);
     const rss = {
       syncer: peakRssMb(process.execPath, [BIN, ...args], { env }),
-      etcdctl: peakRssMb('etcdctl', ['--endpoints', cluster.endpoints[0]!, ...ref], { env: etcdEnv }),
+      etcdctl: peakRssMb('etcdctl', ['--endpoints', cluster.endpoints[0]!, '--command-timeout=120s', ...ref], { env: etcdEnv }),
       node: peakRssMb(process.execPath, ['-e', '0'], { env }),
     };
     const mb = (x: number) => `${x.toFixed(0)} MB`;
