@@ -281,6 +281,8 @@ async function approve(rt: Runtime, hub: string, expected: number | undefined): 
   }
   const raw = signCharter(waiting.doc.raw, operator, pair.privateKeyPem);
   rt.out.info(`approving version ${waiting.doc.charter.version} of the charter of hub ${hub}:\n${describeCharter(viewOf(waiting.doc, []))}`);
+  // On a terminal, what is signed is confirmed (a proposal can be replaced between hub show and here).
+  if (rt.canPrompt && !rt.flags.yes && !(await rt.confirm('Sign it?'))) throw new SyncerError('INTERRUPTED', 'cancelled; nothing was signed');
   const { doc, signers, inEffect } = await submit(rt, registry, current, raw, waiting.modRevision, verifier);
   const view = { ...viewOf(doc, signers), inEffect };
   rt.out.result(view, () =>
