@@ -253,8 +253,10 @@ describe('dates, operators and listings', () => {
     const entries = json(one.stdout);
     expect(entries.map((e: { operator: string }) => e.operator)).toEqual(['lab-a', 'lab-b']);
     for (const e of entries) {
-      expect(Object.keys(e).sort()).toEqual(['bytes', 'commit', 'files', 'operator', 'remote', 'syncedAt']);
+      expect(Object.keys(e).sort()).toEqual(['bytes', 'commit', 'files', 'operator', 'remote', 'syncedAt', 'validity']);
       expect(e.commit).toMatch(/^[0-9a-f]{40}$/);
+      // A hub without a charter has no validators: nobody reviews its datasets.
+      expect(e.validity).toEqual({ state: 'unreviewed', valid: 0, invalid: 0, threshold: 0 });
     }
     // Tables without --json; nothing but data on stdout.
     const table = await c.syncer(['ls']);
