@@ -7,25 +7,11 @@ import { describe, expect, it } from 'vitest';
 import { parseAdvertisement, serializeAdvertisement, tagMessageProblem, type Advertisement } from '../../src/core/advertisement.js';
 import { advertisementSigningText, generateKeyPair, signText, verifyText } from '../../src/core/signing.js';
 import { MAX_UNKNOWN_DEPTH } from '../../src/core/meta-fields.js';
+import { sampleAdvertisement, sampleId } from '../helpers/advertisement.js';
 
 const key = generateKeyPair();
-const base = {
-  schema: 1,
-  hub: 'weather',
-  date: '2026-11-22',
-  operator: 'lab-a',
-  remote: 'https://git.example.org/lab-a/data.git',
-  branch: 'main',
-  commit: 'a'.repeat(40),
-  tag: 'syncer/weather/2026-11-22',
-  path: 'weather',
-  files: 3,
-  bytes: 1200,
-  message: 'sync weather 2026-11-22',
-  syncedAt: '2026-11-22T10:00:00.000Z',
-  runId: 'r1',
-};
-const id = { hub: 'weather', date: '2026-11-22', operator: 'lab-a' };
+const base = sampleAdvertisement;
+const id = sampleId;
 const sign = (ad: Record<string, unknown>) => ({ ...ad, signature: signText(advertisementSigningText(ad), key.privateKeyPem) });
 const parse = (v: unknown) => parseAdvertisement(typeof v === 'string' ? v : JSON.stringify(v), { expect: id });
 const parsed = (v: unknown): Advertisement => {

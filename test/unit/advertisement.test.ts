@@ -1,23 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { isNewer, parseAdvertisement, serializeAdvertisement, type Advertisement } from '../../src/core/advertisement.js';
+import { sampleAdvertisement, sampleId } from '../helpers/advertisement.js';
 
-const good: Advertisement = {
-  schema: 1,
-  hub: 'weather',
-  date: '2026-11-22',
-  operator: 'lab-a',
-  remote: 'https://git.example.org/lab-a/data.git',
-  branch: 'main',
-  commit: 'a'.repeat(40),
-  tag: 'syncer/weather/2026-11-22',
-  path: 'weather',
-  files: 3,
-  bytes: 1200,
-  message: 'sync weather 2026-11-22',
-  syncedAt: '2026-11-22T10:00:00.000Z',
-  runId: 'r1',
-};
-const id = { hub: 'weather', date: '2026-11-22', operator: 'lab-a' };
+const good: Advertisement = sampleAdvertisement;
+const id = sampleId;
 const problem = (v: unknown) => {
   const r = parseAdvertisement(typeof v === 'string' ? v : JSON.stringify(v), { expect: id });
   return r.ok ? undefined : r.problem;

@@ -7,6 +7,7 @@ import { validateFileConfig } from '../../src/config/check.js';
 import { CONFIG_KEYS, fileConfigSchema } from '../../src/config/schema.js';
 import { operatorRecordSchema, parseAdvertisement, serializeAdvertisement, type Advertisement } from '../../src/core/advertisement.js';
 import { checkDefinition, DEFINITION_FIELDS, parseSourcesFile } from '../../src/sources/core/definitions.js';
+import { sampleAdvertisement } from '../helpers/advertisement.js';
 
 const FILE = '/home/u/.config/syncer/config.json';
 const refusal = (f: () => unknown): string => {
@@ -57,22 +58,7 @@ describe('config file', () => {
   });
 });
 
-const good: Advertisement = {
-  schema: 1,
-  hub: 'weather',
-  date: '2026-11-22',
-  operator: 'lab-a',
-  remote: 'https://git.example.org/lab-a/data.git',
-  branch: 'main',
-  commit: 'a'.repeat(40),
-  tag: 'syncer/weather/2026-11-22',
-  path: 'weather',
-  files: 3,
-  bytes: 1200,
-  message: 'sync weather 2026-11-22',
-  syncedAt: '2026-11-22T10:00:00.000Z',
-  runId: 'r1',
-};
+const good: Advertisement = sampleAdvertisement;
 const problem = (v: unknown) => {
   const r = parseAdvertisement(typeof v === 'string' ? v : JSON.stringify(v));
   return r.ok ? undefined : r.problem;
