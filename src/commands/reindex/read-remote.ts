@@ -41,7 +41,14 @@ function track(dir: string): void {
   if (!exitHook) {
     exitHook = true;
     process.on('exit', () => {
-      for (const d of live) rmSync(d, { recursive: true, force: true });
+      // A git killed by the same Ctrl-C may still be writing there: retry, and never crash on the way out.
+      for (const d of live) {
+        try {
+          rmSync(d, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+        } catch {
+          // left for the OS's temporary-file cleaning; the exit code already says what happened
+        }
+      }
     });
   }
 }
